@@ -1,0 +1,148 @@
+"""What every Storno API endpoint shares: paging and the one error shape.
+
+Every error is an RFC 7807 problem object (media type application/problem+json):
+
+    {"type": "urn:storno:problem:invalid-input", "title": "Invalid input", "status": 400,
+     "detail": "orderId: No order with this id.",
+     "invalidFields": [{"field": "orderId", "message": "No order with this id.", "code": "..."}]}
+
+`invalidFields` uses the API's own field names with dot notation for nested values
+(`lineItems.0.quantity`), like Rebilly's 422 bodies.
+"""
+
+import re
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from django.utils.translation import gettext_lazy as _
+from rest_framework import exceptions, status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.response import Response
+from rest_framework.views import set_rollback
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+NON_FIELD = "__all__"
+
+
+class Pagination(LimitOffsetPagination):
+    """`limit`/`offset` as Rebilly pages, in the usual count/next/previous/results envelope."""
+
+    default_limit = 50
+    max_limit = 500
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = _("The request conflicts with the current state of the resource.")
+    default_code = "conflict"
+
+
+_TITLES = {
+    400: _("Invalid input"),
+    401: _("Not authenticated"),
+    403: _("Permission denied"),
+    404: _("Not found"),
+    405: _("Method not allowed"),
+    406: _("Not acceptable"),
+    409: _("Conflict"),
+    415: _("Unsupported media type"),
+    429: _("Too many requests"),
+}
+_TYPES = {400: "invalid-input", 409: "conflict"}
+
+
+def camel_case(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def flatten_errors(detail, prefix: str = "", rename=None) -> list[dict]:
+    """Turn DRF's nested error detail into [{field, message, code}] with dot paths."""
+    rename = rename or {}
+    found = []
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            key = str(key)
+            if key in (NON_FIELD, "non_field_errors"):
+                name = prefix.rstrip(".")
+            else:
+                name = prefix + rename.get(key, camel_case(key) if not prefix else key)
+            found += flatten_errors(value, name + "." if name else "", rename)
+    elif isinstance(detail, list):
+        if all(not isinstance(item, (dict, list)) for item in detail):
+            for item in detail:
+                found.append(_field_error(prefix.rstrip("."), item))
+        else:
+            for index, item in enumerate(detail):
+                if item:
+                    found += flatten_errors(item, f"{prefix}{index}.", rename)
+    else:
+        found.append(_field_error(prefix.rstrip("."), detail))
+    return found
+
+
+def _field_error(field: str, message) -> dict:
+    code = getattr(message, "code", None) or "invalid"
+    return {"field": field or NON_FIELD, "message": str(message), "code": code}
+
+
+def django_validation_detail(error: DjangoValidationError):
+    """A Django ValidationError as DRF-style detail, keeping the codes."""
+    if hasattr(error, "error_dict"):
+        return {
+            field: [exceptions.ErrorDetail(m, code=e.code) for e in errs for m in e.messages]
+            for field, errs in error.error_dict.items()
+        }
+    return [exceptions.ErrorDetail(m, code=e.code) for e in error.error_list for m in e.messages]
+
+
+def problem_response(status_code: int, detail: str, invalid_fields=None, headers=None) -> Response:
+    body = {
+        "type": f"urn:storno:problem:{_TYPES.get(status_code, 'http-' + str(status_code))}",
+        "title": str(_TITLES.get(status_code, _("Error"))),
+        "status": status_code,
+        "detail": detail,
+    }
+    if invalid_fields is not None:
+        body["invalidFields"] = invalid_fields
+    return Response(body, status=status_code, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def problem_exception_handler(exc, context):
+    """DRF's EXCEPTION_HANDLER: every known error becomes a problem object, never a 500."""
+    view = context.get("view")
+    rename = getattr(view, "error_field_names", None) or {}
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(django_validation_detail(exc))
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if not isinstance(exc, exceptions.APIException):
+        return None
+
+    headers = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(exc.wait))
+
+    if isinstance(exc, exceptions.ValidationError):
+        invalid = flatten_errors(exc.detail, rename=rename)
+        summary = "; ".join(
+            f"{e['field']}: {e['message']}" if e["field"] != NON_FIELD else e["message"]
+            for e in invalid
+        )
+        response = problem_response(exc.status_code, summary, invalid, headers)
+    else:
+        response = problem_response(exc.status_code, str(exc.detail), None, headers)
+    set_rollback()
+    return response
+
+
+_CAMEL_BOUNDARY = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def snake_case(name: str) -> str:
+    return _CAMEL_BOUNDARY.sub("_", name).lower()

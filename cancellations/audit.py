@@ -1,0 +1,38 @@
+"""Writing the audit trail. Called by services inside their transaction."""
+
+from .models import AuditEntry
+
+SECRET_KEYS = ("password", "token", "secret", "apikey", "api_key", "authorization")
+
+
+def mask_secrets(data):
+    if isinstance(data, dict):
+        return {
+            key: "***" if any(s in str(key).lower() for s in SECRET_KEYS) else mask_secrets(value)
+            for key, value in data.items()
+        }
+    if isinstance(data, list):
+        return [mask_secrets(value) for value in data]
+    return data
+
+
+def actor_label(actor) -> str:
+    if actor is None:
+        return "system"
+    return actor.get_username()
+
+
+def record(action, *, order, actor, via, cancellation=None, data=None, audit=None, comment=None):
+    """One audit row. `audit` carries the caller's comment / ticket link / time spent."""
+    return AuditEntry.objects.create(
+        action=action,
+        order=order,
+        cancellation=cancellation,
+        actor=actor if actor is not None and actor.pk else None,
+        actor_label=actor_label(actor),
+        via=via,
+        data=mask_secrets(data or {}),
+        comment=(comment if comment is not None else getattr(audit, "comment", "")) or "",
+        ticket_link=getattr(audit, "ticket_link", "") or "",
+        time_spent=getattr(audit, "time_spent", None),
+    )

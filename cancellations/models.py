@@ -1,0 +1,365 @@
+import re
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .states import CancellationStatus, OrderStatus
+
+MONEY = {"max_digits": 14, "decimal_places": 2}
+ZERO = Decimal("0.00")
+
+# Rebilly's id pattern for order cancellations: the same id travels to Rebilly unchanged.
+CANCELLATION_ID_RE = re.compile(r"^[@~\-.A-Za-z0-9_]+$")
+cancellation_id_validator = RegexValidator(
+    CANCELLATION_ID_RE, _("Use only letters, digits and @ ~ - . _ (at most 50).")
+)
+currency_validator = RegexValidator(r"^[A-Z]{3}$", _("Use a three-letter ISO 4217 code."))
+channel_validator = RegexValidator(
+    r"^(/[A-Za-z0-9_.-]+)+$", _("Use an absolute folder path like /shop/de.")
+)
+
+
+def new_cancellation_id() -> str:
+    return f"cnl_{uuid.uuid4().hex[:24]}"
+
+
+class Order(models.Model):
+    number = models.CharField(_("number"), max_length=40, unique=True)
+    customer_name = models.CharField(_("customer name"), max_length=200)
+    customer_email = models.EmailField(_("customer email"), blank=True)
+    channel = models.CharField(
+        _("channel"),
+        max_length=200,
+        validators=[channel_validator],
+        help_text=_("Sales channel as a folder path, e.g. /shop/de."),
+    )
+    parent = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="children",
+        verbose_name=_("parent order"),
+    )
+    status = models.CharField(
+        _("status"), max_length=24, choices=OrderStatus.choices, default=OrderStatus.OPEN
+    )
+    placed_at = models.DateTimeField(_("placed at"), default=timezone.now)
+    currency = models.CharField(_("currency"), max_length=3, validators=[currency_validator])
+    # References the providers need, in one place: {"callisto": "4711", "rebilly": "ord_1",
+    # "js7ControllerId": "controller", "js7OrderIds": ["#2026-…"]}. See external_ids.py.
+    external_ids = models.JSONField(_("external ids"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        ordering = ["-placed_at", "-id"]
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        indexes = [
+            models.Index(fields=["status", "-placed_at"]),
+            models.Index(fields=["channel", "-placed_at"]),
+            models.Index(fields=["-placed_at", "-id"]),
+        ]
+        permissions = [("cancel_order", _("Can cancel orders"))]
+
+    def __str__(self):
+        return self.number
+
+    def get_absolute_url(self):
+        return reverse("staff:order-detail", args=[self.pk])
+
+    @property
+    def is_cancellable(self) -> bool:
+        return self.status in OrderStatus.cancellable
+
+
+class OrderItem(models.Model):
+    order = models.ForeignKey(
+        Order, on_delete=models.CASCADE, related_name="items", verbose_name=_("order")
+    )
+    sku = models.CharField(_("SKU"), max_length=64)
+    description = models.CharField(_("description"), max_length=255, blank=True)
+    quantity = models.PositiveIntegerField(_("quantity"), validators=[MinValueValidator(1)])
+    unit_price_amount = models.DecimalField(_("unit price"), **MONEY)
+    unit_price_currency = models.CharField(
+        _("currency"), max_length=3, validators=[currency_validator]
+    )
+    period_start = models.DateTimeField(_("service period start"), null=True, blank=True)
+    period_end = models.DateTimeField(_("service period end"), null=True, blank=True)
+    cancelled_quantity = models.PositiveIntegerField(_("cancelled quantity"), default=0)
+
+    class Meta:
+        ordering = ["order", "id"]
+        verbose_name = _("order item")
+        verbose_name_plural = _("order items")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(cancelled_quantity__lte=models.F("quantity")),
+                name="orderitem_cancelled_within_quantity",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(period_end__isnull=True)
+                | models.Q(period_start__isnull=True)
+                | models.Q(period_end__gt=models.F("period_start")),
+                name="orderitem_period_ends_after_start",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.sku} × {self.quantity}"
+
+    @property
+    def open_quantity(self) -> int:
+        return self.quantity - self.cancelled_quantity
+
+    @property
+    def has_service_period(self) -> bool:
+        return self.period_start is not None and self.period_end is not None
+
+
+class CanceledBy(models.TextChoices):
+    MERCHANT = "merchant", _("Merchant")
+    CUSTOMER = "customer", _("Customer")
+    REBILLY = "rebilly", _("Rebilly")
+
+
+class ChurnTimePolicy(models.TextChoices):
+    NOW = "now", _("Now")
+    AT_NEXT_RENEWAL = "at-next-renewal", _("At the end of the service period")
+
+
+class Cancellation(models.Model):
+    """One cancellation request (whole order or some items), shaped like Rebilly's
+    order-cancellation resource (seed 001)."""
+
+    id = models.CharField(
+        primary_key=True,
+        max_length=50,
+        default=new_cancellation_id,
+        validators=[cancellation_id_validator],
+    )
+    order = models.ForeignKey(
+        Order, on_delete=models.PROTECT, related_name="cancellations", verbose_name=_("order")
+    )
+    is_whole_order = models.BooleanField(_("whole order"), default=True)
+    reason = models.ForeignKey(
+        "reasons.CancellationReason",
+        on_delete=models.PROTECT,
+        related_name="cancellations",
+        verbose_name=_("reason"),
+    )
+    description = models.CharField(_("description"), max_length=255, blank=True)
+    canceled_by = models.CharField(
+        _("canceled by"), max_length=16, choices=CanceledBy, default=CanceledBy.MERCHANT
+    )
+    status = models.CharField(
+        _("status"),
+        max_length=16,
+        choices=CancellationStatus.choices,
+        default=CancellationStatus.CONFIRMED,
+    )
+    canceled_time = models.DateTimeField(_("canceled at"), default=timezone.now)
+    churn_time = models.DateTimeField(_("effective at"))
+    churn_time_policy = models.CharField(
+        _("churn time policy"), max_length=16, choices=ChurnTimePolicy, blank=True
+    )
+    completed_time = models.DateTimeField(_("completed at"), null=True, blank=True)
+    prorated = models.BooleanField(_("prorated"), default=False)
+    currency = models.CharField(_("currency"), max_length=3)
+    prorated_credit_amount = models.DecimalField(_("prorated credit"), default=ZERO, **MONEY)
+    line_item_subtotal_amount = models.DecimalField(_("line item subtotal"), default=ZERO, **MONEY)
+    prorated_invoice_id = models.CharField(_("prorated invoice id"), max_length=50, blank=True)
+    applied_invoice_id = models.CharField(_("applied invoice id"), max_length=50, blank=True)
+    # The order's status before this cancellation, restored when it is revoked.
+    order_status_before = models.CharField(max_length=24, choices=OrderStatus.choices)
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    external_user_id = models.CharField(
+        _("external user id"),
+        max_length=64,
+        blank=True,
+        help_text=_("The Salesforce user id of whoever asked for it, sent to Callisto as UserId."),
+    )
+    audit_comment = models.CharField(_("comment"), max_length=255, blank=True)
+    audit_time_spent = models.PositiveIntegerField(_("time spent (minutes)"), null=True, blank=True)
+    audit_ticket_link = models.CharField(_("ticket link"), max_length=255, blank=True)
+
+    revoked_time = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("revoked by"),
+    )
+    revoke_comment = models.CharField(_("revoke comment"), max_length=255, blank=True)
+    # Hash of the request that created it, so that the same PUT body twice changes nothing.
+    request_fingerprint = models.CharField(max_length=64, blank=True, editable=False)
+    created_time = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_time = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        ordering = ["-created_time", "-id"]
+        verbose_name = _("cancellation")
+        verbose_name_plural = _("cancellations")
+        indexes = [
+            models.Index(fields=["status", "churn_time"]),
+            models.Index(fields=["-created_time", "-id"]),
+        ]
+        permissions = [("revoke_cancellation", _("Can revoke (undo) cancellations"))]
+
+    def __str__(self):
+        return self.id
+
+    def get_absolute_url(self):
+        return reverse("staff:cancellation-detail", args=[self.pk])
+
+    @property
+    def is_scheduled(self) -> bool:
+        return self.status == CancellationStatus.CONFIRMED
+
+    @property
+    def is_revocable(self) -> bool:
+        return self.status in CancellationStatus.active
+
+    @property
+    def net_amount(self) -> Decimal:
+        """What the customer is charged (positive) or credited (negative) in the end."""
+        return self.line_item_subtotal_amount - self.prorated_credit_amount
+
+
+class CancellationItem(models.Model):
+    """Which order item, and how many of it, a cancellation takes away."""
+
+    cancellation = models.ForeignKey(
+        Cancellation, on_delete=models.CASCADE, related_name="items", verbose_name=_("cancellation")
+    )
+    order_item = models.ForeignKey(
+        OrderItem,
+        on_delete=models.PROTECT,
+        related_name="cancellation_items",
+        verbose_name=_("order item"),
+    )
+    quantity = models.PositiveIntegerField(_("quantity"), validators=[MinValueValidator(1)])
+    prorated_credit_amount = models.DecimalField(_("prorated credit"), default=ZERO, **MONEY)
+
+    class Meta:
+        ordering = ["cancellation", "id"]
+        verbose_name = _("cancelled item")
+        verbose_name_plural = _("cancelled items")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cancellation", "order_item"], name="cancellationitem_once_per_item"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.order_item.sku} × {self.quantity}"
+
+
+class LineType(models.TextChoices):
+    DEBIT = "debit", _("Fee (debit)")
+    CREDIT = "credit", _("Credit")
+
+
+class CancellationLine(models.Model):
+    """An extra fee or credit line billed with the cancellation (Rebilly's lineItems)."""
+
+    cancellation = models.ForeignKey(
+        Cancellation, on_delete=models.CASCADE, related_name="lines", verbose_name=_("cancellation")
+    )
+    type = models.CharField(_("type"), max_length=8, choices=LineType)
+    description = models.CharField(_("description"), max_length=1000, blank=True)
+    unit_price_amount = models.DecimalField(
+        _("unit price"), validators=[MinValueValidator(ZERO)], **MONEY
+    )
+    unit_price_currency = models.CharField(
+        _("currency"), max_length=3, validators=[currency_validator]
+    )
+    quantity = models.PositiveIntegerField(_("quantity"), validators=[MinValueValidator(1)])
+    period_start = models.DateTimeField(_("period start"), null=True, blank=True)
+    period_end = models.DateTimeField(_("period end"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["cancellation", "id"]
+        verbose_name = _("fee or credit line")
+        verbose_name_plural = _("fee and credit lines")
+
+    def __str__(self):
+        return f"{self.get_type_display()} {self.unit_price_amount} × {self.quantity}"
+
+    @property
+    def signed_total(self) -> Decimal:
+        total = self.unit_price_amount * self.quantity
+        return total if self.type == LineType.DEBIT else -total
+
+
+class AuditEntry(models.Model):
+    """Who changed what, when and why. Written by services only, never edited."""
+
+    class Via(models.TextChoices):
+        WEB = "web", _("Staff pages")
+        ADMIN = "admin", _("Admin")
+        API = "api", _("API")
+        CALLISTO = "callisto", _("Callisto endpoint")
+        TASK = "task", _("Scheduled task")
+        SYSTEM = "system", _("System")
+
+    created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
+    action = models.CharField(_("action"), max_length=64, db_index=True)
+    order = models.ForeignKey(
+        Order,
+        on_delete=models.CASCADE,
+        related_name="audit_entries",
+        null=True,
+        blank=True,
+        verbose_name=_("order"),
+    )
+    cancellation = models.ForeignKey(
+        Cancellation,
+        on_delete=models.CASCADE,
+        related_name="audit_entries",
+        null=True,
+        blank=True,
+        verbose_name=_("cancellation"),
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("user"),
+    )
+    actor_label = models.CharField(
+        _("actor"), max_length=150, help_text=_("The user or API client, kept if it is deleted.")
+    )
+    via = models.CharField(_("via"), max_length=16, choices=Via, default=Via.SYSTEM)
+    data = models.JSONField(_("data"), default=dict, blank=True)
+    comment = models.CharField(_("comment"), max_length=255, blank=True)
+    ticket_link = models.CharField(_("ticket link"), max_length=255, blank=True)
+    time_spent = models.PositiveIntegerField(_("time spent (minutes)"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit trail")
+        indexes = [models.Index(fields=["order", "-created_at"])]
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} by {self.actor_label}"

@@ -1,0 +1,54 @@
+"""Read-side queries shared by the admin, the staff pages and the API."""
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from .models import AuditEntry, Cancellation, CancellationItem, Order, OrderItem
+from .states import CancellationStatus
+
+
+def order_list(*, search: str = "") -> QuerySet[Order]:
+    orders = Order.objects.all()
+    if search:
+        orders = orders.filter(
+            Q(number__icontains=search)
+            | Q(customer_name__icontains=search)
+            | Q(customer_email__icontains=search)
+        )
+    return orders
+
+
+def order_detail_queryset() -> QuerySet[Order]:
+    return Order.objects.select_related("parent").prefetch_related(
+        Prefetch("items", queryset=OrderItem.objects.order_by("id")),
+        Prefetch(
+            "cancellations",
+            queryset=Cancellation.objects.select_related("reason", "created_by").prefetch_related(
+                Prefetch("items", queryset=CancellationItem.objects.select_related("order_item"))
+            ),
+        ),
+    )
+
+
+def order_audit_trail(order: Order) -> QuerySet[AuditEntry]:
+    return order.audit_entries.select_related("actor", "cancellation")
+
+
+def scheduled_cancellations(order: Order) -> QuerySet[Cancellation]:
+    return order.cancellations.filter(status=CancellationStatus.CONFIRMED).select_related("reason")
+
+
+def cancellation_list() -> QuerySet[Cancellation]:
+    return Cancellation.objects.select_related("order", "reason", "created_by").prefetch_related(
+        Prefetch("items", queryset=CancellationItem.objects.select_related("order_item")),
+        "lines",
+    )
+
+
+def cancellation_detail_queryset() -> QuerySet[Cancellation]:
+    return (
+        cancellation_list()
+        .select_related("revoked_by")
+        .prefetch_related(
+            Prefetch("audit_entries", queryset=AuditEntry.objects.select_related("actor"))
+        )
+    )

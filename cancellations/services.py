@@ -1,0 +1,839 @@
+"""Every state change of orders and cancellations. Admin actions, staff forms, the API and
+Celery tasks all call these functions; nothing else writes these models.
+
+Each public function runs in one transaction, locks the order it changes, raises
+CancellationError naming the offending argument (`reason`, `items.0.quantity`, …), writes the
+audit trail and, from the delivery issue on, the outbox rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from reasons.models import CancellationReason
+
+from . import audit as audit_log
+from .errors import CancellationError
+from .external_ids import clean_external_ids
+from .models import (
+    CANCELLATION_ID_RE,
+    ZERO,
+    AuditEntry,
+    CanceledBy,
+    Cancellation,
+    CancellationItem,
+    CancellationLine,
+    ChurnTimePolicy,
+    LineType,
+    Order,
+    OrderItem,
+)
+from .states import (
+    CancellationStatus,
+    OrderStatus,
+    check_cancellation_transition,
+    check_order_transition,
+)
+
+CENT = Decimal("0.01")
+Via = AuditEntry.Via
+
+
+@dataclass(frozen=True)
+class AuditInfo:
+    """The caller's note for the audit trail (JOC's auditLog): why, how long, which ticket."""
+
+    comment: str = ""
+    time_spent: int | None = None
+    ticket_link: str = ""
+
+
+@dataclass(frozen=True)
+class ItemPick:
+    order_item_id: int
+    quantity: int
+
+
+@dataclass(frozen=True)
+class ExtraLine:
+    type: str
+    unit_price_amount: Decimal
+    unit_price_currency: str
+    quantity: int
+    description: str = ""
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+
+
+@dataclass
+class QuotedItem:
+    order_item: OrderItem
+    quantity: int
+    prorated_credit: Decimal
+
+
+@dataclass
+class CancellationQuote:
+    """What a cancellation would do, computed without writing anything."""
+
+    order: Order
+    is_whole_order: bool
+    effective_at: datetime
+    items: list[QuotedItem]
+    lines: list[ExtraLine]
+    prorated: bool
+    currency: str
+    prorated_credit: Decimal = ZERO
+    line_item_subtotal: Decimal = ZERO
+    is_scheduled: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def net_amount(self) -> Decimal:
+        return self.line_item_subtotal - self.prorated_credit
+
+
+# --- reading helpers ---------------------------------------------------------------------------
+
+
+def scheduled_quantities(order: Order, *, excluding: str | None = None) -> dict[int, int]:
+    """Quantities per order item already promised to scheduled (not yet effective) cancellations."""
+    rows = CancellationItem.objects.filter(
+        cancellation__order=order, cancellation__status=CancellationStatus.CONFIRMED
+    )
+    if excluding:
+        rows = rows.exclude(cancellation_id=excluding)
+    return {
+        row["order_item_id"]: row["total"]
+        for row in rows.values("order_item_id").annotate(total=Sum("quantity"))
+    }
+
+
+def prorated_credit_for(item: OrderItem, quantity: int, effective_at: datetime) -> Decimal:
+    """Credit for the unused part of the item's service period, to the cent."""
+    if not item.has_service_period or effective_at >= item.period_end:
+        return ZERO
+    used_until = max(effective_at, item.period_start)
+    unused = Decimal((item.period_end - used_until).total_seconds())
+    whole = Decimal((item.period_end - item.period_start).total_seconds())
+    credit = item.unit_price_amount * quantity * unused / whole
+    return credit.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _reason_errors(reason, description: str) -> dict:
+    if reason is None:
+        return {"reason": _("Choose a reason.")}
+    if not isinstance(reason, CancellationReason):
+        return {"reason": _("Unknown reason.")}
+    if not reason.is_active:
+        return {"reason": _("The reason “%(reason)s” is no longer offered.") % {"reason": reason}}
+    if reason.extra_information_needed and not (description or "").strip():
+        return {"description": _("This reason needs a description.")}
+    return {}
+
+
+def _effective_time(picked, *, churn_time, churn_time_policy, now, errors) -> datetime:
+    """Rebilly's rule: churnTimePolicy beats churnTime; no policy and no time means now."""
+    if churn_time_policy == ChurnTimePolicy.NOW:
+        return now
+    if churn_time_policy == ChurnTimePolicy.AT_NEXT_RENEWAL:
+        ends = [item.period_end for item, _qty in picked if item.has_service_period]
+        if not ends:
+            errors["churn_time_policy"] = _(
+                "None of the cancelled items has a service period to run out."
+            )
+            return now
+        return max(max(ends), now)
+    if churn_time_policy:
+        errors["churn_time_policy"] = _("Use “now”, “at-next-renewal” or leave it empty.")
+        return now
+    if churn_time is None:
+        return now
+    if timezone.is_naive(churn_time):
+        errors["churn_time"] = _("Give the time with its time zone or offset.")
+        return now
+    if churn_time < now:
+        errors["churn_time"] = _("The effective time can't be in the past.")
+        return now
+    return churn_time
+
+
+def _pick_items(order, items, reserved, errors) -> list[tuple[OrderItem, int]]:
+    order_items = {item.pk: item for item in order.items.all()}
+    if items is None:
+        picked = [
+            (item, item.open_quantity - reserved.get(item.pk, 0)) for item in order_items.values()
+        ]
+        picked = [(item, qty) for item, qty in picked if qty > 0]
+        if not picked:
+            errors["order"] = _("Nothing is left to cancel on this order.")
+        return picked
+
+    if not items:
+        errors["items"] = _("Pick at least one item, or cancel the whole order.")
+        return []
+    picked, seen = [], set()
+    for index, pick in enumerate(items):
+        item = order_items.get(pick.order_item_id)
+        if item is None:
+            errors[f"items.{index}.item_id"] = _("This order has no item %(id)s.") % {
+                "id": pick.order_item_id
+            }
+            continue
+        if item.pk in seen:
+            errors[f"items.{index}.item_id"] = _("Item %(sku)s is listed twice.") % {
+                "sku": item.sku
+            }
+            continue
+        seen.add(item.pk)
+        available = item.open_quantity - reserved.get(item.pk, 0)
+        if not isinstance(pick.quantity, int) or pick.quantity < 1:
+            errors[f"items.{index}.quantity"] = _("Cancel at least one.")
+        elif pick.quantity > available:
+            errors[f"items.{index}.quantity"] = _(
+                "Only %(available)s of %(sku)s can still be cancelled."
+            ) % {"available": available, "sku": item.sku}
+        else:
+            picked.append((item, pick.quantity))
+    return picked
+
+
+def _line_errors(lines, currency, errors) -> None:
+    for index, line in enumerate(lines):
+        prefix = f"lines.{index}"
+        if line.type not in LineType.values:
+            errors[f"{prefix}.type"] = _("Use “debit” (a fee) or “credit”.")
+        if not isinstance(line.unit_price_amount, Decimal) or line.unit_price_amount < 0:
+            errors[f"{prefix}.unit_price_amount"] = _(
+                "Give a positive amount; the type sets the sign."
+            )
+        elif line.unit_price_amount.as_tuple().exponent < -2:
+            errors[f"{prefix}.unit_price_amount"] = _("Use at most two decimal places.")
+        if line.unit_price_currency != currency:
+            errors[f"{prefix}.unit_price_currency"] = _(
+                "Lines are billed in the order's currency, %(currency)s."
+            ) % {"currency": currency}
+        if not isinstance(line.quantity, int) or line.quantity < 1:
+            errors[f"{prefix}.quantity"] = _("Use a whole number of at least 1.")
+        if line.period_start and line.period_end and line.period_end <= line.period_start:
+            errors[f"{prefix}.period_end"] = _("The period must end after it starts.")
+
+
+def quote_cancellation(
+    order: Order,
+    *,
+    reason: CancellationReason | None,
+    items: list[ItemPick] | None = None,
+    lines: list[ExtraLine] = (),
+    churn_time: datetime | None = None,
+    churn_time_policy: str = "",
+    prorated: bool = False,
+    description: str = "",
+    now: datetime | None = None,
+    excluding: str | None = None,
+) -> CancellationQuote:
+    """Validate a cancellation and compute its money without writing anything. Raises
+    CancellationError with every problem found, each under the argument it concerns."""
+    now = now or timezone.now()
+    errors: dict[str, str] = {}
+    if order.status not in OrderStatus.cancellable:
+        raise CancellationError(
+            {
+                "order": _("Order %(number)s is %(status)s and can't be cancelled.")
+                % {"number": order.number, "status": order.get_status_display().lower()}
+            },
+            code="not_cancellable",
+        )
+    errors.update(_reason_errors(reason, description))
+    if len(description or "") > 255:
+        errors["description"] = _("Use at most 255 characters.")
+    reserved = scheduled_quantities(order, excluding=excluding)
+    picked = _pick_items(order, items, reserved, errors)
+    effective_at = _effective_time(
+        picked, churn_time=churn_time, churn_time_policy=churn_time_policy, now=now, errors=errors
+    )
+    lines = list(lines)
+    _line_errors(lines, order.currency, errors)
+    if errors:
+        raise CancellationError(errors, code="invalid")
+
+    quoted = [
+        QuotedItem(item, qty, prorated_credit_for(item, qty, effective_at) if prorated else ZERO)
+        for item, qty in picked
+    ]
+    subtotal = sum(
+        (
+            (line.unit_price_amount * line.quantity) * (1 if line.type == LineType.DEBIT else -1)
+            for line in lines
+        ),
+        ZERO,
+    )
+    return CancellationQuote(
+        order=order,
+        is_whole_order=items is None,
+        effective_at=effective_at,
+        items=quoted,
+        lines=lines,
+        prorated=prorated,
+        currency=order.currency,
+        prorated_credit=sum((q.prorated_credit for q in quoted), ZERO),
+        line_item_subtotal=subtotal.quantize(CENT),
+        is_scheduled=effective_at > now,
+    )
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+def _lock_order(order_or_pk) -> Order:
+    pk = getattr(order_or_pk, "pk", order_or_pk)
+    return Order.objects.select_for_update().get(pk=pk)
+
+
+def _derived_order_status(order: Order, fallback: str) -> str:
+    totals = order.items.aggregate(quantity=Sum("quantity"), cancelled=Sum("cancelled_quantity"))
+    if totals["quantity"] and totals["cancelled"] == totals["quantity"]:
+        return OrderStatus.CANCELLED
+    if totals["cancelled"]:
+        return OrderStatus.PARTIALLY_CANCELLED
+    return fallback
+
+
+def _set_order_status(order, status, *, actor, via, cancellation=None, audit=None) -> None:
+    if status == order.status:
+        return
+    check_order_transition(order.status, status)
+    before, order.status = order.status, status
+    order.save(update_fields=["status", "updated_at"])
+    audit_log.record(
+        "order.status_changed",
+        order=order,
+        cancellation=cancellation,
+        actor=actor,
+        via=via,
+        data={"from": before, "to": status},
+        audit=audit,
+    )
+
+
+def _complete(cancellation: Cancellation, order: Order, *, actor, via, now, audit=None) -> None:
+    """Make a confirmed cancellation effective: take the quantities off and move the order."""
+    check_cancellation_transition(cancellation.status, CancellationStatus.COMPLETED)
+    for row in cancellation.items.select_related("order_item"):
+        item = OrderItem.objects.select_for_update().get(pk=row.order_item_id)
+        if row.quantity > item.open_quantity:
+            raise CancellationError(
+                {
+                    "items": _("%(sku)s no longer has %(quantity)s to cancel.")
+                    % {"sku": item.sku, "quantity": row.quantity}
+                },
+                code="conflict",
+            )
+        item.cancelled_quantity += row.quantity
+        item.save(update_fields=["cancelled_quantity"])
+    cancellation.status = CancellationStatus.COMPLETED
+    cancellation.completed_time = now
+    cancellation.save(update_fields=["status", "completed_time", "updated_time"])
+    audit_log.record(
+        "cancellation.completed",
+        order=order,
+        cancellation=cancellation,
+        actor=actor,
+        via=via,
+        audit=audit,
+    )
+    _set_order_status(
+        order,
+        _derived_order_status(order, order.status),
+        actor=actor,
+        via=via,
+        cancellation=cancellation,
+        audit=audit,
+    )
+
+
+def _write_plan(cancellation: Cancellation, quote: CancellationQuote) -> None:
+    cancellation.is_whole_order = quote.is_whole_order
+    cancellation.churn_time = quote.effective_at
+    cancellation.prorated = quote.prorated
+    cancellation.currency = quote.currency
+    cancellation.prorated_credit_amount = quote.prorated_credit
+    cancellation.line_item_subtotal_amount = quote.line_item_subtotal
+    cancellation.save()
+    CancellationItem.objects.bulk_create(
+        CancellationItem(
+            cancellation=cancellation,
+            order_item=q.order_item,
+            quantity=q.quantity,
+            prorated_credit_amount=q.prorated_credit,
+        )
+        for q in quote.items
+    )
+    CancellationLine.objects.bulk_create(
+        CancellationLine(
+            cancellation=cancellation,
+            type=line.type,
+            description=line.description,
+            unit_price_amount=line.unit_price_amount,
+            unit_price_currency=line.unit_price_currency,
+            quantity=line.quantity,
+            period_start=line.period_start,
+            period_end=line.period_end,
+        )
+        for line in quote.lines
+    )
+
+
+def _summary(cancellation: Cancellation, quote: CancellationQuote) -> dict:
+    return {
+        "reason": cancellation.reason_id,
+        "wholeOrder": quote.is_whole_order,
+        "items": [{"itemId": q.order_item.pk, "quantity": q.quantity} for q in quote.items],
+        "lines": len(quote.lines),
+        "effectiveAt": quote.effective_at.isoformat(),
+        "proratedCredit": str(quote.prorated_credit),
+        "lineItemSubtotal": str(quote.line_item_subtotal),
+        "currency": quote.currency,
+    }
+
+
+def _check_cancellation_id(cancellation_id: str | None) -> None:
+    if cancellation_id is None:
+        return
+    if not CANCELLATION_ID_RE.match(cancellation_id) or len(cancellation_id) > 50:
+        raise CancellationError(
+            {"id": _("Use at most 50 letters, digits and @ ~ - . _.")}, code="invalid"
+        )
+    if Cancellation.objects.filter(pk=cancellation_id).exists():
+        raise CancellationError(
+            {"id": _("A cancellation with this id exists already.")}, code="duplicate"
+        )
+
+
+def _check_canceled_by(canceled_by: str) -> None:
+    if canceled_by not in CanceledBy.values:
+        raise CancellationError(
+            {
+                "canceled_by": _("Use one of: %(values)s.")
+                % {"values": ", ".join(CanceledBy.values)}
+            },
+            code="invalid",
+        )
+
+
+def cancel_order(
+    order: Order,
+    *,
+    reason: CancellationReason | None,
+    actor,
+    via: str,
+    items: list[ItemPick] | None = None,
+    lines: list[ExtraLine] = (),
+    churn_time: datetime | None = None,
+    churn_time_policy: str = "",
+    prorated: bool = False,
+    description: str = "",
+    canceled_by: str = CanceledBy.MERCHANT,
+    external_user_id: str = "",
+    audit: AuditInfo = AuditInfo(),
+    cancellation_id: str | None = None,
+    request_fingerprint: str = "",
+) -> Cancellation:
+    """Cancel the whole order (items=None) or some quantities of its items, now or later.
+
+    Effective at once when the effective time has come (status completed), otherwise scheduled
+    (status confirmed) for complete_due_cancellations to apply."""
+    _check_canceled_by(canceled_by)
+    try:
+        with transaction.atomic():
+            order = _lock_order(order)
+            _check_cancellation_id(cancellation_id)
+            now = timezone.now()
+            quote = quote_cancellation(
+                order,
+                reason=reason,
+                items=items,
+                lines=lines,
+                churn_time=churn_time,
+                churn_time_policy=churn_time_policy,
+                prorated=prorated,
+                description=description,
+                now=now,
+            )
+            cancellation = Cancellation(
+                order=order,
+                reason=reason,
+                description=description.strip(),
+                canceled_by=canceled_by,
+                status=CancellationStatus.CONFIRMED,
+                canceled_time=now,
+                churn_time_policy=churn_time_policy or "",
+                order_status_before=order.status,
+                created_by=actor if actor is not None and actor.pk else None,
+                external_user_id=external_user_id,
+                audit_comment=audit.comment,
+                audit_time_spent=audit.time_spent,
+                audit_ticket_link=audit.ticket_link,
+                request_fingerprint=request_fingerprint,
+            )
+            if cancellation_id:
+                cancellation.id = cancellation_id
+            _write_plan(cancellation, quote)
+            audit_log.record(
+                "cancellation.created",
+                order=order,
+                cancellation=cancellation,
+                actor=actor,
+                via=via,
+                data=_summary(cancellation, quote),
+                audit=audit,
+            )
+            if not quote.is_scheduled:
+                _complete(cancellation, order, actor=actor, via=via, now=now, audit=audit)
+    except IntegrityError as exc:
+        # Two requests racing for one client-chosen id: the loser gets the same answer as if
+        # it had come second.
+        raise CancellationError(
+            {"id": _("A cancellation with this id exists already.")}, code="duplicate"
+        ) from exc
+    return cancellation
+
+
+def _plan_signature(*, reason_id, items, lines, churn_time, churn_time_policy, prorated) -> dict:
+    return {
+        "reason": reason_id,
+        "items": None if items is None else sorted((p.order_item_id, p.quantity) for p in items),
+        "lines": [
+            (
+                line.type,
+                str(line.unit_price_amount),
+                line.unit_price_currency,
+                line.quantity,
+                line.description,
+            )
+            for line in lines
+        ],
+        "churn_time": churn_time.isoformat() if churn_time and not churn_time_policy else None,
+        "churn_time_policy": churn_time_policy or "",
+        "prorated": bool(prorated),
+    }
+
+
+def _stored_signature(cancellation: Cancellation) -> dict:
+    items = None
+    if not cancellation.is_whole_order:
+        items = [ItemPick(row.order_item_id, row.quantity) for row in cancellation.items.all()]
+    lines = [
+        ExtraLine(
+            line.type,
+            line.unit_price_amount,
+            line.unit_price_currency,
+            line.quantity,
+            line.description,
+        )
+        for line in cancellation.lines.all()
+    ]
+    return _plan_signature(
+        reason_id=cancellation.reason_id,
+        items=items,
+        lines=lines,
+        churn_time=cancellation.churn_time,
+        churn_time_policy=cancellation.churn_time_policy,
+        prorated=cancellation.prorated,
+    )
+
+
+def update_cancellation(
+    cancellation: Cancellation,
+    *,
+    order: Order,
+    reason: CancellationReason | None,
+    actor,
+    via: str,
+    items: list[ItemPick] | None = None,
+    lines: list[ExtraLine] = (),
+    churn_time: datetime | None = None,
+    churn_time_policy: str = "",
+    prorated: bool = False,
+    description: str = "",
+    canceled_by: str = CanceledBy.MERCHANT,
+    external_user_id: str = "",
+    audit: AuditInfo = AuditInfo(),
+    request_fingerprint: str = "",
+) -> tuple[Cancellation, bool]:
+    """The update half of an upsert. Returns (cancellation, changed).
+
+    A scheduled cancellation may be re-planned entirely. Once effective, only the description,
+    who asked and the audit note may change: anything else needs a revoke and a new
+    cancellation, so that what the providers were told stays true."""
+    _check_canceled_by(canceled_by)
+    with transaction.atomic():
+        locked_order = _lock_order(cancellation.order_id)
+        cancellation = Cancellation.objects.select_for_update().get(pk=cancellation.pk)
+        if request_fingerprint and request_fingerprint == cancellation.request_fingerprint:
+            return cancellation, False
+        if order.pk != cancellation.order_id:
+            raise CancellationError(
+                {"order": _("A cancellation can't move to another order.")}, code="invalid"
+            )
+        if cancellation.status == CancellationStatus.REVOKED:
+            raise CancellationError(
+                {"status": _("A revoked cancellation can't be changed.")}, code="invalid"
+            )
+        errors = _reason_errors(reason, description)
+        if errors:
+            raise CancellationError(errors, code="invalid")
+
+        before = _stored_signature(cancellation)
+        wanted = _plan_signature(
+            reason_id=reason.pk,
+            items=items,
+            lines=lines,
+            churn_time=churn_time,
+            churn_time_policy=churn_time_policy,
+            prorated=prorated,
+        )
+        plan_changed = before != wanted
+        if plan_changed and cancellation.status == CancellationStatus.COMPLETED:
+            changed = sorted(k for k in wanted if wanted[k] != before[k])
+            raise CancellationError(
+                {
+                    name: _("Can't change once effective; revoke it and cancel again.")
+                    for name in changed
+                },
+                code="invalid",
+            )
+        now = timezone.now()
+        if plan_changed:
+            quote = quote_cancellation(
+                locked_order,
+                reason=reason,
+                items=items,
+                lines=lines,
+                churn_time=churn_time,
+                churn_time_policy=churn_time_policy,
+                prorated=prorated,
+                description=description,
+                now=now,
+                excluding=cancellation.pk,
+            )
+            cancellation.items.all().delete()
+            cancellation.lines.all().delete()
+        cancellation.reason = reason
+        cancellation.description = description.strip()
+        cancellation.canceled_by = canceled_by
+        cancellation.churn_time_policy = churn_time_policy or ""
+        cancellation.external_user_id = external_user_id
+        cancellation.audit_comment = audit.comment
+        cancellation.audit_time_spent = audit.time_spent
+        cancellation.audit_ticket_link = audit.ticket_link
+        cancellation.request_fingerprint = request_fingerprint
+        if plan_changed:
+            _write_plan(cancellation, quote)
+        else:
+            cancellation.save()
+        audit_log.record(
+            "cancellation.updated",
+            order=locked_order,
+            cancellation=cancellation,
+            actor=actor,
+            via=via,
+            data={"replanned": plan_changed},
+            audit=audit,
+        )
+        if plan_changed and not quote.is_scheduled:
+            _complete(cancellation, locked_order, actor=actor, via=via, now=now, audit=audit)
+    return cancellation, True
+
+
+def revoke_cancellation(
+    cancellation: Cancellation, *, actor, via: str, comment: str = ""
+) -> Cancellation:
+    """Undo a cancellation: give the items back and restore the order's status."""
+    if len(comment or "") > 255:
+        raise CancellationError({"comment": _("Use at most 255 characters.")}, code="invalid")
+    with transaction.atomic():
+        order = _lock_order(cancellation.order_id)
+        cancellation = Cancellation.objects.select_for_update().get(pk=cancellation.pk)
+        if cancellation.status not in CancellationStatus.active:
+            raise CancellationError(
+                {
+                    "status": _("This cancellation is %(status)s and can't be undone.")
+                    % {"status": cancellation.get_status_display().lower()}
+                },
+                code="not_revocable",
+            )
+        check_cancellation_transition(cancellation.status, CancellationStatus.REVOKED)
+        was_effective = cancellation.status == CancellationStatus.COMPLETED
+        if was_effective:
+            for row in cancellation.items.all():
+                item = OrderItem.objects.select_for_update().get(pk=row.order_item_id)
+                item.cancelled_quantity -= row.quantity
+                item.save(update_fields=["cancelled_quantity"])
+        cancellation.status = CancellationStatus.REVOKED
+        cancellation.revoked_time = timezone.now()
+        cancellation.revoked_by = actor if actor is not None and actor.pk else None
+        cancellation.revoke_comment = comment
+        cancellation.save()
+        audit_log.record(
+            "cancellation.revoked",
+            order=order,
+            cancellation=cancellation,
+            actor=actor,
+            via=via,
+            data={"wasEffective": was_effective},
+            comment=comment,
+        )
+        if was_effective:
+            restored = cancellation.order_status_before
+            if restored in (OrderStatus.CANCELLED, OrderStatus.PARTIALLY_CANCELLED):
+                restored = OrderStatus.OPEN
+            _set_order_status(
+                order,
+                _derived_order_status(order, restored),
+                actor=actor,
+                via=via,
+                cancellation=cancellation,
+            )
+    return cancellation
+
+
+def complete_due_cancellations(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Make scheduled cancellations whose time has come effective; returns how many.
+
+    One short transaction per cancellation, so one that can't be applied doesn't hold up
+    the rest (it stays confirmed and is logged in the audit trail)."""
+    now = now or timezone.now()
+    due = list(
+        Cancellation.objects.filter(status=CancellationStatus.CONFIRMED, churn_time__lte=now)
+        .order_by("churn_time")
+        .values_list("pk", flat=True)[:limit]
+    )
+    completed = 0
+    for pk in due:
+        try:
+            with transaction.atomic():
+                cancellation = Cancellation.objects.select_related("order").get(pk=pk)
+                order = _lock_order(cancellation.order_id)
+                cancellation = Cancellation.objects.select_for_update().get(pk=pk)
+                if cancellation.status != CancellationStatus.CONFIRMED:
+                    continue
+                _complete(cancellation, order, actor=None, via=Via.TASK, now=now)
+                completed += 1
+        except CancellationError as exc:
+            with transaction.atomic():
+                audit_log.record(
+                    "cancellation.completion_failed",
+                    order=cancellation.order,
+                    cancellation=cancellation,
+                    actor=None,
+                    via=Via.TASK,
+                    data={"error": exc.messages},
+                )
+    return completed
+
+
+# --- orders ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewOrderItem:
+    sku: str
+    quantity: int
+    unit_price_amount: Decimal
+    description: str = ""
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+
+
+def create_order(
+    *,
+    number: str,
+    customer_name: str,
+    channel: str,
+    currency: str,
+    items: list[NewOrderItem],
+    actor,
+    via: str,
+    customer_email: str = "",
+    placed_at: datetime | None = None,
+    status: str = OrderStatus.OPEN,
+    parent: Order | None = None,
+    external_ids: dict | None = None,
+) -> Order:
+    """Take in an order from another system. A number seen before is refused."""
+    errors = {}
+    if status not in {
+        OrderStatus.OPEN,
+        OrderStatus.IN_PROGRESS,
+        OrderStatus.ON_HOLD,
+        OrderStatus.COMPLETED,
+    }:
+        errors["status"] = _("New orders are open, in progress, on hold or completed.")
+    if not items:
+        errors["items"] = _("An order needs at least one item.")
+    for index, item in enumerate(items):
+        if item.period_start and item.period_end and item.period_end <= item.period_start:
+            errors[f"items.{index}.period_end"] = _("The period must end after it starts.")
+    try:
+        external_ids = clean_external_ids(external_ids)
+    except Exception as exc:  # ValidationError with the key named
+        errors.update({k: v[0] for k, v in exc.message_dict.items()})
+    if errors:
+        raise CancellationError(errors, code="invalid")
+    try:
+        with transaction.atomic():
+            if Order.objects.filter(number=number).exists():
+                raise IntegrityError
+            order = Order.objects.create(
+                number=number,
+                customer_name=customer_name,
+                customer_email=customer_email,
+                channel=channel,
+                currency=currency,
+                placed_at=placed_at or timezone.now(),
+                status=status,
+                parent=parent,
+                external_ids=external_ids,
+            )
+            OrderItem.objects.bulk_create(
+                OrderItem(
+                    order=order,
+                    sku=item.sku,
+                    description=item.description,
+                    quantity=item.quantity,
+                    unit_price_amount=item.unit_price_amount,
+                    unit_price_currency=currency,
+                    period_start=item.period_start,
+                    period_end=item.period_end,
+                )
+                for item in items
+            )
+            audit_log.record(
+                "order.created",
+                order=order,
+                actor=actor,
+                via=via,
+                data={"number": number, "items": len(items)},
+            )
+    except IntegrityError as exc:
+        raise CancellationError(
+            {"number": _("An order with number %(number)s exists already.") % {"number": number}},
+            code="duplicate",
+        ) from exc
+    return order
+
+
+def request_fingerprint(payload) -> str:
+    """A stable hash of a request body, for telling a repeated PUT from a changed one."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()

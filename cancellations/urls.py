@@ -1,0 +1,5 @@
+
+app_name = "staff"
+
+# Filled by the staff pages (views.py).
+urlpatterns: list = []

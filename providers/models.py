@@ -1,0 +1,1 @@
+# Delivery outbox models arrive with the delivery issue (#4).

@@ -1,0 +1,107 @@
+"""factory-boy factories shared by every test module."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import factory
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.utils import timezone
+
+from cancellations.models import Cancellation, Order, OrderItem
+from cancellations.states import CancellationStatus, OrderStatus
+from reasons.models import CancellationReason
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"agent{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.django.Password("correct horse battery staple")
+    is_staff = True
+
+    @factory.post_generation
+    def permissions(self, create, extracted, **kwargs):
+        """UserFactory(permissions=["cancellations.view_order", ...])"""
+        if not create or not extracted:
+            return
+        for dotted in extracted:
+            app_label, codename = dotted.split(".")
+            self.user_permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+
+
+class SuperUserFactory(UserFactory):
+    username = factory.Sequence(lambda n: f"admin{n}")
+    is_superuser = True
+
+
+class CancellationReasonFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CancellationReason
+
+    omnitron_id = factory.Sequence(lambda n: n + 1)
+    cancellation_type = "cancel"
+    subject = factory.Iterator(
+        [
+            "Yanlış ürün aldım.",
+            "Ürünü satın almaktan vazgeçtim.",
+            "Lieferung zu spät",
+            "Too expensive",
+        ]
+    )
+    extra_information_needed = False
+    ordering = 100
+    is_active = True
+
+
+class OrderFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Order
+
+    number = factory.Sequence(lambda n: f"ORD-{n:06d}")
+    customer_name = factory.Faker("name")
+    customer_email = factory.Faker("email")
+    channel = "/shop/de"
+    status = OrderStatus.OPEN
+    placed_at = factory.LazyFunction(lambda: timezone.now() - timedelta(hours=2))
+    currency = "EUR"
+    external_ids = factory.LazyFunction(dict)
+
+
+class OrderItemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = OrderItem
+
+    order = factory.SubFactory(OrderFactory)
+    sku = factory.Sequence(lambda n: f"SKU-{n:04d}")
+    description = "Monthly plan"
+    quantity = 1
+    unit_price_amount = Decimal("30.00")
+    unit_price_currency = factory.SelfAttribute("order.currency")
+
+    class Params:
+        # OrderItemFactory(subscription=True): a 30-day service period, 10 days used.
+        subscription = factory.Trait(
+            period_start=factory.LazyFunction(lambda: timezone.now() - timedelta(days=10)),
+            period_end=factory.LazyFunction(lambda: timezone.now() + timedelta(days=20)),
+        )
+
+
+class CancellationFactory(factory.django.DjangoModelFactory):
+    """A bare cancellation row, for read-side tests. Use services.cancel_order to test rules."""
+
+    class Meta:
+        model = Cancellation
+
+    order = factory.SubFactory(OrderFactory)
+    reason = factory.SubFactory(CancellationReasonFactory)
+    status = CancellationStatus.COMPLETED
+    churn_time = factory.LazyFunction(timezone.now)
+    currency = factory.SelfAttribute("order.currency")
+    order_status_before = OrderStatus.OPEN
