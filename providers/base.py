@@ -1,0 +1,71 @@
+"""The one small interface every provider adapter implements.
+
+An adapter turns a Cancellation into the provider's request and the provider's answer into an
+Outcome. It knows nothing about Celery, the outbox tables or the admin: providers/dispatch.py
+claims a Delivery, calls `adapter.deliver(...)`, and records what came back.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Action(enum.StrEnum):
+    ADD = "add"  # tell the provider about a cancellation
+    REVOKE = "revoke"  # tell the provider it was undone
+
+
+class Outcome(enum.StrEnum):
+    DELIVERED = "delivered"
+    RETRY = "retry"  # transient: 5xx, 408, 429, timeout, connection error
+    FAILED = "failed"  # permanent: the provider refused; retrying the same request won't help
+    SKIPPED = "skipped"  # nothing to do at this provider (e.g. the order has no reference there)
+
+
+@dataclass
+class Result:
+    outcome: Outcome
+    status_code: int | None = None
+    message: str = ""  # the provider's own words, shown to staff
+    request_excerpt: str = ""  # what was sent, secrets masked, truncated
+    response_excerpt: str = ""  # what came back, truncated
+    duration_ms: int | None = None
+    credentials_problem: bool = False  # 401/403: someone must fix the configuration
+    bug: bool = False  # 406/415 and the like: we sent something the contract forbids
+    references: dict = field(default_factory=dict)  # ids the provider gave back, to store
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """Where and how to reach a provider. Credentials come from the environment only."""
+
+    kind: str
+    base_url: str
+    timeout: float = 10.0
+    username: str = ""
+    password: str = ""
+    token: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def is_configured(self) -> bool:
+        return bool(self.base_url)
+
+
+class ProviderAdapter:
+    """Base class: one subclass per external system, registered in providers/registry.py."""
+
+    kind: str = ""
+    label: str = ""
+    supports_revoke: bool = False
+
+    def __init__(self, config: ProviderConfig):
+        self.config = config
+
+    def applies_to(self, cancellation) -> bool:
+        """False when this provider has nothing to do for the cancellation's order."""
+        return False
+
+    def deliver(self, cancellation, action: Action) -> Result:
+        raise NotImplementedError
