@@ -3,4 +3,15 @@ from django.core.exceptions import ValidationError
 
 class CancellationError(ValidationError):
     """The one domain error of this app. Raised by services with the offending field named
-    (service argument names, e.g. `reason`, `items`); the API and forms render it."""
+    (service argument names, e.g. `reason`, `items.0.quantity`); the API and forms render it.
+
+    Unlike a plain ValidationError, a `code` given with a dict of messages reaches every
+    message, so callers can tell e.g. a duplicate (409) from invalid input (400)."""
+
+    def __init__(self, message, code=None, params=None):
+        if isinstance(message, dict) and code is not None:
+            message = {
+                field: ValidationError(text, code=code) if isinstance(text, str) else text
+                for field, text in message.items()
+            }
+        super().__init__(message, code=code, params=params)

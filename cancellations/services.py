@@ -602,6 +602,12 @@ def update_cancellation(
             churn_time_policy=churn_time_policy,
             prorated=prorated,
         )
+        if cancellation.status == CancellationStatus.COMPLETED:
+            # Once effective, "no time given" means "leave the time as it was".
+            if churn_time is None:
+                wanted["churn_time"] = before["churn_time"]
+            if not churn_time_policy:
+                wanted["churn_time_policy"] = before["churn_time_policy"]
         plan_changed = before != wanted
         if plan_changed and cancellation.status == CancellationStatus.COMPLETED:
             changed = sorted(k for k in wanted if wanted[k] != before[k])

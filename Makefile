@@ -1,0 +1,35 @@
+# The two commands of the README:
+#   make run    set everything up and run Storno on http://localhost:8000 with demo data
+#   make test   set everything up and run the whole test suite (lint included)
+# Both create ./.venv on first use and reinstall only when requirements.txt changes.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint install clean
+
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	DEBUG=1 $(PY) manage.py migrate --no-input
+	DEBUG=1 $(PY) manage.py compilemessages --ignore=.venv -v0 || true
+	DEBUG=1 $(PY) manage.py rundemo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint
+	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run -v1
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf var .pytest_cache

@@ -1,0 +1,167 @@
+"""Fill an empty database with a believable demo: orders across channels, a reason catalog in
+three languages, and staff users whose logins are printed."""
+
+import random
+from datetime import timedelta
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from backoffice.models import StaffProfile
+from cancellations import services
+from cancellations.models import AuditEntry, Order
+from cancellations.states import OrderStatus
+from reasons.models import CancellationReason
+
+CHANNELS = ["/shop/de", "/shop/de/b2b", "/shop/tr", "/shop/tr/mobile", "/shop/en", "/partner/at"]
+CURRENCY = {"/shop/tr": "TRY", "/shop/tr/mobile": "TRY", "/shop/en": "GBP"}
+CUSTOMERS = [
+    "Jürgen Weiß",
+    "Ayşe Yılmaz",
+    "Emily Clarke",
+    "Çağrı Öztürk",
+    "Müller GmbH",
+    "Zeynep Kaya",
+    "Ole Schröder",
+    "Mehmet Güneş",
+    "Sophie Bauer",
+    "İsmail Doğan",
+    "Grace Hopper",
+    "Lena Groß",
+]
+PRODUCTS = [
+    ("PLAN-BASIC", "Basic plan, monthly", Decimal("9.99"), 30),
+    ("PLAN-PRO", "Pro plan, monthly", Decimal("29.00"), 30),
+    ("PLAN-YEAR", "Pro plan, yearly", Decimal("290.00"), 365),
+    ("ROUTER-X", "Router X", Decimal("89.90"), None),
+    ("SETUP", "Installation service", Decimal("49.00"), None),
+    ("SIM", "SIM card", Decimal("5.00"), None),
+]
+# Used only when Omnitron (or its fake) gave us nothing: the real catalog comes from a pull.
+FALLBACK_REASONS = [
+    ("Yanlış ürün aldım.", False),
+    ("Ürünü satın almaktan vazgeçtim.", False),
+    ("Lieferung kam zu spät", False),
+    ("Zu teuer", False),
+    ("Found a better offer", False),
+    ("Sonstiges (bitte beschreiben)", True),
+]
+AGENT_PERMISSIONS = [
+    "cancellations.view_order",
+    "cancellations.cancel_order",
+    "cancellations.view_cancellation",
+    "cancellations.add_cancellation",
+    "cancellations.change_cancellation",
+    "cancellations.revoke_cancellation",
+    "cancellations.view_auditentry",
+    "reasons.view_cancellationreason",
+]
+
+
+class Command(BaseCommand):
+    help = "Create demo orders, reasons and staff users (does nothing to a non-empty database)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--orders", type=int, default=300)
+        parser.add_argument("--password", default="storno-demo")
+        parser.add_argument("--seed", type=int, default=2026)
+
+    def handle(self, *args, orders, password, seed, **options):
+        rng = random.Random(seed)  # noqa: S311 - demo data, not security
+        admin, agent = self._users(password)
+        if not CancellationReason.objects.exists():
+            for index, (subject, extra) in enumerate(FALLBACK_REASONS):
+                CancellationReason.objects.create(
+                    subject=subject, extra_information_needed=extra, ordering=10 * (index + 1)
+                )
+        if Order.objects.exists():
+            self.stdout.write("Orders exist already; no demo orders added.")
+        else:
+            self._orders(orders, rng, agent)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Staff login: {agent.username} / {password}   (customer service)\n"
+                f"Admin login: {admin.username} / {password}   (superuser)"
+            )
+        )
+
+    def _users(self, password):
+        user_model = get_user_model()
+        admin, _ = user_model.objects.get_or_create(
+            username="admin", defaults={"is_staff": True, "is_superuser": True}
+        )
+        agent, _ = user_model.objects.get_or_create(
+            username="agent", defaults={"is_staff": True, "first_name": "Demo"}
+        )
+        for user in (admin, agent):
+            user.set_password(password)
+            user.save()
+        StaffProfile.objects.get_or_create(
+            user=agent,
+            defaults={"salesforce_user_id": "0055e00000DEMO1", "time_zone": "Europe/Berlin"},
+        )
+        for dotted in AGENT_PERMISSIONS:
+            app_label, codename = dotted.split(".")
+            agent.user_permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+        return admin, agent
+
+    @transaction.atomic
+    def _orders(self, count, rng, agent):
+        now = timezone.now()
+        reasons = list(CancellationReason.objects.active().filter(extra_information_needed=False))
+        for n in range(count):
+            channel = rng.choice(CHANNELS)
+            placed = now - timedelta(minutes=rng.randint(5, 60 * 24 * 45))
+            items = []
+            for sku, text, price, days in rng.sample(PRODUCTS, rng.randint(1, 3)):
+                period = {}
+                if days:
+                    start = placed.replace(hour=0, minute=0, second=0, microsecond=0)
+                    period = {"period_start": start, "period_end": start + timedelta(days=days)}
+                items.append(
+                    services.NewOrderItem(
+                        sku=sku,
+                        description=text,
+                        quantity=rng.choice([1, 1, 1, 2, 3]),
+                        unit_price_amount=price,
+                        **period,
+                    )
+                )
+            number = f"{placed:%y%m}-{10000 + n}"
+            order = services.create_order(
+                number=number,
+                customer_name=rng.choice(CUSTOMERS),
+                customer_email=f"customer{n}@example.com",
+                channel=channel,
+                currency=CURRENCY.get(channel, "EUR"),
+                placed_at=placed,
+                items=items,
+                status=rng.choice(
+                    [OrderStatus.OPEN] * 6
+                    + [OrderStatus.IN_PROGRESS, OrderStatus.ON_HOLD, OrderStatus.COMPLETED]
+                ),
+                external_ids={
+                    "callisto": str(400000 + n),
+                    "rebilly": f"ord_{number}",
+                    "js7ControllerId": "jobs",
+                    "js7OrderIds": [f"#{placed:%Y-%m-%d}#T{n:05d}-fulfil"],
+                },
+                actor=None,
+                via=AuditEntry.Via.SYSTEM,
+            )
+            # Some history, so that lists, filters and the dashboard have something to show.
+            if reasons and order.is_cancellable and rng.random() < 0.12:
+                services.cancel_order(
+                    order,
+                    reason=rng.choice(reasons),
+                    actor=agent,
+                    via=AuditEntry.Via.WEB,
+                    prorated=True,
+                )
+        self.stdout.write(f"Created {count} demo orders.")

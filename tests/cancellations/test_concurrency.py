@@ -1,0 +1,82 @@
+"""Concurrent requests against one order, with real database row locks (PostgreSQL)."""
+
+import threading
+
+import pytest
+from django.db import close_old_connections, connection
+
+from cancellations import services
+from cancellations.errors import CancellationError
+from cancellations.models import AuditEntry, Cancellation
+from tests.factories import CancellationReasonFactory, OrderFactory, OrderItemFactory
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        connection.vendor != "postgresql",
+        reason="needs real row locks; SQLite's in-memory test database can't share a write lock "
+        "across threads (CI runs this against PostgreSQL)",
+    ),
+]
+
+
+def run_concurrently(count, work):
+    barrier = threading.Barrier(count)
+    outcomes = []
+    lock = threading.Lock()
+
+    def worker():
+        close_old_connections()
+        barrier.wait()
+        try:
+            result = work()
+        except CancellationError as exc:
+            result = exc
+        finally:
+            connection.close()
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=worker) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return outcomes
+
+
+def test_concurrent_whole_order_cancels_end_in_exactly_one_cancellation():
+    order = OrderFactory()
+    OrderItemFactory(order=order, quantity=3)
+    reason = CancellationReasonFactory()
+
+    outcomes = run_concurrently(
+        8,
+        lambda: services.cancel_order(order, reason=reason, actor=None, via=AuditEntry.Via.API),
+    )
+
+    assert Cancellation.objects.filter(order=order).count() == 1
+    assert sum(isinstance(o, Cancellation) for o in outcomes) == 1
+    assert sum(isinstance(o, CancellationError) for o in outcomes) == 7
+    assert order.items.get().cancelled_quantity == 3
+
+
+def test_concurrent_partial_cancels_never_take_more_than_the_quantity():
+    order = OrderFactory()
+    item = OrderItemFactory(order=order, quantity=3)
+    reason = CancellationReasonFactory()
+
+    run_concurrently(
+        6,
+        lambda: services.cancel_order(
+            order,
+            reason=reason,
+            actor=None,
+            via=AuditEntry.Via.API,
+            items=[services.ItemPick(item.pk, 1)],
+        ),
+    )
+
+    item.refresh_from_db()
+    assert item.cancelled_quantity == 3
+    assert Cancellation.objects.filter(order=order).count() == 3
