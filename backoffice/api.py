@@ -16,7 +16,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
-from rest_framework import exceptions, status
+from rest_framework import exceptions, parsers, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -30,6 +30,16 @@ class Pagination(LimitOffsetPagination):
 
     default_limit = 50
     max_limit = 500
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, but absurdly deep nesting is a 400 too, not a RecursionError (a 500)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError(_("JSON parse error - nested too deeply.")) from None
 
 
 class Conflict(exceptions.APIException):
@@ -67,7 +77,7 @@ def flatten_errors(detail, prefix: str = "", rename=None) -> list[dict]:
             if key in (NON_FIELD, "non_field_errors"):
                 name = prefix.rstrip(".")
             else:
-                name = prefix + rename.get(key, camel_case(key) if not prefix else key)
+                name = prefix + (rename.get(key, key) if prefix else api_field_path(key, rename))
             found += flatten_errors(value, name + "." if name else "", rename)
     elif isinstance(detail, list):
         if all(not isinstance(item, (dict, list)) for item in detail):
@@ -82,6 +92,14 @@ def flatten_errors(detail, prefix: str = "", rename=None) -> list[dict]:
     return found
 
 
+def api_field_path(key: str, rename) -> str:
+    """A service's dotted key in the API's words, segment by segment:
+    `lines.0.unit_price_currency` → `lineItems.0.unitPriceCurrency` with {"lines": "lineItems"}."""
+    if key in rename:
+        return rename[key]
+    return ".".join(rename.get(part, camel_case(part)) for part in key.split("."))
+
+
 def _field_error(field: str, message) -> dict:
     code = getattr(message, "code", None) or "invalid"
     return {"field": field or NON_FIELD, "message": str(message), "code": code}
@@ -89,12 +107,23 @@ def _field_error(field: str, message) -> dict:
 
 def django_validation_detail(error: DjangoValidationError):
     """A Django ValidationError as DRF-style detail, keeping the codes."""
+    # ValidationError({field: "text"}, code=...) keeps its code only in args: hand it down to
+    # the messages that have none.
+    outer_code = error.args[1] if len(error.args) > 1 else None
     if hasattr(error, "error_dict"):
         return {
-            field: [exceptions.ErrorDetail(m, code=e.code) for e in errs for m in e.messages]
+            field: [
+                exceptions.ErrorDetail(m, code=e.code or outer_code)
+                for e in errs
+                for m in e.messages
+            ]
             for field, errs in error.error_dict.items()
         }
-    return [exceptions.ErrorDetail(m, code=e.code) for e in error.error_list for m in e.messages]
+    return [
+        exceptions.ErrorDetail(m, code=e.code or outer_code)
+        for e in error.error_list
+        for m in e.messages
+    ]
 
 
 def problem_response(status_code: int, detail: str, invalid_fields=None, headers=None) -> Response:
@@ -134,7 +163,10 @@ def problem_exception_handler(exc, context):
             f"{e['field']}: {e['message']}" if e["field"] != NON_FIELD else e["message"]
             for e in invalid
         )
-        response = problem_response(exc.status_code, summary, invalid, headers)
+        # Only "exists already" is wrong: the request conflicts with what is there.
+        conflict = bool(invalid) and all(e["code"] == "duplicate" for e in invalid)
+        status_code = status.HTTP_409_CONFLICT if conflict else exc.status_code
+        response = problem_response(status_code, summary, invalid, headers)
     else:
         response = problem_response(exc.status_code, str(exc.detail), None, headers)
     set_rollback()

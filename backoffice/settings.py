@@ -37,6 +37,8 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# Where staff reach Storno; links sent to providers (JS7's auditLog ticketLink) start with it.
+STORNO_PUBLIC_URL = os.environ.get("STORNO_PUBLIC_URL", "http://localhost:8000").rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -204,7 +206,27 @@ CELERY_BEAT_SCHEDULE = {
         "task": "cancellations.tasks.complete_due_cancellations",
         "schedule": crontab(minute="*"),
     },
+    "pull-cancellation-reasons": {
+        "task": "reasons.tasks.pull_reasons_from_omnitron",
+        "schedule": crontab(minute="*/15"),
+    },
+    # The outbox sweep: retries after backoff, lost messages, deliveries whose worker died.
+    "deliver-due-deliveries": {
+        "task": "providers.tasks.deliver_due",
+        "schedule": crontab(minute="*"),
+    },
 }
+# Delivery messages are hints (the Delivery rows are the truth): acknowledge after the work
+# (acks_late on the tasks) and let each worker process hold one message at a time, so a killed
+# worker or a warm shutdown costs a delay, never a delivery.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+DELIVERY_MAX_ATTEMPTS = int(os.environ.get("DELIVERY_MAX_ATTEMPTS", "8"))
+DELIVERY_BACKOFF_BASE_SECONDS = float(os.environ.get("DELIVERY_BACKOFF_BASE_SECONDS", "30"))
+DELIVERY_BACKOFF_MAX_SECONDS = float(os.environ.get("DELIVERY_BACKOFF_MAX_SECONDS", "3600"))
+# An in-flight delivery is taken for abandoned (its worker died) after its provider's timeout
+# plus this margin, and may then be claimed again.
+DELIVERY_CLAIM_MARGIN_SECONDS = float(os.environ.get("DELIVERY_CLAIM_MARGIN_SECONDS", "60"))
+DELIVERY_SWEEP_SECONDS = float(os.environ.get("DELIVERY_SWEEP_SECONDS", "50"))
 
 # --- Logging --------------------------------------------------------------------------------
 LOGGING = {

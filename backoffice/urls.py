@@ -13,6 +13,7 @@ urlpatterns = [
     path("staff/", include("cancellations.urls")),
     path("api/v1/oms/", include("reasons.api.urls")),
     path("api/v1/", include("cancellations.api.urls")),
+    path("callisto/", include("providers.inbound_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -1,6 +1,7 @@
 """Read-side queries shared by the admin, the staff pages and the API."""
 
 from django.db.models import Prefetch, Q, QuerySet
+from django.utils import timezone
 
 from .models import AuditEntry, Cancellation, CancellationItem, Order, OrderItem
 from .states import CancellationStatus
@@ -52,3 +53,15 @@ def cancellation_detail_queryset() -> QuerySet[Cancellation]:
             Prefetch("audit_entries", queryset=AuditEntry.objects.select_related("actor"))
         )
     )
+
+
+def order_api_queryset() -> QuerySet[Order]:
+    """Orders newest first with their items and, as `scheduled_cancellation_list`, the
+    cancellations still ahead (confirmed, churn time in the future): three queries a page."""
+    scheduled = Cancellation.objects.filter(
+        status=CancellationStatus.CONFIRMED, churn_time__gt=timezone.now()
+    ).only("id", "order_id")
+    return Order.objects.prefetch_related(
+        Prefetch("items", queryset=OrderItem.objects.order_by("id")),
+        Prefetch("cancellations", queryset=scheduled, to_attr="scheduled_cancellation_list"),
+    ).order_by("-placed_at", "-id")

@@ -19,6 +19,8 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from providers.base import Action as DeliveryAction
+from providers.outbox import enqueue_deliveries
 from reasons.models import CancellationReason
 
 from . import audit as audit_log
@@ -36,6 +38,7 @@ from .models import (
     LineType,
     Order,
     OrderItem,
+    SettlementItem,
 )
 from .states import (
     CancellationStatus,
@@ -167,8 +170,22 @@ def _effective_time(picked, *, churn_time, churn_time_policy, now, errors) -> da
     return churn_time
 
 
+def _settlement_blocked_message(item: OrderItem, settlement: SettlementItem) -> str:
+    return _(
+        "%(sku)s can't be cancelled: its settlement item %(settlement)s is already %(state)s."
+    ) % {
+        "sku": item.sku,
+        "settlement": settlement.pk,
+        "state": settlement.get_state_display().lower(),
+    }
+
+
 def _pick_items(order, items, reserved, errors) -> list[tuple[OrderItem, int]]:
     order_items = {item.pk: item for item in order.items.all()}
+    # Settled or exported settlement items can't be removed, so their item can't be cancelled.
+    blocked = {}
+    for settlement in SettlementItem.objects.blocking().filter(order_item__order=order):
+        blocked.setdefault(settlement.order_item_id, settlement)
     if items is None:
         picked = [
             (item, item.open_quantity - reserved.get(item.pk, 0)) for item in order_items.values()
@@ -176,6 +193,10 @@ def _pick_items(order, items, reserved, errors) -> list[tuple[OrderItem, int]]:
         picked = [(item, qty) for item, qty in picked if qty > 0]
         if not picked:
             errors["order"] = _("Nothing is left to cancel on this order.")
+        for item, _qty in picked:
+            if item.pk in blocked:
+                errors["order"] = _settlement_blocked_message(item, blocked[item.pk])
+                break
         return picked
 
     if not items:
@@ -202,6 +223,8 @@ def _pick_items(order, items, reserved, errors) -> list[tuple[OrderItem, int]]:
             errors[f"items.{index}.quantity"] = _(
                 "Only %(available)s of %(sku)s can still be cancelled."
             ) % {"available": available, "sku": item.sku}
+        elif item.pk in blocked:
+            errors[f"items.{index}.quantity"] = _settlement_blocked_message(item, blocked[item.pk])
         else:
             picked.append((item, pick.quantity))
     return picked
@@ -277,6 +300,16 @@ def quote_cancellation(
         ),
         ZERO,
     )
+    # The totals are stored in MONEY fields; refuse sums that would not fit instead of failing
+    # in the database (or, on SQLite, storing a row that can't be read back).
+    money = Cancellation._meta.get_field("line_item_subtotal_amount")
+    money_limit = Decimal(10) ** (money.max_digits - money.decimal_places)
+    if abs(subtotal) >= money_limit:
+        raise CancellationError({"lines": _("The lines add up to too much.")}, code="invalid")
+    if sum((q.prorated_credit for q in quoted), ZERO) >= money_limit:
+        raise CancellationError(
+            {"prorated": _("The prorated credit is too large.")}, code="invalid"
+        )
     return CancellationQuote(
         order=order,
         is_whole_order=items is None,
@@ -328,6 +361,18 @@ def _set_order_status(order, status, *, actor, via, cancellation=None, audit=Non
 def _complete(cancellation: Cancellation, order: Order, *, actor, via, now, audit=None) -> None:
     """Make a confirmed cancellation effective: take the quantities off and move the order."""
     check_cancellation_transition(cancellation.status, CancellationStatus.COMPLETED)
+    # A settlement item may have been settled since the cancellation was scheduled.
+    settled = (
+        SettlementItem.objects.blocking()
+        .filter(order_item__cancellation_items__cancellation=cancellation)
+        .select_related("order_item")
+        .first()
+    )
+    if settled is not None:
+        raise CancellationError(
+            {"items": _settlement_blocked_message(settled.order_item, settled)}, code="conflict"
+        )
+    fully_cancelled = []
     for row in cancellation.items.select_related("order_item"):
         item = OrderItem.objects.select_for_update().get(pk=row.order_item_id)
         if row.quantity > item.open_quantity:
@@ -340,6 +385,13 @@ def _complete(cancellation: Cancellation, order: Order, *, actor, via, now, audi
             )
         item.cancelled_quantity += row.quantity
         item.save(update_fields=["cancelled_quantity"])
+        if item.open_quantity == 0:
+            fully_cancelled.append(item.pk)
+    # A service item that is gone takes its settlement items with it (logically: marked
+    # removed by this cancellation, so a revoke can put them back).
+    SettlementItem.objects.present().filter(order_item__in=fully_cancelled).update(
+        removed_at=now, removed_by_cancellation=cancellation
+    )
     cancellation.status = CancellationStatus.COMPLETED
     cancellation.completed_time = now
     cancellation.save(update_fields=["status", "completed_time", "updated_time"])
@@ -409,7 +461,7 @@ def _summary(cancellation: Cancellation, quote: CancellationQuote) -> dict:
 def _check_cancellation_id(cancellation_id: str | None) -> None:
     if cancellation_id is None:
         return
-    if not CANCELLATION_ID_RE.match(cancellation_id) or len(cancellation_id) > 50:
+    if not CANCELLATION_ID_RE.fullmatch(cancellation_id) or len(cancellation_id) > 50:
         raise CancellationError(
             {"id": _("Use at most 50 letters, digits and @ ~ - . _.")}, code="invalid"
         )
@@ -499,6 +551,7 @@ def cancel_order(
             )
             if not quote.is_scheduled:
                 _complete(cancellation, order, actor=actor, via=via, now=now, audit=audit)
+            enqueue_deliveries(cancellation, DeliveryAction.ADD)
     except IntegrityError as exc:
         # Two requests racing for one client-chosen id: the loser gets the same answer as if
         # it had come second.
@@ -658,6 +711,9 @@ def update_cancellation(
         )
         if plan_changed and not quote.is_scheduled:
             _complete(cancellation, locked_order, actor=actor, via=via, now=now, audit=audit)
+        # Any accepted change may alter what providers were told (plan, description, who):
+        # providers that take updates hear it again.
+        enqueue_deliveries(cancellation, DeliveryAction.ADD)
     return cancellation, True
 
 
@@ -685,6 +741,9 @@ def revoke_cancellation(
                 item = OrderItem.objects.select_for_update().get(pk=row.order_item_id)
                 item.cancelled_quantity -= row.quantity
                 item.save(update_fields=["cancelled_quantity"])
+            cancellation.removed_settlement_items.update(
+                removed_at=None, removed_by_cancellation=None
+            )
         cancellation.status = CancellationStatus.REVOKED
         cancellation.revoked_time = timezone.now()
         cancellation.revoked_by = actor if actor is not None and actor.pk else None
@@ -710,6 +769,7 @@ def revoke_cancellation(
                 via=via,
                 cancellation=cancellation,
             )
+        enqueue_deliveries(cancellation, DeliveryAction.REVOKE)
     return cancellation
 
 
@@ -836,6 +896,45 @@ def create_order(
             {"number": _("An order with number %(number)s exists already.") % {"number": number}},
             code="duplicate",
         ) from exc
+    return order
+
+
+def update_order_details(
+    order: Order,
+    *,
+    actor,
+    via: str,
+    customer_name: str,
+    customer_email: str = "",
+    external_ids: dict | None = None,
+) -> Order:
+    """Correct an order's customer details or provider references (the admin's order form).
+    Status, items and money only change through cancellations."""
+    errors = {}
+    customer_name = (customer_name or "").strip()
+    if not customer_name:
+        errors["customer_name"] = _("Enter the customer's name.")
+    try:
+        external_ids = clean_external_ids(external_ids)
+    except Exception as exc:  # ValidationError with the key named
+        errors.update({k: v[0] for k, v in exc.message_dict.items()})
+    if errors:
+        raise CancellationError(errors, code="invalid")
+    wanted = {
+        "customer_name": customer_name,
+        "customer_email": (customer_email or "").strip(),
+        "external_ids": external_ids,
+    }
+    with transaction.atomic():
+        order = _lock_order(order)
+        changed = sorted(name for name, value in wanted.items() if getattr(order, name) != value)
+        if changed:
+            for name in changed:
+                setattr(order, name, wanted[name])
+            order.save(update_fields=[*changed, "updated_at"])
+            audit_log.record(
+                "order.updated", order=order, actor=actor, via=via, data={"changed": changed}
+            )
     return order
 
 

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
-from cancellations.models import Cancellation, Order, OrderItem
+from cancellations.models import Cancellation, Order, OrderItem, SettlementItem
 from cancellations.states import CancellationStatus, OrderStatus
 from reasons.models import CancellationReason
 
@@ -105,3 +105,17 @@ class CancellationFactory(factory.django.DjangoModelFactory):
     churn_time = factory.LazyFunction(timezone.now)
     currency = factory.SelfAttribute("order.currency")
     order_status_before = OrderStatus.OPEN
+
+
+class SettlementItemFactory(factory.django.DjangoModelFactory):
+    """One open month billed for an order item (the billing engine's settlement item)."""
+
+    class Meta:
+        model = SettlementItem
+
+    order_item = factory.SubFactory(OrderItemFactory)
+    amount = Decimal("30.00")
+    currency = factory.SelfAttribute("order_item.unit_price_currency")
+    period_start = factory.LazyFunction(lambda: timezone.now() - timedelta(days=10))
+    period_end = factory.LazyFunction(lambda: timezone.now() + timedelta(days=20))
+    state = "open"

@@ -1,3 +1,36 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from . import billing, views
+
+app_name = "cancellations-api"
+
+urlpatterns = [
+    path("orders/", views.OrderListCreateView.as_view(), name="order-list"),
+    path("orders/<int:id>/", views.OrderDetailView.as_view(), name="order-detail"),
+    path(
+        "order-cancellations/",
+        views.CancellationListCreateView.as_view(),
+        name="cancellation-list",
+    ),
+    # Rebilly's path has no trailing slash; both spellings reach the same view.
+    path(
+        "order-cancellations/<str:id>",
+        views.CancellationDetailView.as_view(),
+        name="cancellation-detail",
+    ),
+    path(
+        "order-cancellations/<str:id>/",
+        views.CancellationDetailSlashView.as_view(),
+        name="cancellation-detail-slash",
+    ),
+    path(
+        "order-cancellations/<str:id>/revoke/",
+        views.CancellationRevokeView.as_view(),
+        name="cancellation-revoke",
+    ),
+    path(
+        "service-items/cancel/",
+        billing.ServiceItemsCancelView.as_view(),
+        name="service-items-cancel",
+    ),
+]

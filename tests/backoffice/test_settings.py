@@ -10,7 +10,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_manage(*args, **env):
-    clean = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "DEBUG"}}
+    # Drop what tests/settings.py put into this process's environment (DEBUG, SECURE_*, …).
+    inherited = {"DJANGO_SETTINGS_MODULE", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS"}
+    clean = {
+        k: v for k, v in os.environ.items() if k not in inherited and not k.startswith("SECURE_")
+    }
     clean.update(env)
     return subprocess.run(
         [sys.executable, "manage.py", *args],

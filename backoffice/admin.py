@@ -1,0 +1,34 @@
+"""The admin site's name, and the staff profile edited together with its user."""
+
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.utils.translation import gettext_lazy as _
+
+from .models import StaffProfile
+
+admin.site.site_header = _("Storno")
+admin.site.site_title = _("Storno")
+admin.site.index_title = _("Storno")
+
+User = get_user_model()
+
+
+class StaffProfileInline(admin.StackedInline):
+    """What Storno keeps per staff user: the Salesforce user id sent to Callisto as UserId, and
+    the time zone the pages show times in."""
+
+    model = StaffProfile
+    fields = ["salesforce_user_id", "time_zone"]
+    can_delete = False
+    max_num = 1
+    verbose_name_plural = _("staff profile")
+
+
+class StaffUserAdmin(UserAdmin):
+    inlines = [*UserAdmin.inlines, StaffProfileInline]
+
+
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+admin.site.register(User, StaffUserAdmin)

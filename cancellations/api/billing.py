@@ -1,0 +1,360 @@
+"""`POST /api/v1/service-items/cancel/`: the billing engine's cancelServiceItems (seed 002), served
+in AEB's own shape (specs/billing) so that a client of the engine can call Storno unchanged.
+
+Bad input (a field too long, more than 50 items…) is a 400 problem object naming the field. A
+request that parses always gets AEB's response body with HTTP 200; `hasErrors` says whether it
+was refused, and then nothing was changed. Authentication is the request's (token or HTTP
+Basic); `userName` only narrows what the request may do: a known user's permissions apply
+(never more than the caller's own), an unknown user gets a read-only role and is logged.
+"""
+
+import logging
+
+from django.contrib.auth import get_user_model
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import permissions, serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from backoffice.api import PROBLEM_CONTENT_TYPE
+
+from .. import billing, services
+from ..models import AuditEntry
+from .serializers import ProblemSerializer
+
+logger = logging.getLogger(__name__)
+
+CANCEL_PERMISSION = "cancellations.cancel_order"
+
+
+# --- input -------------------------------------------------------------------------------------
+
+
+class ServiceItemReferenceSerializer(serializers.Serializer):
+    itemId = serializers.CharField(
+        max_length=50, help_text=gettext_lazy("The order item's id (Storno's service item id).")
+    )
+
+
+class CancelServiceItemsInputSerializer(serializers.Serializer):
+    """AEB's BReverseServiceItemsRequestDTO."""
+
+    clientSystemId = serializers.CharField(
+        max_length=20,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=gettext_lazy("Id of the sending client system, e.g. an ERP installation."),
+    )
+    clientIdentCode = serializers.CharField(
+        max_length=10,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=gettext_lazy("Client identification code."),
+    )
+    userName = serializers.CharField(
+        max_length=150,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=gettext_lazy(
+            "Who initiated the request in the client system. A known user's permissions apply "
+            "(never more than the authenticated caller's); an unknown user may only read and "
+            "is logged. Not a credential: authentication is the request's."
+        ),
+    )
+    resultLanguageIsoCodes = serializers.ListField(
+        child=serializers.CharField(max_length=10),
+        required=False,
+        default=list,
+        max_length=10,
+        help_text=gettext_lazy(
+            "2-letter ISO codes in order of preference (en, de, tr). A language without a "
+            "translation of a message falls back to the next; English comes last."
+        ),
+    )
+    reasonOfReversal = serializers.CharField(
+        max_length=250,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=gettext_lazy(
+            "Why. Picks the catalog reason whose subject or billing mapping is this text "
+            "(else the configured default); kept as the cancellation's description."
+        ),
+    )
+    items = serializers.ListField(
+        child=ServiceItemReferenceSerializer(),
+        min_length=1,
+        max_length=billing.MAX_ITEMS,
+        help_text=gettext_lazy("The service items to cancel, all or none (at most 50)."),
+    )
+
+
+# --- output (documentation; billing.ServiceItemsResult.as_dict renders it) ---------------------
+
+
+class TextInLanguageSerializer(serializers.Serializer):
+    languageISOCode = serializers.CharField()
+    text = serializers.CharField()
+
+
+class ResponseMessageSerializer(serializers.Serializer):
+    messageType = serializers.ChoiceField(choices=["ERROR", "WARNING", "INFO"])
+    messageIdentCode = serializers.CharField(
+        help_text=gettext_lazy(
+            "SERVICE_ITEM_NOT_FOUND, ITEM_RETRANSMISSION_ERROR, ALREADY_CANCELLED, "
+            "ALREADY_SCHEDULED, ORDER_NOT_CANCELLABLE, SETTLEMENT_ITEM_SETTLED, "
+            "SETTLEMENT_ITEM_EXPORTED, CANCELLATION_REFUSED, NOT_PROCESSED, NOTHING_CANCELLED, "
+            "NO_REASON, NOT_AUTHORIZED, TOO_MANY_ITEMS, DATABASE_BUSY (retryable), "
+            "SERVICE_ITEM_CANCELLED, NO_SETTLEMENT_ITEMS."
+        )
+    )
+    messageTexts = TextInLanguageSerializer(many=True)
+    indentationLevel = serializers.IntegerField()
+
+
+class ItemResponseSerializer(serializers.Serializer):
+    itemId = serializers.CharField()
+    hasErrors = serializers.BooleanField()
+    hasWarnings = serializers.BooleanField()
+    messages = ResponseMessageSerializer(many=True)
+
+
+class CancelServiceItemsResponseSerializer(serializers.Serializer):
+    """AEB's BReverseServiceItemsResponseDTO."""
+
+    hasErrors = serializers.BooleanField(
+        help_text=gettext_lazy("True when refused: then nothing was changed.")
+    )
+    hasOnlyRetryableErrors = serializers.BooleanField(
+        help_text=gettext_lazy("True when every error may go away by sending the same again.")
+    )
+    hasWarnings = serializers.BooleanField()
+    messages = ResponseMessageSerializer(many=True)
+    itemResponses = ItemResponseSerializer(many=True)
+
+
+def _text(language, text):
+    return {"languageISOCode": language, "text": text}
+
+
+REQUEST_EXAMPLE = OpenApiExample(
+    "Cancel two service items",
+    request_only=True,
+    value={
+        "clientSystemId": "ERP-PROD-01",
+        "clientIdentCode": "STORNO",
+        "userName": "jdoe",
+        "resultLanguageIsoCodes": ["de", "en"],
+        "reasonOfReversal": "Customer cancelled the contract",
+        "items": [{"itemId": "1041"}, {"itemId": "1042"}],
+    },
+)
+SUCCESS_EXAMPLE = OpenApiExample(
+    "Both cancelled",
+    response_only=True,
+    status_codes=["200"],
+    value={
+        "hasErrors": False,
+        "hasOnlyRetryableErrors": False,
+        "hasWarnings": True,
+        "messages": [],
+        "itemResponses": [
+            {
+                "itemId": "1041",
+                "hasErrors": False,
+                "hasWarnings": False,
+                "messages": [
+                    {
+                        "messageType": "INFO",
+                        "messageIdentCode": "SERVICE_ITEM_CANCELLED",
+                        "messageTexts": [
+                            _text(
+                                "en",
+                                "Service item 1041 (PLAN-M) is cancelled; settlement items "
+                                "removed: 3.",
+                            )
+                        ],
+                        "indentationLevel": 0,
+                    }
+                ],
+            },
+            {
+                "itemId": "1042",
+                "hasErrors": False,
+                "hasWarnings": True,
+                "messages": [
+                    {
+                        "messageType": "WARNING",
+                        "messageIdentCode": "NO_SETTLEMENT_ITEMS",
+                        "messageTexts": [
+                            _text(
+                                "en",
+                                "Service item 1042 (SETUP) is cancelled; it had no settlement "
+                                "items to remove.",
+                            )
+                        ],
+                        "indentationLevel": 0,
+                    }
+                ],
+            },
+        ],
+    },
+)
+REFUSED_EXAMPLE = OpenApiExample(
+    "Refused: one settlement item is settled, so nothing was cancelled",
+    response_only=True,
+    status_codes=["200"],
+    value={
+        "hasErrors": True,
+        "hasOnlyRetryableErrors": False,
+        "hasWarnings": False,
+        "messages": [
+            {
+                "messageType": "ERROR",
+                "messageIdentCode": "NOTHING_CANCELLED",
+                "messageTexts": [
+                    _text("en", "Nothing was cancelled: 1 of 2 items can't be cancelled.")
+                ],
+                "indentationLevel": 0,
+            }
+        ],
+        "itemResponses": [
+            {
+                "itemId": "1041",
+                "hasErrors": True,
+                "hasWarnings": False,
+                "messages": [
+                    {
+                        "messageType": "ERROR",
+                        "messageIdentCode": "SETTLEMENT_ITEM_SETTLED",
+                        "messageTexts": [
+                            _text(
+                                "en",
+                                "Settlement item 77 of service item 1041 (PLAN-M) is already "
+                                "settled and can't be removed.",
+                            )
+                        ],
+                        "indentationLevel": 0,
+                    }
+                ],
+            },
+            {
+                "itemId": "1042",
+                "hasErrors": False,
+                "hasWarnings": False,
+                "messages": [
+                    {
+                        "messageType": "INFO",
+                        "messageIdentCode": "NOT_PROCESSED",
+                        "messageTexts": [
+                            _text(
+                                "en",
+                                "Service item 1042 was left as it was because other items "
+                                "can't be cancelled.",
+                            )
+                        ],
+                        "indentationLevel": 1,
+                    }
+                ],
+            },
+        ],
+    },
+)
+
+
+def _problem(description):
+    return OpenApiResponse(ProblemSerializer, description=description)
+
+
+# --- the view ----------------------------------------------------------------------------------
+
+
+class CanCancelOrders(permissions.BasePermission):
+    def has_permission(self, request, view):
+        user = request.user
+        return bool(user and user.is_authenticated and user.has_perm(CANCEL_PERMISSION))
+
+
+def acting_user(request, user_name: str):
+    """Who the request runs as: the caller, or the named user if the caller and that user may
+    both cancel. None when the named user is unknown (read-only role) or may not cancel."""
+    if not user_name:
+        return request.user
+    user_model = get_user_model()
+    named = user_model._default_manager.filter(**{user_model.USERNAME_FIELD: user_name}).first()
+    if named is None:
+        logger.warning(
+            "cancelServiceItems: unknown userName %r sent by %s; read-only role, refused",
+            user_name,
+            request.user.get_username(),
+        )
+        return None
+    return named if named.is_active and named.has_perm(CANCEL_PERMISSION) else None
+
+
+class ServiceItemsCancelView(APIView):
+    permission_classes = [CanCancelOrders]
+    error_field_names: dict = {}
+
+    @extend_schema(
+        operation_id="serviceItems_cancel",
+        summary=gettext_lazy("Cancel service items, all or nothing (cancelServiceItems)"),
+        description=gettext_lazy(
+            "The billing engine's cancelServiceItems: each item (an order item) is cancelled "
+            "completely and its settlement items are removed logically, in one transaction. "
+            "If any item can't be cancelled (unknown, already cancelled, a settlement item "
+            "already settled or exported, …) nothing is changed, `hasErrors` is true and every "
+            "item's messages say why. Messages come in the requested languages."
+        ),
+        request=CancelServiceItemsInputSerializer,
+        responses={
+            200: CancelServiceItemsResponseSerializer,
+            (400, PROBLEM_CONTENT_TYPE): _problem(
+                gettext_lazy("Invalid input; invalidFields names each offending field.")
+            ),
+            (401, PROBLEM_CONTENT_TYPE): _problem(gettext_lazy("No or wrong credentials.")),
+            (403, PROBLEM_CONTENT_TYPE): _problem(
+                gettext_lazy("The caller may not cancel orders.")
+            ),
+            (406, PROBLEM_CONTENT_TYPE): _problem(
+                gettext_lazy("The Accept header asks for something other than JSON.")
+            ),
+            (415, PROBLEM_CONTENT_TYPE): _problem(gettext_lazy("The body is not JSON.")),
+        },
+        examples=[REQUEST_EXAMPLE, SUCCESS_EXAMPLE, REFUSED_EXAMPLE],
+    )
+    def post(self, request):
+        serializer = CancelServiceItemsInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        item_ids = [item["itemId"] for item in data["items"]]
+        languages = data["resultLanguageIsoCodes"]
+        actor = acting_user(request, data["userName"])
+        if actor is None:
+            result = billing.refused(
+                item_ids, languages=languages, message=billing.not_permitted(data["userName"])
+            )
+        else:
+            result = billing.cancel_service_items(
+                item_ids=item_ids,
+                actor=actor,
+                via=AuditEntry.Via.API,
+                reason_of_reversal=data["reasonOfReversal"],
+                languages=languages,
+                audit=services.AuditInfo(comment=_audit_comment(request, data)),
+            )
+        return Response(result.as_dict())
+
+
+def _audit_comment(request, data) -> str:
+    comment = _("cancelServiceItems from %(system)s/%(client)s, sent by %(caller)s") % {
+        "system": data["clientSystemId"] or "-",
+        "client": data["clientIdentCode"] or "-",
+        "caller": request.user.get_username(),
+    }
+    return comment[:255]

@@ -1,0 +1,356 @@
+"""Input and output shapes of the cancellations API, in camelCase written out field by field.
+
+Input serializers only parse and bound values (types, lengths, ranges); every business rule
+lives in services.py. Output serializers render what the selectors fetched.
+"""
+
+from datetime import UTC
+
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.fields import empty
+
+from reasons.models import CancellationReason
+
+from ..models import (
+    MONEY,
+    CanceledBy,
+    ChurnTimePolicy,
+    LineType,
+    Order,
+    channel_validator,
+    currency_validator,
+)
+from ..states import OrderStatus
+
+# Largest id and count the databases store (bigint / integer): bigger input is refused here
+# instead of overflowing in a query.
+MAX_ID = 2**63 - 1
+MAX_QUANTITY = 2**31 - 1
+
+
+class UtcDateTimeField(serializers.DateTimeField):
+    """ISO 8601 with an offset on input (a naive time is refused, not guessed); UTC on output,
+    whatever zone the staff user's session shows."""
+
+    default_error_messages = {
+        "naive": _("Give the time with its offset, e.g. 2026-05-01T12:00:00+02:00."),
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(default_timezone=UTC, **kwargs)
+
+    def to_internal_value(self, value):
+        if isinstance(value, str):
+            parsed = parse_datetime(value) if len(value) <= 64 else None
+            if parsed is not None and timezone.is_naive(parsed):
+                self.fail("naive")
+        return super().to_internal_value(value)
+
+
+class ModelIdField(serializers.IntegerField):
+    """An integer id (or a numeric string) turned into the model instance it names."""
+
+    default_error_messages = {"does_not_exist": _("No {model} with id {pk_value}.")}
+
+    def __init__(self, queryset, **kwargs):
+        self.queryset = queryset
+        super().__init__(min_value=1, max_value=MAX_ID, **kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+    def run_validation(self, data=empty):
+        pk = super().run_validation(data)  # an int within the database's range, or None
+        if pk is None:
+            return None
+        found = self.queryset.filter(pk=pk).first()
+        if found is None:
+            self.fail("does_not_exist", model=self.queryset.model._meta.verbose_name, pk_value=pk)
+        return found
+
+    def to_representation(self, value):
+        return getattr(value, "pk", value)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """An integer that refuses true/false (DRF would read them as 1/0)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+def quantity_field(**kwargs):
+    return StrictIntegerField(min_value=1, max_value=MAX_QUANTITY, **kwargs)
+
+
+def money_field(**kwargs):
+    return serializers.DecimalField(
+        max_digits=MONEY["max_digits"], decimal_places=MONEY["decimal_places"], **kwargs
+    )
+
+
+class MoneySerializer(serializers.Serializer):
+    amount = money_field()
+    currency = serializers.CharField()
+
+
+# --- problem objects (documentation only: backoffice.api renders them) --------------------------
+
+
+class InvalidFieldSerializer(serializers.Serializer):
+    field = serializers.CharField(help_text=_("The API field, dot notation for nested values."))
+    message = serializers.CharField()
+    code = serializers.CharField()
+
+
+class ProblemSerializer(serializers.Serializer):
+    """RFC 7807 problem object, the body of every error."""
+
+    type = serializers.CharField()
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    detail = serializers.CharField()
+    invalidFields = InvalidFieldSerializer(many=True, required=False)
+
+
+# --- orders --------------------------------------------------------------------------------------
+
+
+class OrderItemSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    sku = serializers.CharField()
+    description = serializers.CharField()
+    quantity = serializers.IntegerField()
+    cancelledQuantity = serializers.IntegerField(source="cancelled_quantity")
+    unitPriceAmount = money_field(source="unit_price_amount")
+    unitPriceCurrency = serializers.CharField(source="unit_price_currency")
+    periodStartTime = UtcDateTimeField(source="period_start", allow_null=True)
+    periodEndTime = UtcDateTimeField(source="period_end", allow_null=True)
+
+
+class OrderSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+    status = serializers.ChoiceField(choices=OrderStatus.choices)
+    customerName = serializers.CharField(source="customer_name")
+    customerEmail = serializers.EmailField(source="customer_email")
+    channel = serializers.CharField()
+    parentId = serializers.IntegerField(source="parent_id", allow_null=True)
+    placedTime = UtcDateTimeField(source="placed_at")
+    currency = serializers.CharField()
+    externalIds = serializers.JSONField(source="external_ids")
+    scheduledCancellations = serializers.SerializerMethodField(
+        help_text=_("Ids of confirmed cancellations whose churn time is still ahead.")
+    )
+    createdTime = UtcDateTimeField(source="created_at")
+    updatedTime = UtcDateTimeField(source="updated_at")
+    items = OrderItemSerializer(many=True)
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_scheduledCancellations(self, order) -> list[str]:
+        # Filled by selectors.order_api_queryset; one query for the whole page.
+        return [cancellation.pk for cancellation in order.scheduled_cancellation_list]
+
+
+class NewOrderItemInputSerializer(serializers.Serializer):
+    sku = serializers.CharField(max_length=64)
+    description = serializers.CharField(max_length=255, allow_blank=True, default="")
+    quantity = quantity_field()
+    unitPriceAmount = money_field(min_value=0)
+    periodStartTime = UtcDateTimeField(required=False, allow_null=True, default=None)
+    periodEndTime = UtcDateTimeField(required=False, allow_null=True, default=None)
+
+
+class OrderInputSerializer(serializers.Serializer):
+    number = serializers.CharField(max_length=40)
+    customerName = serializers.CharField(max_length=200)
+    customerEmail = serializers.EmailField(allow_blank=True, default="")
+    channel = serializers.CharField(max_length=200, validators=[channel_validator])
+    currency = serializers.CharField(max_length=3, validators=[currency_validator])
+    status = serializers.ChoiceField(choices=OrderStatus.choices, default=OrderStatus.OPEN)
+    placedTime = UtcDateTimeField(required=False, allow_null=True, default=None)
+    parentId = ModelIdField(Order.objects.all(), required=False, allow_null=True, default=None)
+    externalIds = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        default=dict,
+        help_text=_('Provider references, e.g. {"callisto": "4711", "rebilly": "ord_1"}.'),
+    )
+    items = NewOrderItemInputSerializer(many=True)
+
+
+# --- cancellations -------------------------------------------------------------------------------
+
+
+class AuditLogSerializer(serializers.Serializer):
+    """JOC's auditLog: why, how long it took, which ticket."""
+
+    comment = serializers.CharField(max_length=255, allow_blank=True, default="")
+    timeSpent = StrictIntegerField(
+        min_value=0, max_value=MAX_QUANTITY, allow_null=True, default=None
+    )
+    ticketLink = serializers.CharField(max_length=255, allow_blank=True, default="")
+
+
+class LineItemSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=LineType.choices)
+    unitPriceAmount = money_field(min_value=0)
+    unitPriceCurrency = serializers.CharField(max_length=3)
+    quantity = quantity_field()
+    description = serializers.CharField(max_length=1000, allow_blank=True, default="")
+    periodStartTime = UtcDateTimeField(required=False, allow_null=True, default=None)
+    periodEndTime = UtcDateTimeField(required=False, allow_null=True, default=None)
+
+
+class ItemPickInputSerializer(serializers.Serializer):
+    itemId = StrictIntegerField(min_value=1, max_value=MAX_ID)
+    quantity = quantity_field()
+
+
+class CancellationInputSerializer(serializers.Serializer):
+    """The request body of POST and PUT. Read-only fields a client echoes back (status,
+    lineItemSubtotal, proratedCredit, _links…) are ignored: the service computes them."""
+
+    orderId = ModelIdField(Order.objects.all(), help_text=_("Storno's order id."))
+    reasonId = ModelIdField(
+        CancellationReason.objects.all(), help_text=_("A cancellation reason's id.")
+    )
+    description = serializers.CharField(max_length=255, allow_blank=True, default="")
+    canceledBy = serializers.ChoiceField(choices=CanceledBy.choices, default=CanceledBy.MERCHANT)
+    churnTime = UtcDateTimeField(required=False, allow_null=True, default=None)
+    churnTimePolicy = serializers.ChoiceField(
+        choices=ChurnTimePolicy.choices,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        default=None,
+        help_text=_("Beats churnTime. null: use churnTime (now when that is absent too)."),
+    )
+    prorated = serializers.BooleanField(default=False)
+    # ListField, not many=True: a null list is allowed, a null entry in it is not.
+    lineItems = serializers.ListField(
+        child=LineItemSerializer(), required=False, allow_null=True, default=list
+    )
+    items = serializers.ListField(
+        child=ItemPickInputSerializer(),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=_("Items and quantities for a partial cancellation; absent or null: all."),
+    )
+    externalUserId = serializers.CharField(max_length=64, allow_blank=True, default="")
+    auditLog = AuditLogSerializer(required=False, allow_null=True, default=None)
+
+
+class CancellationRevokeInputSerializer(serializers.Serializer):
+    comment = serializers.CharField(max_length=255, allow_blank=True, default="")
+
+
+class CancellationItemSerializer(serializers.Serializer):
+    itemId = serializers.IntegerField(source="order_item_id")
+    sku = serializers.CharField(source="order_item.sku")
+    quantity = serializers.IntegerField()
+    proratedCreditAmount = money_field(source="prorated_credit_amount")
+
+
+class CancellationLineSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=LineType.choices)
+    unitPriceAmount = money_field(source="unit_price_amount")
+    unitPriceCurrency = serializers.CharField(source="unit_price_currency")
+    quantity = serializers.IntegerField()
+    description = serializers.CharField()
+    periodStartTime = UtcDateTimeField(source="period_start", allow_null=True)
+    periodEndTime = UtcDateTimeField(source="period_end", allow_null=True)
+
+
+class LinkSerializer(serializers.Serializer):
+    rel = serializers.CharField()
+    href = serializers.URLField()
+
+
+def _absolute(request, path: str) -> str:
+    return request.build_absolute_uri(path) if request is not None else path
+
+
+class CancellationSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    orderId = serializers.IntegerField(source="order_id")
+    reasonId = serializers.IntegerField(source="reason_id")
+    reason = serializers.CharField(source="reason.subject")
+    description = serializers.CharField()
+    canceledBy = serializers.ChoiceField(source="canceled_by", choices=CanceledBy.choices)
+    status = serializers.CharField()
+    canceledTime = UtcDateTimeField(source="canceled_time")
+    churnTime = UtcDateTimeField(source="churn_time")
+    churnTimePolicy = serializers.SerializerMethodField()
+    completedTime = UtcDateTimeField(source="completed_time", allow_null=True)
+    prorated = serializers.BooleanField()
+    proratedCredit = serializers.SerializerMethodField()
+    lineItemSubtotal = serializers.SerializerMethodField()
+    proratedInvoiceId = serializers.SerializerMethodField()
+    appliedInvoiceId = serializers.SerializerMethodField()
+    items = CancellationItemSerializer(many=True)
+    lineItems = CancellationLineSerializer(source="lines", many=True)
+    externalUserId = serializers.CharField(source="external_user_id")
+    auditLog = serializers.SerializerMethodField()
+    createdTime = UtcDateTimeField(source="created_time")
+    updatedTime = UtcDateTimeField(source="updated_time")
+    revokedTime = UtcDateTimeField(source="revoked_time", allow_null=True)
+    _links = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.ChoiceField(choices=ChurnTimePolicy.choices, allow_null=True))
+    def get_churnTimePolicy(self, cancellation):
+        return cancellation.churn_time_policy or None
+
+    @extend_schema_field(MoneySerializer)
+    def get_proratedCredit(self, cancellation):
+        return {"amount": cancellation.prorated_credit_amount, "currency": cancellation.currency}
+
+    @extend_schema_field(MoneySerializer)
+    def get_lineItemSubtotal(self, cancellation):
+        return {
+            "amount": cancellation.line_item_subtotal_amount,
+            "currency": cancellation.currency,
+        }
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_proratedInvoiceId(self, cancellation) -> str | None:
+        return cancellation.prorated_invoice_id or None
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_appliedInvoiceId(self, cancellation) -> str | None:
+        return cancellation.applied_invoice_id or None
+
+    @extend_schema_field(AuditLogSerializer)
+    def get_auditLog(self, cancellation):
+        return {
+            "comment": cancellation.audit_comment,
+            "timeSpent": cancellation.audit_time_spent,
+            "ticketLink": cancellation.audit_ticket_link,
+        }
+
+    @extend_schema_field(LinkSerializer(many=True))
+    def get__links(self, cancellation):
+        request = self.context.get("request")
+        return [
+            {"rel": "self", "href": _absolute(request, cancellation_url(cancellation.pk))},
+            {"rel": "order", "href": _absolute(request, order_url(cancellation.order_id))},
+        ]
+
+
+def cancellation_url(pk: str) -> str:
+    return reverse("cancellations-api:cancellation-detail", args=[pk])
+
+
+def order_url(pk: int) -> str:
+    return reverse("cancellations-api:order-detail", args=[pk])

@@ -1,0 +1,442 @@
+"""The cancellations API: orders and Rebilly-shaped order cancellations.
+
+Each view parses with an input serializer, calls a service (via=API, actor=the caller), reads
+back through a selector and renders with an output serializer. Errors become problem objects in
+backoffice.api; `error_field_names` turns the services' argument names into the API's.
+"""
+
+from django.http import Http404
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+)
+from rest_framework import exceptions, permissions, status
+from rest_framework.generics import GenericAPIView
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+
+from backoffice.api import PROBLEM_CONTENT_TYPE, JSONParser
+
+from .. import selectors, services
+from ..models import CANCELLATION_ID_RE, AuditEntry
+from .filters import CancellationFilter, OrderFilter
+from .serializers import (
+    CancellationInputSerializer,
+    CancellationRevokeInputSerializer,
+    CancellationSerializer,
+    OrderInputSerializer,
+    OrderSerializer,
+    ProblemSerializer,
+    cancellation_url,
+    order_url,
+)
+
+VIA_API = AuditEntry.Via.API
+PROBLEM = PROBLEM_CONTENT_TYPE
+
+# Service argument → API field, applied to each segment of a dotted service key
+# (`lines.0.period_end` → `lineItems.0.periodEndTime`); anything else is camel-cased.
+ORDER_ERROR_FIELDS = {
+    "placed_at": "placedTime",
+    "parent": "parentId",
+    "period_start": "periodStartTime",
+    "period_end": "periodEndTime",
+}
+CANCELLATION_ERROR_FIELDS = {
+    "order": "orderId",
+    "reason": "reasonId",
+    "lines": "lineItems",
+    "period_start": "periodStartTime",
+    "period_end": "periodEndTime",
+}
+
+
+def _problem(description):
+    return OpenApiResponse(ProblemSerializer, description=description)
+
+
+READ_ERRORS = {
+    (401, PROBLEM): _problem(_("No or wrong credentials.")),
+    (403, PROBLEM): _problem(_("The user lacks the model permission.")),
+    (406, PROBLEM): _problem(_("The Accept header asks for something other than JSON.")),
+}
+WRITE_ERRORS = {
+    **READ_ERRORS,
+    (400, PROBLEM): _problem(_("Invalid input; invalidFields names each offending field.")),
+    (415, PROBLEM): _problem(_("The body is not application/json.")),
+}
+NOT_FOUND = {(404, PROBLEM): _problem(_("No such resource."))}
+
+CANCELLATION_ID = OpenApiParameter(
+    "id",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description=_("The cancellation id; on PUT the client chooses it: ^[@~\\-.\\w]+$, ≤ 50."),
+)
+
+SEED_REQUEST = OpenApiExample(
+    "Cancel at the next renewal with a fee",
+    request_only=True,
+    value={
+        "orderId": 42,
+        "reasonId": 3,
+        "description": "Customer moved abroad.",
+        "canceledBy": "customer",
+        "churnTimePolicy": "at-next-renewal",
+        "prorated": True,
+        "lineItems": [
+            {
+                "type": "debit",
+                "unitPriceAmount": 49.95,
+                "unitPriceCurrency": "USD",
+                "quantity": 1,
+                "description": "Early termination fee",
+            }
+        ],
+        "auditLog": {"comment": "Asked by phone", "timeSpent": 5, "ticketLink": ""},
+    },
+)
+SEED_RESPONSE = OpenApiExample(
+    "A scheduled cancellation",
+    response_only=True,
+    status_codes=["200", "201"],
+    value={
+        "id": "sub_cnl_0YVJ5XVQM9CDP8248ZQX0RDMKV",
+        "orderId": 42,
+        "reasonId": 3,
+        "reason": "Too expensive",
+        "description": "Customer moved abroad.",
+        "canceledBy": "customer",
+        "status": "confirmed",
+        "canceledTime": "2026-05-01T09:30:00Z",
+        "churnTime": "2026-05-31T00:00:00Z",
+        "churnTimePolicy": "at-next-renewal",
+        "completedTime": None,
+        "prorated": True,
+        "proratedCredit": {"amount": 0, "currency": "USD"},
+        "lineItemSubtotal": {"amount": 49.95, "currency": "USD"},
+        "proratedInvoiceId": None,
+        "appliedInvoiceId": None,
+        "items": [{"itemId": 7, "sku": "PLAN-M", "quantity": 1, "proratedCreditAmount": 0}],
+        "lineItems": [
+            {
+                "type": "debit",
+                "unitPriceAmount": 49.95,
+                "unitPriceCurrency": "USD",
+                "quantity": 1,
+                "description": "Early termination fee",
+                "periodStartTime": None,
+                "periodEndTime": None,
+            }
+        ],
+        "externalUserId": "",
+        "auditLog": {"comment": "Asked by phone", "timeSpent": 5, "ticketLink": ""},
+        "createdTime": "2026-05-01T09:30:00Z",
+        "updatedTime": "2026-05-01T09:30:00Z",
+        "revokedTime": None,
+        "_links": [
+            {
+                "rel": "self",
+                "href": "https://storno.example/api/v1/order-cancellations/"
+                "sub_cnl_0YVJ5XVQM9CDP8248ZQX0RDMKV",
+            },
+            {"rel": "order", "href": "https://storno.example/api/v1/orders/42/"},
+        ],
+    },
+)
+
+
+class CanRevokeCancellations(permissions.BasePermission):
+    """Revoking undoes what the providers were told: it has its own model permission."""
+
+    def has_permission(self, request, view):
+        user = request.user
+        return bool(
+            user and user.is_authenticated and user.has_perm("cancellations.revoke_cancellation")
+        )
+
+
+class JsonApiView(GenericAPIView):
+    """JSON only: the staff pages are the human interface (and the browsable API's forms would
+    render input serializers over output objects). serializer_class is what OPTIONS describes."""
+
+    parser_classes = [JSONParser]
+    renderer_classes = [JSONRenderer]
+    lookup_url_kwarg = "id"
+
+
+def parse(serializer_class, request) -> dict:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+# --- orders --------------------------------------------------------------------------------------
+
+
+class OrderListCreateView(JsonApiView):
+    serializer_class = OrderInputSerializer
+    filterset_class = OrderFilter
+    error_field_names = ORDER_ERROR_FIELDS
+
+    def get_queryset(self):
+        return selectors.order_api_queryset()
+
+    @extend_schema(
+        operation_id="orders_list",
+        summary=_("List orders, newest first"),
+        responses={200: OrderSerializer(many=True), **READ_ERRORS},
+    )
+    def get(self, request):
+        orders = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        data = OrderSerializer(orders, many=True, context={"request": request}).data
+        return self.get_paginated_response(data)
+
+    @extend_schema(
+        operation_id="orders_create",
+        summary=_("Take in an order from another system"),
+        request=OrderInputSerializer,
+        responses={
+            201: OrderSerializer,
+            **WRITE_ERRORS,
+            (409, PROBLEM): _problem(_("An order with this number exists already.")),
+        },
+    )
+    def post(self, request):
+        data = parse(OrderInputSerializer, request)
+        order = services.create_order(
+            number=data["number"],
+            customer_name=data["customerName"],
+            customer_email=data["customerEmail"],
+            channel=data["channel"],
+            currency=data["currency"],
+            status=data["status"],
+            placed_at=data["placedTime"],
+            parent=data["parentId"],
+            external_ids=data["externalIds"],
+            items=[
+                services.NewOrderItem(
+                    sku=item["sku"],
+                    quantity=item["quantity"],
+                    unit_price_amount=item["unitPriceAmount"],
+                    description=item["description"],
+                    period_start=item["periodStartTime"],
+                    period_end=item["periodEndTime"],
+                )
+                for item in data["items"]
+            ],
+            actor=request.user,
+            via=VIA_API,
+        )
+        order = self.get_queryset().get(pk=order.pk)
+        return Response(
+            OrderSerializer(order, context={"request": request}).data,
+            status=status.HTTP_201_CREATED,
+            headers={"Location": request.build_absolute_uri(order_url(order.pk))},
+        )
+
+
+class OrderDetailView(JsonApiView):
+    serializer_class = OrderSerializer
+
+    def get_queryset(self):
+        return selectors.order_api_queryset()
+
+    @extend_schema(
+        operation_id="orders_retrieve",
+        summary=_("One order with its items"),
+        responses={200: OrderSerializer, **READ_ERRORS, **NOT_FOUND},
+    )
+    def get(self, request, id):
+        order = self.get_queryset().filter(pk=id).first()
+        if order is None:
+            raise Http404
+        return Response(OrderSerializer(order, context={"request": request}).data)
+
+
+# --- cancellations -------------------------------------------------------------------------------
+
+
+def _service_arguments(data: dict) -> dict:
+    """The validated body as cancel_order / update_cancellation keyword arguments."""
+    audit = data["auditLog"] or {}
+    picks = data["items"]
+    return {
+        "reason": data["reasonId"],
+        "items": None
+        if picks is None
+        else [services.ItemPick(pick["itemId"], pick["quantity"]) for pick in picks],
+        "lines": [
+            services.ExtraLine(
+                type=line["type"],
+                unit_price_amount=line["unitPriceAmount"],
+                unit_price_currency=line["unitPriceCurrency"],
+                quantity=line["quantity"],
+                description=line["description"],
+                period_start=line["periodStartTime"],
+                period_end=line["periodEndTime"],
+            )
+            for line in data["lineItems"] or ()
+        ],
+        "churn_time": data["churnTime"],
+        "churn_time_policy": data["churnTimePolicy"] or "",
+        "prorated": data["prorated"],
+        "description": data["description"],
+        "canceled_by": data["canceledBy"],
+        "external_user_id": data["externalUserId"],
+        "audit": services.AuditInfo(
+            comment=audit.get("comment", ""),
+            time_spent=audit.get("timeSpent"),
+            ticket_link=audit.get("ticketLink", ""),
+        ),
+        # The validated input, not the raw bytes: key order, "1" vs 1 or 49.9 vs 49.90 don't
+        # make a repeated PUT look new.
+        "request_fingerprint": services.request_fingerprint(
+            {**data, "orderId": data["orderId"].pk, "reasonId": data["reasonId"].pk}
+        ),
+    }
+
+
+class CancellationViewMixin:
+    error_field_names = CANCELLATION_ERROR_FIELDS
+
+    def get_queryset(self):
+        return selectors.cancellation_list()
+
+    def find_cancellation(self, cancellation_id: str):
+        # Ids outside Rebilly's pattern (NUL bytes, 5 kB…) can't exist: don't query for them.
+        if len(cancellation_id) > 50 or not CANCELLATION_ID_RE.fullmatch(cancellation_id):
+            return None
+        return self.get_queryset().filter(pk=cancellation_id).first()
+
+    def get_cancellation(self, cancellation_id: str):
+        cancellation = self.find_cancellation(cancellation_id)
+        if cancellation is None:
+            raise Http404
+        return cancellation
+
+    def render(self, cancellation, status_code=status.HTTP_200_OK, headers=None):
+        # Read back through the selector: the service's object lacks the prefetches.
+        cancellation = self.get_queryset().get(pk=cancellation.pk)
+        data = CancellationSerializer(cancellation, context={"request": self.request}).data
+        return Response(data, status=status_code, headers=headers)
+
+    def created(self, cancellation):
+        location = self.request.build_absolute_uri(cancellation_url(cancellation.pk))
+        return self.render(cancellation, status.HTTP_201_CREATED, {"Location": location})
+
+
+class CancellationListCreateView(CancellationViewMixin, JsonApiView):
+    serializer_class = CancellationInputSerializer
+    filterset_class = CancellationFilter
+
+    @extend_schema(
+        operation_id="order_cancellations_list",
+        summary=_("List cancellations, newest first"),
+        responses={200: CancellationSerializer(many=True), **READ_ERRORS},
+    )
+    def get(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        data = CancellationSerializer(page, many=True, context={"request": request}).data
+        return self.get_paginated_response(data)
+
+    @extend_schema(
+        operation_id="order_cancellations_create",
+        summary=_("Cancel an order or some of its items; Storno chooses the id"),
+        request=CancellationInputSerializer,
+        responses={201: CancellationSerializer, **WRITE_ERRORS},
+        examples=[SEED_REQUEST, SEED_RESPONSE],
+    )
+    def post(self, request):
+        data = parse(CancellationInputSerializer, request)
+        cancellation = services.cancel_order(
+            data["orderId"], actor=request.user, via=VIA_API, **_service_arguments(data)
+        )
+        return self.created(cancellation)
+
+
+class CancellationDetailView(CancellationViewMixin, JsonApiView):
+    serializer_class = CancellationInputSerializer
+
+    @extend_schema(
+        operation_id="order_cancellations_retrieve",
+        summary=_("One cancellation"),
+        parameters=[CANCELLATION_ID],
+        responses={200: CancellationSerializer, **READ_ERRORS, **NOT_FOUND},
+    )
+    def get(self, request, id):
+        return self.render(self.get_cancellation(id))
+
+    @extend_schema(
+        operation_id="order_cancellations_upsert",
+        summary=_("Create or update the cancellation with this id (Rebilly's upsert)"),
+        description=_(
+            "201 when it was created, 200 when it existed. Sending the same body again changes "
+            "nothing. Once effective (completed) only the description, canceledBy, "
+            "externalUserId and auditLog may change. Creating needs add_cancellation as well "
+            "as change_cancellation."
+        ),
+        parameters=[CANCELLATION_ID],
+        request=CancellationInputSerializer,
+        responses={
+            200: CancellationSerializer,
+            201: CancellationSerializer,
+            **WRITE_ERRORS,
+            (409, PROBLEM): _problem(_("Another request created this id at the same moment.")),
+        },
+        examples=[SEED_REQUEST, SEED_RESPONSE],
+    )
+    def put(self, request, id):
+        data = parse(CancellationInputSerializer, request)
+        arguments = _service_arguments(data)
+        existing = self.find_cancellation(id)
+        if existing is None:
+            if not request.user.has_perm("cancellations.add_cancellation"):
+                raise exceptions.PermissionDenied(
+                    _("Creating a cancellation needs the add permission.")
+                )
+            cancellation = services.cancel_order(
+                data["orderId"],
+                actor=request.user,
+                via=VIA_API,
+                cancellation_id=id,
+                **arguments,
+            )
+            return self.created(cancellation)
+        cancellation, _changed = services.update_cancellation(
+            existing, order=data["orderId"], actor=request.user, via=VIA_API, **arguments
+        )
+        return self.render(cancellation)
+
+
+@extend_schema(exclude=True)
+class CancellationDetailSlashView(CancellationDetailView):
+    """The same resource with a trailing slash, for clients that add one."""
+
+
+class CancellationRevokeView(CancellationViewMixin, JsonApiView):
+    serializer_class = CancellationRevokeInputSerializer
+    permission_classes = [CanRevokeCancellations]
+
+    @extend_schema(
+        operation_id="order_cancellations_revoke",
+        summary=_("Undo a cancellation"),
+        description=_(
+            "Gives the items back and restores the order's status. Revoking a cancellation that "
+            "is already revoked (or a draft) is a 400 naming `status`."
+        ),
+        parameters=[CANCELLATION_ID],
+        request=CancellationRevokeInputSerializer,
+        responses={200: CancellationSerializer, **WRITE_ERRORS, **NOT_FOUND},
+    )
+    def post(self, request, id):
+        cancellation = self.get_cancellation(id)
+        data = parse(CancellationRevokeInputSerializer, request)
+        cancellation = services.revoke_cancellation(
+            cancellation, actor=request.user, via=VIA_API, comment=data["comment"]
+        )
+        return self.render(cancellation)

@@ -1,0 +1,664 @@
+"""The billing engine's view of an order (seed 002, specs/billing): every order item is a
+service item, billed through its settlement items (amount, period, open / settled / exported).
+
+`cancel_service_items` is AEB's cancelServiceItems served by Storno: cancel a set of service items
+in one transaction, all or nothing. It goes through the one cancellation rule book,
+services.cancel_order (one call per order, each in a savepoint of one outer transaction), and
+rolls everything back when any item fails. Every item gets its messages; each message is an
+English msgid rendered in the caller's languages in order of preference (see `Message.texts`).
+
+The selectors (`settlement_items`, `blocked_items`, `service_item_ids`) let the staff pages, the
+admin and the billing adapter show the same answer before anyone tries.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import DatabaseError, transaction
+from django.db.models import Prefetch, Q, QuerySet
+from django.utils import timezone, translation
+from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext as _
+
+from reasons.models import BILLING_REASON_MAX_LENGTH, CancellationReason, ProviderKind
+
+from . import audit as audit_log
+from . import services
+from .errors import CancellationError
+from .models import Cancellation, Order, OrderItem, SettlementItem, SettlementState
+from .states import CancellationStatus, OrderStatus
+
+logger = logging.getLogger(__name__)
+
+ERROR, WARNING, INFO = "ERROR", "WARNING", "INFO"
+MAX_ITEMS = 50
+SOURCE_LANGUAGE = "en"  # msgids are English: English text is always there
+MAX_ITEM_ID = 2**63 - 1
+
+
+# --- messages in the caller's languages --------------------------------------------------------
+
+
+def result_languages(requested) -> list[str]:
+    """The requested languages Storno speaks, in the caller's order (`de-DE` counts as `de`);
+    English when none of them is spoken."""
+    spoken = {code for code, _name in settings.LANGUAGES}
+    chosen: list[str] = []
+    for raw in requested or ():
+        code = str(raw).strip().lower().replace("_", "-").split("-")[0]
+        if code in spoken and code not in chosen:
+            chosen.append(code)
+    return chosen or [SOURCE_LANGUAGE]
+
+
+def has_translation(msgid: str, language: str) -> bool:
+    if language == SOURCE_LANGUAGE:
+        return True
+    with translation.override(language):
+        return gettext(msgid) != msgid
+
+
+@dataclass
+class Message:
+    """One message of the response (AEB's ResponseMessageDTO). `text` is an English msgid
+    with %(name)s placeholders, translated when rendered; or, with `language` set, a text that
+    was rendered already (the cancellation services' own error messages)."""
+
+    type: str
+    code: str
+    text: str
+    params: dict = field(default_factory=dict)
+    language: str = ""
+    retryable: bool = False
+    indentation: int = 0
+
+    def render(self, language: str | None = None) -> str:
+        if self.language:
+            return self.text
+        with translation.override(language or translation.get_language() or SOURCE_LANGUAGE):
+            # Params may be lazy (a state's label): str() renders them in this language too.
+            return gettext(self.text) % {name: str(value) for name, value in self.params.items()}
+
+    def texts(self, languages: list[str]) -> list[dict]:
+        """The text in each requested language that has a translation of it, in the caller's
+        order; a language without one falls back to the next, and English comes last."""
+        if self.language:
+            return [{"languageISOCode": self.language, "text": self.text}]
+        found = [
+            {"languageISOCode": code, "text": self.render(code)}
+            for code in languages
+            if has_translation(self.text, code)
+        ]
+        return found or [{"languageISOCode": SOURCE_LANGUAGE, "text": self.render(SOURCE_LANGUAGE)}]
+
+    def as_dict(self, languages: list[str]) -> dict:
+        return {
+            "messageType": self.type,
+            "messageIdentCode": self.code,
+            "messageTexts": self.texts(languages),
+            "indentationLevel": self.indentation,
+        }
+
+
+def _item_params(item: OrderItem) -> dict:
+    return {"item": item.pk, "sku": item.sku}
+
+
+def unknown_item(item_id) -> Message:
+    return Message(
+        ERROR,
+        "SERVICE_ITEM_NOT_FOUND",
+        gettext_noop("There is no service item %(item)s."),
+        {"item": item_id},
+    )
+
+
+def duplicate_item(item_id) -> Message:
+    return Message(
+        ERROR,
+        "ITEM_RETRANSMISSION_ERROR",
+        gettext_noop("Service item %(item)s is listed more than once."),
+        {"item": item_id},
+    )
+
+
+def not_permitted(user_name: str) -> Message:
+    return Message(
+        ERROR,
+        "NOT_AUTHORIZED",
+        gettext_noop("User %(user)s may not cancel service items."),
+        {"user": user_name},
+    )
+
+
+def _settlement_blocked(item: OrderItem, settlement: SettlementItem) -> Message:
+    params = {**_item_params(item), "settlement": settlement.pk}
+    if settlement.state == SettlementState.EXPORTED:
+        return Message(
+            ERROR,
+            "SETTLEMENT_ITEM_EXPORTED",
+            gettext_noop(
+                "Settlement item %(settlement)s of service item %(item)s (%(sku)s) is already "
+                "exported and can't be removed."
+            ),
+            params,
+        )
+    return Message(
+        ERROR,
+        "SETTLEMENT_ITEM_SETTLED",
+        gettext_noop(
+            "Settlement item %(settlement)s of service item %(item)s (%(sku)s) is already "
+            "settled and can't be removed."
+        ),
+        params,
+    )
+
+
+def _diagnose(item: OrderItem, reserved: int) -> list[Message]:
+    """Why this service item can't be cancelled as a whole, now. Empty when it can.
+
+    Reads the same facts services.cancel_order checks (the order's status, open and reserved
+    quantities, the settlement items' states), to name them per item in the caller's
+    languages; cancel_order stays the authority and is still called."""
+    order = item.order
+    if item.open_quantity == 0:
+        return [
+            Message(
+                ERROR,
+                "ALREADY_CANCELLED",
+                gettext_noop("Service item %(item)s (%(sku)s) is already cancelled."),
+                _item_params(item),
+            )
+        ]
+    problems = []
+    if order.status not in OrderStatus.cancellable:
+        problems.append(
+            Message(
+                ERROR,
+                "ORDER_NOT_CANCELLABLE",
+                gettext_noop(
+                    "Service item %(item)s (%(sku)s) belongs to order %(order)s, which is "
+                    "%(status)s and can't be cancelled."
+                ),
+                {
+                    **_item_params(item),
+                    "order": order.number,
+                    "status": dict(OrderStatus.choices)[order.status],
+                },
+            )
+        )
+    if reserved:
+        problems.append(
+            Message(
+                ERROR,
+                "ALREADY_SCHEDULED",
+                gettext_noop(
+                    "Service item %(item)s (%(sku)s) already has a scheduled cancellation."
+                ),
+                _item_params(item),
+            )
+        )
+    problems += [
+        _settlement_blocked(item, settlement)
+        for settlement in item.present_settlement_items
+        if settlement.is_blocking
+    ]
+    return problems
+
+
+# --- selectors ---------------------------------------------------------------------------------
+
+
+def _present_settlements() -> Prefetch:
+    return Prefetch(
+        "settlement_items",
+        queryset=SettlementItem.objects.present().order_by("period_start", "id"),
+        to_attr="present_settlement_items",
+    )
+
+
+def settlement_items(order: Order) -> QuerySet[SettlementItem]:
+    """Every settlement item of the order, removed ones too, for the staff page and admin."""
+    return (
+        SettlementItem.objects.filter(order_item__order=order)
+        .select_related("order_item", "removed_by_cancellation")
+        .order_by("order_item_id", "period_start", "id")
+    )
+
+
+def blocked_items(order: Order) -> dict[int, list[str]]:
+    """{order item id: [why it can't be cancelled, …]} in the active language, for the items
+    that can't be cancelled as a whole right now. Three queries."""
+    reserved = services.scheduled_quantities(order)
+    items = order.items.prefetch_related(_present_settlements()).order_by("id")
+    blocked = {}
+    for item in items:
+        item.order = order
+        problems = _diagnose(item, reserved.get(item.pk, 0))
+        if problems:
+            blocked[item.pk] = [message.render() for message in problems]
+    return blocked
+
+
+def service_item_ids(cancellation: Cancellation) -> list[int]:
+    """The service items a cancellation takes away as a whole: what the billing engine must
+    cancel. Effective: the items whose settlement items it removed. Scheduled: the items it
+    will cancel completely that have settlement items. A partial cancellation of an item
+    leaves the engine's service item alone."""
+    if cancellation.status == CancellationStatus.COMPLETED:
+        rows = cancellation.removed_settlement_items.values_list("order_item_id", flat=True)
+        return sorted(set(rows))
+    if cancellation.status != CancellationStatus.CONFIRMED:
+        return []
+    return sorted(
+        row.order_item_id
+        for row in cancellation.items.select_related("order_item")
+        .filter(order_item__settlement_items__isnull=False)
+        .distinct()
+        if row.quantity >= row.order_item.open_quantity
+    )
+
+
+# --- settlement items --------------------------------------------------------------------------
+
+# A settlement item only moves forward: billed (settled), then handed to accounting (exported).
+SETTLEMENT_TRANSITIONS = {
+    SettlementState.OPEN: {SettlementState.SETTLED, SettlementState.EXPORTED},
+    SettlementState.SETTLED: {SettlementState.EXPORTED},
+    SettlementState.EXPORTED: set(),
+}
+
+
+def add_settlement_item(
+    order_item: OrderItem,
+    *,
+    amount: Decimal,
+    period_start: datetime,
+    period_end: datetime,
+    actor,
+    via: str,
+    state: str = SettlementState.OPEN,
+) -> SettlementItem:
+    """Record one billed period of a service item, in the order item's currency."""
+    errors = {}
+    if not isinstance(amount, Decimal) or not amount.is_finite():
+        errors["amount"] = _("Give the amount as a decimal number.")
+    elif amount.as_tuple().exponent < -2:
+        errors["amount"] = _("Use at most two decimal places.")
+    if timezone.is_naive(period_start) or timezone.is_naive(period_end):
+        errors["period_start"] = _("Give the times with their time zone or offset.")
+    elif period_end <= period_start:
+        errors["period_end"] = _("The period must end after it starts.")
+    if state not in SettlementState.values:
+        errors["state"] = _("Use open, settled or exported.")
+    if errors:
+        raise CancellationError(errors, code="invalid")
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_item.order_id)
+        settlement = SettlementItem.objects.create(
+            order_item=order_item,
+            amount=amount,
+            currency=order_item.unit_price_currency,
+            period_start=period_start,
+            period_end=period_end,
+            state=state,
+        )
+        audit_log.record(
+            "settlement_item.created",
+            order=order,
+            actor=actor,
+            via=via,
+            data={"settlementItem": settlement.pk, "orderItem": order_item.pk, "state": state},
+        )
+    return settlement
+
+
+def change_settlement_state(settlement: SettlementItem, *, state: str, actor, via: str):
+    """Mark a settlement item settled or exported (forward only; not once removed)."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=settlement.order_item.order_id)
+        settlement = SettlementItem.objects.select_for_update().get(pk=settlement.pk)
+        if settlement.is_removed:
+            raise CancellationError(
+                {"state": _("A removed settlement item can't change.")}, code="invalid"
+            )
+        if state not in SETTLEMENT_TRANSITIONS.get(settlement.state, set()):
+            raise CancellationError(
+                {
+                    "state": _("A %(current)s settlement item can't become %(target)s.")
+                    % {"current": settlement.state, "target": state}
+                },
+                code="invalid_transition",
+            )
+        before, settlement.state = settlement.state, state
+        settlement.save(update_fields=["state"])
+        audit_log.record(
+            "settlement_item.state_changed",
+            order=order,
+            actor=actor,
+            via=via,
+            data={"settlementItem": settlement.pk, "from": before, "to": state},
+        )
+    return settlement
+
+
+# --- the service -------------------------------------------------------------------------------
+
+
+@dataclass
+class ItemResult:
+    item_id: str  # as the caller sent it
+    messages: list[Message] = field(default_factory=list)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(m.type == ERROR for m in self.messages)
+
+    @property
+    def has_warnings(self) -> bool:
+        return any(m.type == WARNING for m in self.messages)
+
+
+@dataclass
+class ServiceItemsResult:
+    """AEB's BReverseServiceItemsResponseDTO, before rendering."""
+
+    languages: list[str]
+    items: list[ItemResult]
+    messages: list[Message] = field(default_factory=list)
+    cancellations: list[Cancellation] = field(default_factory=list)
+
+    def _all_messages(self) -> list[Message]:
+        return self.messages + [m for item in self.items for m in item.messages]
+
+    @property
+    def has_errors(self) -> bool:
+        return any(m.type == ERROR for m in self._all_messages())
+
+    @property
+    def has_only_retryable_errors(self) -> bool:
+        errors = [m for m in self._all_messages() if m.type == ERROR]
+        return bool(errors) and all(m.retryable for m in errors)
+
+    @property
+    def has_warnings(self) -> bool:
+        return any(m.type == WARNING for m in self._all_messages())
+
+    def as_dict(self) -> dict:
+        return {
+            "hasErrors": self.has_errors,
+            "hasOnlyRetryableErrors": self.has_only_retryable_errors,
+            "hasWarnings": self.has_warnings,
+            "messages": [m.as_dict(self.languages) for m in self.messages],
+            "itemResponses": [
+                {
+                    "itemId": item.item_id,
+                    "hasErrors": item.has_errors,
+                    "hasWarnings": item.has_warnings,
+                    "messages": [m.as_dict(self.languages) for m in item.messages],
+                }
+                for item in self.items
+            ],
+        }
+
+
+class _Refused(Exception):
+    """Raised to roll the outer transaction back when any item failed."""
+
+
+def billing_reason(reason_of_reversal: str = "") -> CancellationReason | None:
+    """The catalog reason for a billing-engine cancellation: the active reason whose billing
+    mapping or subject is exactly the reason for reversal; else BILLING_DEFAULT_REASON_ID when
+    it names an active reason; else the first active reason in catalog order."""
+    active = CancellationReason.objects.active().in_catalog_order()
+    text = (reason_of_reversal or "").strip()
+    if text:
+        matched = (
+            active.filter(
+                Q(subject=text)
+                | Q(mappings__provider_kind=ProviderKind.BILLING, mappings__value=text)
+            )
+            .distinct()
+            .first()
+        )
+        if matched:
+            return matched
+    default_id = getattr(settings, "BILLING_DEFAULT_REASON_ID", None)
+    if default_id:
+        configured = active.filter(pk=default_id).first()
+        if configured:
+            return configured
+    return active.first()
+
+
+def refused(item_ids, *, languages, message: Message) -> ServiceItemsResult:
+    """A request refused as a whole before anything was looked at (e.g. not permitted)."""
+    result = ServiceItemsResult(
+        languages=result_languages(languages),
+        items=[ItemResult(str(item_id)) for item_id in item_ids],
+        messages=[message],
+    )
+    _explain_refusal(result)
+    return result
+
+
+def _parse_id(raw) -> int | None:
+    text = str(raw).strip()
+    if not text.isascii() or not text.isdigit() or not 0 < int(text) <= MAX_ITEM_ID:
+        return None
+    return int(text)
+
+
+def cancel_service_items(
+    *,
+    item_ids: list,
+    actor,
+    via: str,
+    reason_of_reversal: str = "",
+    languages=(SOURCE_LANGUAGE,),
+    audit: services.AuditInfo = services.AuditInfo(),
+) -> ServiceItemsResult:
+    """Cancel each service item (order item) completely, with its settlement items, now.
+
+    All or nothing: when any item can't be cancelled, nothing is written and every item's
+    messages say why (or that it was left alone because of the others)."""
+    languages = result_languages(languages)
+    results = [ItemResult(str(raw)) for raw in item_ids]
+    result = ServiceItemsResult(languages=languages, items=results)
+    if len(results) > MAX_ITEMS:
+        result.messages.append(
+            Message(
+                ERROR,
+                "TOO_MANY_ITEMS",
+                gettext_noop("Send at most %(max)s items at a time."),
+                {"max": MAX_ITEMS},
+            )
+        )
+        _explain_refusal(result)
+        return result
+
+    wanted: dict[int, ItemResult] = {}
+    for entry in results:
+        pk = _parse_id(entry.item_id)
+        if pk is None:
+            entry.messages.append(unknown_item(entry.item_id))
+        elif pk in wanted:
+            entry.messages.append(duplicate_item(entry.item_id))
+        else:
+            wanted[pk] = entry
+    if not results:
+        result.messages.append(Message(ERROR, "NO_ITEMS", gettext_noop("Send at least one item.")))
+    reason = billing_reason(reason_of_reversal)
+    if reason is None:
+        result.messages.append(
+            Message(
+                ERROR,
+                "NO_REASON",
+                gettext_noop("No active cancellation reason is configured for billing."),
+            )
+        )
+
+    # The services' own error messages come back in the caller's first language.
+    with translation.override(languages[0]):
+        try:
+            with transaction.atomic():
+                cancellations = _cancel(
+                    wanted, result, reason, reason_of_reversal, actor, via, audit
+                )
+                if result.has_errors:
+                    raise _Refused
+        except _Refused:
+            _explain_refusal(result)
+            return result
+        except DatabaseError:
+            logger.exception("cancelServiceItems hit a database error")
+            result.messages.append(
+                Message(
+                    ERROR,
+                    "DATABASE_BUSY",
+                    gettext_noop("The billing data is busy. Nothing was cancelled; try again."),
+                    retryable=True,
+                )
+            )
+            _explain_refusal(result)
+            return result
+    result.cancellations = cancellations
+    return result
+
+
+def _cancel(wanted, result, reason, reason_of_reversal, actor, via, audit) -> list[Cancellation]:
+    """Inside the outer transaction: lock, diagnose, cancel order by order."""
+    order_ids = set(OrderItem.objects.filter(pk__in=wanted).values_list("order_id", flat=True))
+    # Lock in one order (by id) so two requests over the same orders queue instead of deadlock.
+    orders = {
+        order.pk: order
+        for order in Order.objects.select_for_update().filter(pk__in=order_ids).order_by("pk")
+    }
+    items = {
+        item.pk: item
+        for item in OrderItem.objects.filter(pk__in=wanted).prefetch_related(_present_settlements())
+    }
+    by_order: dict[int, list[OrderItem]] = defaultdict(list)
+    reserved_by_order = {pk: services.scheduled_quantities(order) for pk, order in orders.items()}
+    for pk, entry in wanted.items():
+        item = items.get(pk)
+        if item is None:
+            entry.messages.append(unknown_item(entry.item_id))
+            continue
+        item.order = orders[item.order_id]
+        entry.messages += _diagnose(item, reserved_by_order[item.order_id].get(pk, 0))
+        by_order[item.order_id].append(item)
+    if result.has_errors:
+        return []
+
+    cancellations = []
+    for order_id in sorted(by_order):
+        order_items = by_order[order_id]
+        try:
+            with transaction.atomic():
+                cancellations.append(
+                    services.cancel_order(
+                        orders[order_id],
+                        reason=reason,
+                        items=[
+                            services.ItemPick(item.pk, item.open_quantity) for item in order_items
+                        ],
+                        actor=actor,
+                        via=via,
+                        description=(reason_of_reversal or "").strip()[:BILLING_REASON_MAX_LENGTH],
+                        audit=audit,
+                    )
+                )
+        except CancellationError as exc:
+            _attach_service_errors(exc, order_items, [wanted[i.pk] for i in order_items], result)
+    if result.has_errors:
+        return []
+    for pk, entry in wanted.items():
+        item = items[pk]
+        count = len(item.present_settlement_items)
+        if count:
+            entry.messages.append(
+                Message(
+                    INFO,
+                    "SERVICE_ITEM_CANCELLED",
+                    gettext_noop(
+                        "Service item %(item)s (%(sku)s) is cancelled; settlement items "
+                        "removed: %(count)s."
+                    ),
+                    {**_item_params(item), "count": count},
+                )
+            )
+        else:
+            entry.messages.append(
+                Message(
+                    WARNING,
+                    "NO_SETTLEMENT_ITEMS",
+                    gettext_noop(
+                        "Service item %(item)s (%(sku)s) is cancelled; it had no settlement "
+                        "items to remove."
+                    ),
+                    _item_params(item),
+                )
+            )
+    return cancellations
+
+
+def _attach_service_errors(exc: CancellationError, order_items, entries, result) -> None:
+    """cancel_order's errors, keyed by its argument names, onto the items they concern:
+    `items.N.…` to the N-th item sent for that order, `order` to all of them, anything else
+    (reason, description…) to the request."""
+    language = translation.get_language() or SOURCE_LANGUAGE
+    found = exc.message_dict if hasattr(exc, "error_dict") else {"": exc.messages}
+    for key, texts in found.items():
+        parts = key.split(".")
+        targets = None
+        if parts[0] == "items" and len(parts) > 1 and parts[1].isdigit():
+            targets = [entries[int(parts[1])]]
+        elif parts[0] in ("order", "items"):
+            targets = entries
+        for text in texts:
+            message = Message(ERROR, "CANCELLATION_REFUSED", str(text), language=language)
+            if targets is None:
+                if all(m.text != message.text for m in result.messages):
+                    result.messages.append(message)
+            else:
+                for entry in targets:
+                    entry.messages.append(message)
+
+
+def _explain_refusal(result: ServiceItemsResult) -> None:
+    """Nothing was written: say so once, and tell each item without errors why it stayed."""
+    failed = sum(1 for item in result.items if item.has_errors)
+    retryable = result.has_only_retryable_errors
+    result.messages.insert(
+        0,
+        Message(
+            ERROR,
+            "NOTHING_CANCELLED",
+            gettext_noop(
+                "Nothing was cancelled: %(failed)s of %(total)s items can't be cancelled."
+            ),
+            {"failed": failed, "total": len(result.items)},
+            retryable=retryable,
+        ),
+    )
+    for item in result.items:
+        if not item.has_errors:
+            item.messages = [
+                Message(
+                    INFO,
+                    "NOT_PROCESSED",
+                    gettext_noop(
+                        "Service item %(item)s was left as it was because other items "
+                        "can't be cancelled."
+                    ),
+                    {"item": item.item_id},
+                    indentation=1,
+                )
+            ]

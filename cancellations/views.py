@@ -1,0 +1,209 @@
+"""The staff pages: find an order, look at it, cancel it, undo a cancellation.
+
+Thin on purpose: parse the request with a form, call selectors to read and services to write,
+render. Every rule lives in services.py."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from . import selectors, services
+from .errors import CancellationError
+from .forms import CancelOrderForm, OrderFilterForm, RevokeForm
+from .models import AuditEntry, Order
+from .states import CancellationStatus
+
+ORDERS_PER_PAGE = 50
+AUDIT_ENTRIES_SHOWN = 50
+
+
+def _safe_link(value: str) -> str:
+    """Only web links become clickable; anything else (javascript:…) stays text."""
+    return value if value.lower().startswith(("https://", "http://")) else ""
+
+
+@login_required
+@permission_required("cancellations.view_order", raise_exception=True)
+def order_list(request):
+    channels = Order.objects.order_by("channel").values_list("channel", flat=True).distinct()
+    form = OrderFilterForm(request.GET, channels=list(channels))
+    form.is_valid()  # an invalid filter is shown with its error and otherwise ignored
+    orders = form.filter(selectors.order_list(search=form.cleaned_data.get("q", "").strip()))
+    page = Paginator(orders, ORDERS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "cancellations/order_list.html",
+        {"form": form, "page": page, "orders": page.object_list},
+    )
+
+
+@login_required
+@permission_required("cancellations.view_order", raise_exception=True)
+def order_detail(request, pk):
+    order = get_object_or_404(selectors.order_detail_queryset().prefetch_related("children"), pk=pk)
+    cancellations = list(order.cancellations.all())
+    scheduled = [c for c in cancellations if c.status == CancellationStatus.CONFIRMED]
+    # Per order item: the scheduled cancellations that will take some of it.
+    scheduled_by_item: dict[int, list] = {}
+    for cancellation in scheduled:
+        for row in cancellation.items.all():
+            scheduled_by_item.setdefault(row.order_item_id, []).append(
+                {"quantity": row.quantity, "cancellation": cancellation}
+            )
+    items = [(item, scheduled_by_item.get(item.pk, [])) for item in order.items.all()]
+
+    trail = selectors.order_audit_trail(order)
+    audit_count = trail.count()
+    audit_entries = list(trail[:AUDIT_ENTRIES_SHOWN])
+    for entry in audit_entries:
+        entry.ticket_url = _safe_link(entry.ticket_link)
+
+    return render(
+        request,
+        "cancellations/order_detail.html",
+        {
+            "order": order,
+            "items": items,
+            "external_ids": [
+                (key, ", ".join(map(str, value)) if isinstance(value, list) else value)
+                for key, value in order.external_ids.items()
+            ],
+            "cancellations": cancellations,
+            "scheduled": scheduled,
+            "audit_entries": audit_entries,
+            "audit_count": audit_count,
+            "can_cancel": order.is_cancellable
+            and request.user.has_perm("cancellations.cancel_order"),
+        },
+    )
+
+
+@login_required
+@permission_required("cancellations.cancel_order", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def order_cancel(request, pk):
+    order = get_object_or_404(selectors.order_detail_queryset(), pk=pk)
+    if not order.is_cancellable:
+        messages.error(
+            request,
+            _("Order %(number)s is %(status)s and can't be cancelled.")
+            % {"number": order.number, "status": order.get_status_display().lower()},
+        )
+        return redirect(order)
+
+    if request.method == "GET":
+        form = CancelOrderForm(order=order)
+        return _render_cancel_form(request, order, form)
+
+    form = CancelOrderForm(request.POST, order=order)
+    action = request.POST.get("action", "preview")
+    if not form.is_valid() or action == "edit":
+        return _render_cancel_form(request, order, form)
+
+    if action == "confirm":
+        try:
+            cancellation = services.cancel_order(
+                order,
+                actor=request.user,
+                via=AuditEntry.Via.WEB,
+                external_user_id=_salesforce_user_id(request.user),
+                **form.cancel_arguments(),
+            )
+        except CancellationError as error:
+            form.add_service_errors(error)
+            return _render_cancel_form(request, order, form)
+        if cancellation.is_scheduled:
+            message = _("Cancellation %(id)s is scheduled for %(when)s") % {
+                "id": cancellation.pk,
+                "when": _local(cancellation.churn_time),
+            }
+        else:
+            message = _("Order %(number)s: cancellation %(id)s is done.") % {
+                "number": order.number,
+                "id": cancellation.pk,
+            }
+        messages.success(request, message)
+        return redirect(cancellation)
+
+    try:
+        quote = services.quote_cancellation(order, **form.service_arguments())
+    except CancellationError as error:
+        form.add_service_errors(error)
+        return _render_cancel_form(request, order, form)
+    return render(
+        request,
+        "cancellations/order_cancel_preview.html",
+        {"order": order, "form": form, "quote": quote},
+    )
+
+
+def _render_cancel_form(request, order, form):
+    return render(request, "cancellations/order_cancel.html", {"order": order, "form": form})
+
+
+def _salesforce_user_id(user) -> str:
+    profile = getattr(user, "staff_profile", None)
+    return profile.salesforce_user_id if profile else ""
+
+
+def _local(moment) -> str:
+    return formats.date_format(timezone.localtime(moment), "DATETIME_FORMAT")
+
+
+@login_required
+@permission_required("cancellations.view_cancellation", raise_exception=True)
+def cancellation_detail(request, pk):
+    cancellation = get_object_or_404(selectors.cancellation_detail_queryset(), pk=pk)
+    audit_entries = list(cancellation.audit_entries.all())
+    for entry in audit_entries:
+        entry.ticket_url = _safe_link(entry.ticket_link)
+    return render(
+        request,
+        "cancellations/cancellation_detail.html",
+        {
+            "cancellation": cancellation,
+            "order": cancellation.order,
+            "audit_entries": audit_entries,
+            "ticket_url": _safe_link(cancellation.audit_ticket_link),
+            "can_revoke": cancellation.is_revocable
+            and request.user.has_perm("cancellations.revoke_cancellation"),
+        },
+    )
+
+
+@login_required
+@permission_required("cancellations.revoke_cancellation", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def cancellation_revoke(request, pk):
+    cancellation = get_object_or_404(selectors.cancellation_detail_queryset(), pk=pk)
+    if not cancellation.is_revocable:
+        messages.error(
+            request,
+            _("This cancellation is %(status)s and can't be undone.")
+            % {"status": cancellation.get_status_display().lower()},
+        )
+        return redirect(cancellation)
+
+    form = RevokeForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.revoke_cancellation(
+                cancellation,
+                actor=request.user,
+                via=AuditEntry.Via.WEB,
+                comment=form.cleaned_data["comment"],
+            )
+        except CancellationError as error:
+            form.add_service_errors(error)
+        else:
+            messages.success(request, _("Cancellation %(id)s is undone.") % {"id": cancellation.pk})
+            return redirect(cancellation)
+    return render(
+        request,
+        "cancellations/cancellation_revoke.html",
+        {"cancellation": cancellation, "order": cancellation.order, "form": form},
+    )

@@ -1,0 +1,271 @@
+"""A strict fake of Callisto's cancel service (seed 000), on loopback.
+
+    PUT    /callisto/cancel[/{cancel_id}]   Action Add (default) or Delete → 200 + JSON
+    DELETE /callisto/cancel[/{cancel_id}]   removes the order's cancellation → 204
+
+Like the real service (Laminas API Tools) it answers every request with `Allow: PUT, DELETE`,
+405 for other methods, 401 without the right Basic credentials or Bearer token, 406 for an
+Accept header that rules out JSON, 415 for a body that isn't JSON, 400 for broken JSON and 422
+`application/problem+json` {type, title, status, detail: "Failed Validation",
+validation_messages: {Field: {rule: message}}} for missing or malformed fields, and 404 for an
+order id it doesn't know (every id is known unless `known_ids` is given).
+
+It remembers what it was told, per Callisto order id: `fake.orders[4711]` is the current state,
+`fake.history[4711]` every Add/Delete received with whether it changed anything. A repeated Add
+of the same Id and CancelDate, or a Delete of nothing, changes nothing (but is counted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import copy
+import hmac
+import re
+from datetime import datetime
+
+from .faults import ControlledFake
+from .server import FakeRequest, FakeResponse
+
+DEFAULT_USERNAME = "storno"
+DEFAULT_PASSWORD = "callisto-fake-password"  # noqa: S105 - a fake's well-known test credential
+DEFAULT_TOKEN = "callisto-fake-token"  # noqa: S105 - a fake's well-known test credential
+ALLOW = "PUT, DELETE"
+PATH = re.compile(r"^/callisto/cancel(?:/(?P<cancel_id>[^/]+))?/?$")
+PROBLEM_TYPE = "http://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html"
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    408: "Request Timeout",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+JSON_TYPES = {"application/json", "application/*", "*/*", "application/problem+json"}
+# A Salesforce record id: 15 case-sensitive or 18 case-insensitive characters.
+SALESFORCE_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
+ACTIONS = ("Add", "Delete")
+IS_EMPTY = {"isEmpty": "Value is required and can't be empty"}
+
+
+def media_type(value: str) -> str:
+    return value.split(";", 1)[0].strip().lower()
+
+
+def accepts_json(accept: str | None) -> bool:
+    if not accept:
+        return True  # no Accept header: anything goes
+    return any(media_type(part) in JSON_TYPES for part in accept.split(","))
+
+
+def _valid_datetime(value, fmt: str) -> bool:
+    try:
+        return datetime.strptime(value, fmt).strftime(fmt) == value  # noqa: DTZ007 - format check
+    except (TypeError, ValueError):
+        return False
+
+
+def validate(body: dict, *, delete: bool) -> dict:
+    """Laminas-style messages {Field: {rule: message}}; empty when the body is valid."""
+    errors: dict[str, dict[str, str]] = {}
+    order_id = body.get("Id")
+    if order_id in (None, ""):
+        errors["Id"] = dict(IS_EMPTY)
+    elif isinstance(order_id, bool) or not isinstance(order_id, int) or order_id < 1:
+        errors["Id"] = {"notInt": "The input does not appear to be an integer"}
+
+    cancel_date = body.get("CancelDate")
+    if cancel_date in (None, ""):
+        errors["CancelDate"] = dict(IS_EMPTY)
+    elif not isinstance(cancel_date, str) or not _valid_datetime(cancel_date, "%Y-%m-%d"):
+        errors["CancelDate"] = {"dateFalseFormat": "The input does not fit the date format 'Y-m-d'"}
+
+    stamp = body.get("CancelTimestamp")
+    if stamp in (None, ""):
+        errors["CancelTimestamp"] = dict(IS_EMPTY)
+    elif not isinstance(stamp, str) or not _valid_datetime(stamp, "%Y-%m-%d %H:%M:%S"):
+        errors["CancelTimestamp"] = {
+            "dateFalseFormat": "The input does not fit the date format 'Y-m-d H:i:s'"
+        }
+
+    reason = body.get("CancelReason")
+    if reason in (None, "") or (isinstance(reason, str) and not reason.strip()):
+        errors["CancelReason"] = dict(IS_EMPTY)
+    elif not isinstance(reason, str):
+        errors["CancelReason"] = {"stringInvalid": "Invalid type given. String expected"}
+    elif len(reason) > 255:
+        errors["CancelReason"] = {
+            "stringLengthTooLong": "The input is more than 255 characters long"
+        }
+
+    user_id = body.get("UserId")
+    if user_id in (None, ""):
+        errors["UserId"] = dict(IS_EMPTY)
+    elif not isinstance(user_id, str) or not SALESFORCE_ID.match(user_id):
+        errors["UserId"] = {
+            "regexNotMatch": "The input does not match against pattern "
+            "'/^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$/'"
+        }
+
+    action = body.get("Action", "Delete" if delete else "Add")
+    if action not in ACTIONS or (delete and action != "Delete"):
+        allowed = "'Delete'" if delete else "'Add', 'Delete'"
+        errors["Action"] = {
+            "notInArray": f"The input was not found in the haystack ({allowed})",
+        }
+    return errors
+
+
+class CallistoFake(ControlledFake):
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        username: str = DEFAULT_USERNAME,
+        password: str = DEFAULT_PASSWORD,
+        token: str = DEFAULT_TOKEN,
+        known_ids=None,
+    ):
+        super().__init__(port=port, known_ids=known_ids)
+        self.username, self.password, self.token = username, password, token
+        self.reset_state()
+
+    # --- what it holds ------------------------------------------------------------------------
+    def reset_state(self) -> None:
+        with self.lock:
+            self.orders: dict[int, dict] = {}
+            self.history: dict[int, list[dict]] = {}
+
+    def state(self) -> dict:
+        with self.lock:
+            return {
+                "orders": {str(k): v for k, v in self.orders.items()},
+                "history": {str(k): v for k, v in self.history.items()},
+            }
+
+    def is_cancelled(self, order_id: int) -> bool:
+        with self.lock:
+            return bool(self.orders.get(order_id, {}).get("cancelled"))
+
+    def effects(self, order_id: int) -> list[str]:
+        """The actions that changed something for this order, in order: ["Add", "Delete"]."""
+        with self.lock:
+            return [h["Action"] for h in self.history.get(order_id, []) if h["changed"]]
+
+    def received_count(self, order_id: int) -> int:
+        with self.lock:
+            return len(self.history.get(order_id, []))
+
+    # --- the API ------------------------------------------------------------------------------
+    def error_response(self, status: int, detail: str = "", **extra) -> FakeResponse:
+        body = {
+            "type": PROBLEM_TYPE,
+            "title": TITLES.get(status, "Error"),
+            "status": status,
+            "detail": detail or TITLES.get(status, "Error"),
+            **extra,
+        }
+        headers = {"Allow": ALLOW}
+        if status == 401:
+            headers["WWW-Authenticate"] = 'Basic realm="api"'
+        return FakeResponse.json(
+            body,
+            status=status,
+            headers={"Content-Type": "application/problem+json", **headers},
+        )
+
+    def _authorized(self, header: str | None) -> bool:
+        if not header:
+            return False
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer":
+            return bool(self.token) and hmac.compare_digest(value.strip(), self.token)
+        if scheme.lower() == "basic":
+            try:
+                decoded = base64.b64decode(value.strip(), validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                return False
+            expected = f"{self.username}:{self.password}"
+            return bool(self.username) and hmac.compare_digest(decoded, expected)
+        return False
+
+    def handle_api(self, request: FakeRequest) -> FakeResponse:
+        match = PATH.match(request.path)
+        if not match:
+            return self.error_response(404, "Page not found.")
+        if request.method not in ("PUT", "DELETE"):
+            return self.error_response(405, "Method Not Allowed")
+        if not self._authorized(request.headers.get("authorization")):
+            return self.error_response(401)
+        if not accepts_json(request.headers.get("accept")):
+            return self.error_response(406, "Cannot honor Accept type specified")
+        if request.body or request.method == "PUT":
+            content_type = media_type(request.headers.get("content-type", ""))
+            if content_type != "application/json":
+                return self.error_response(415, "Invalid content-type specified")
+        try:
+            body = request.json() if request.body else {}
+        except ValueError:
+            return self.error_response(400, "JSON decoding error")
+        if not isinstance(body, dict):
+            return self.error_response(400, "The request body must be a JSON object")
+
+        delete = request.method == "DELETE"
+        messages = validate(body, delete=delete)
+        if messages:
+            return self.error_response(422, "Failed Validation", validation_messages=messages)
+        if not self.is_known(body["Id"]):
+            return self.error_response(404, "Entity not found.")
+
+        action = body.get("Action", "Delete" if delete else "Add")
+        entry = self._apply(body, action, match.group("cancel_id"))
+        if delete:
+            return FakeResponse(status=204, headers={"Allow": ALLOW})
+        return FakeResponse.json(entry, headers={"Allow": ALLOW})
+
+    def _apply(self, body: dict, action: str, cancel_id: str | None) -> dict:
+        order_id = body["Id"]
+        with self.lock:
+            current = self.orders.get(order_id, {"Id": order_id, "cancelled": False})
+            if action == "Add":
+                changed = not current["cancelled"] or current["CancelDate"] != body["CancelDate"]
+                if changed:
+                    current = {
+                        "Id": order_id,
+                        "cancelled": True,
+                        "CancelDate": body["CancelDate"],
+                        "CancelTimestamp": body["CancelTimestamp"],
+                        "CancelReason": body["CancelReason"],
+                        "UserId": body["UserId"],
+                    }
+            else:
+                changed = current["cancelled"]
+                if changed:
+                    current = {**current, "cancelled": False}
+            self.orders[order_id] = current
+            self.history.setdefault(order_id, []).append(
+                {"Action": action, "changed": changed, "cancelId": cancel_id, "body": body}
+            )
+            return copy.deepcopy(current)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Run the fake Callisto on a fixed port.")
+    parser.add_argument("--port", type=int, default=8102)
+    args = parser.parse_args(argv)
+    fake = CallistoFake(port=args.port)
+    print(f"Fake Callisto on {fake.url} (user {fake.username}, token {fake.token})")
+    fake.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

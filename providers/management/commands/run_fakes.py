@@ -1,0 +1,106 @@
+"""Run every strict provider fake on its fixed loopback port, for the demo and manual testing.
+
+    python manage.py run_fakes                 # all of them, until Ctrl-C
+    python manage.py run_fakes --only callisto --only rebilly
+
+It prints the environment variables that point Storno at the fakes. Each fake also answers its
+control API under /_fake/ (faults, requests, state, reset: see providers/fakes/faults.py).
+Adding a fake is one line in FAKES.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.core.management.base import BaseCommand, CommandError
+
+from providers.fakes import callisto, omnitron, rebilly
+
+
+@dataclass(frozen=True)
+class FakeEntry:
+    name: str
+    port: int
+    build: Callable  # build(port) -> a started-or-startable FakeServer
+    env: Callable  # env(fake) -> {"VAR": "value"} to reach it
+
+
+FAKES = [
+    FakeEntry(
+        "omnitron",
+        8101,
+        lambda port: omnitron.OmnitronFake(catalog=omnitron.demo_catalog(), port=port),
+        lambda fake: {"OMNITRON_BASE_URL": fake.url, "OMNITRON_TOKEN": fake.token},
+    ),
+    FakeEntry(
+        "callisto",
+        8102,
+        lambda port: callisto.CallistoFake(port=port),
+        lambda fake: {
+            "CALLISTO_BASE_URL": fake.url,
+            "CALLISTO_USERNAME": fake.username,
+            "CALLISTO_PASSWORD": fake.password,
+        },
+    ),
+    FakeEntry(
+        "rebilly",
+        8103,
+        lambda port: rebilly.RebillyFake(port=port),
+        lambda fake: {"REBILLY_BASE_URL": fake.base_url, "REBILLY_API_KEY": fake.api_key},
+    ),
+    # TODO(issue 4): billing (8104) and js7 (8105) once providers/fakes/billing.py and js7.py exist.
+]
+
+
+def wait_for_interrupt() -> None:
+    with contextlib.suppress(KeyboardInterrupt):
+        threading.Event().wait()
+
+
+def start_fakes(names=None, *, port_for=None) -> list[tuple[FakeEntry, object]]:
+    """Start the chosen fakes (all by default) in background threads; returns (entry, fake)."""
+    port_for = port_for or (lambda entry: entry.port)
+    started = []
+    try:
+        for entry in FAKES:
+            if names and entry.name not in names:
+                continue
+            started.append((entry, entry.build(port_for(entry)).start()))
+    except OSError:
+        for _entry, fake in started:
+            fake.stop()
+        raise
+    return started
+
+
+class Command(BaseCommand):
+    help = "Run the strict provider fakes on fixed loopback ports until interrupted."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--only",
+            action="append",
+            choices=[entry.name for entry in FAKES],
+            help="Run only this fake (repeatable).",
+        )
+
+    def handle(self, *args, only=None, **options):
+        try:
+            running = start_fakes(only)
+        except OSError as exc:
+            raise CommandError(f"Could not start the fakes: {exc}") from exc
+        for entry, fake in running:
+            self.stdout.write(f"{entry.name}: {fake.url}")
+        self.stdout.write("\nPoint Storno at them with:")
+        for entry, fake in running:
+            for name, value in entry.env(fake).items():
+                self.stdout.write(f"export {name}={value}")
+        self.stdout.write("\nCtrl-C stops them.")
+        try:
+            wait_for_interrupt()
+        finally:
+            for _entry, fake in running:
+                fake.stop()

@@ -1,0 +1,185 @@
+"""The transactional outbox: the cancellation services call `enqueue_deliveries` inside their
+own transaction, so a cancellation and what must be told about it commit (or roll back)
+together. After the commit a Celery message asks a worker to deliver at once; the beat sweep
+(providers.tasks.deliver_due) finds anything a lost message left behind.
+
+What gets written, per provider:
+
+ADD (a new cancellation): one row per enabled provider, pending, or skipped when the adapter
+says the order has nothing at that provider.
+
+ADD again (update_cancellation): the adapter builds its request from the cancellation as it is
+when the request is sent, so a pending add needs nothing. For providers that take updates
+(`supports_update`, e.g. Rebilly's upsert) a delivered or failed add goes back to pending with a
+fresh attempt budget, and an add in flight is marked with a new revision: when that request
+comes back, the dispatcher sees it carried an older plan and sends again. Providers that don't
+take updates are told nothing more.
+
+REVOKE: sent only after its add was delivered.
+- add pending and never tried: nothing has reached the provider, so both are skipped;
+- add tried but not settled (pending with attempts, or in flight): an earlier try may have got
+  through, so the revoke waits and is sent if the add ends delivered (skipped otherwise);
+- add delivered: the revoke is due now;
+- add failed for good or skipped: nothing to undo, the revoke is skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .base import Action, ProviderAdapter
+from .models import Delivery, ProviderSetting
+from .states import DeliveryStatus, move
+
+logger = logging.getLogger(__name__)
+
+
+def adapter_classes() -> dict[str, type[ProviderAdapter]]:
+    from .registry import ADAPTERS
+
+    return ADAPTERS
+
+
+def build_adapter(setting: ProviderSetting) -> ProviderAdapter | None:
+    """The adapter for one provider setting: environment config, with the setting's base URL
+    override and timeout. None when no adapter of that kind exists in this code."""
+    adapter_class = adapter_classes().get(setting.kind)
+    if adapter_class is None:
+        return None
+    from .registry import config_from_env
+
+    config = config_from_env(setting.kind)
+    config = replace(
+        config,
+        base_url=setting.base_url or config.base_url,
+        timeout=float(setting.timeout_seconds),
+    )
+    return adapter_class(config)
+
+
+def enabled_adapters() -> list[ProviderAdapter]:
+    adapters = []
+    for setting in ProviderSetting.objects.filter(enabled=True).order_by("kind"):
+        adapter = build_adapter(setting)
+        if adapter is None:
+            logger.warning("Provider %s is enabled but has no adapter; ignored.", setting.kind)
+            continue
+        adapters.append(adapter)
+    return adapters
+
+
+def enqueue_deliveries(cancellation, action: Action) -> list[Delivery]:
+    """Write the outbox rows for `action` on `cancellation`. Call inside the service's
+    transaction, after the cancellation is saved. Returns the rows written or changed."""
+    if action == Action.REVOKE:
+        rows = _enqueue_revokes(cancellation)
+    else:
+        rows = _enqueue_adds(cancellation)
+    due = [row.pk for row in rows if row.status == DeliveryStatus.PENDING]
+    if due:
+        transaction.on_commit(lambda: kick(due))
+    return rows
+
+
+def kick(delivery_ids) -> None:
+    """Ask a worker to deliver these now. Only a hint: if the broker is down the beat sweep
+    delivers them a little later, so an error here must not reach the caller."""
+    from .tasks import deliver_one
+
+    for delivery_id in delivery_ids:
+        try:
+            deliver_one.delay(delivery_id)
+        except Exception:
+            logger.exception("Could not queue delivery %s; the sweep will pick it up.", delivery_id)
+
+
+def _enqueue_adds(cancellation) -> list[Delivery]:
+    now = timezone.now()
+    existing = {
+        row.provider: row
+        for row in Delivery.objects.select_for_update().filter(
+            cancellation=cancellation, action=Action.ADD
+        )
+    }
+    new_rows, changed = [], []
+    for adapter in enabled_adapters():
+        row = existing.get(adapter.kind)
+        if row is None:
+            new_rows.append(_new_add(cancellation, adapter, now))
+        elif getattr(adapter, "supports_update", False) and _send_again(row, now):
+            changed.append(row)
+    Delivery.objects.bulk_create(new_rows)
+    return new_rows + changed
+
+
+def _new_add(cancellation, adapter, now) -> Delivery:
+    row = Delivery(
+        cancellation=cancellation,
+        provider=adapter.kind,
+        action=Action.ADD,
+        next_attempt_at=now,
+    )
+    if not adapter.applies_to(cancellation):
+        row.status = DeliveryStatus.SKIPPED
+        row.last_error = _("The order has no reference at this provider.")
+    return row
+
+
+def _send_again(row: Delivery, now) -> bool:
+    """The cancellation was re-planned: make sure the provider hears the new plan."""
+    row.revision += 1
+    fields = ["revision", "updated_at"]
+    if row.status in (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED):
+        move(row, DeliveryStatus.PENDING)
+        fields.append("status")
+    if row.status == DeliveryStatus.PENDING:
+        row.attempts = 0
+        row.next_attempt_at = now
+        row.credentials_problem = False
+        fields += ["attempts", "next_attempt_at", "credentials_problem"]
+    elif row.status != DeliveryStatus.IN_FLIGHT:  # skipped: still nothing to do there
+        return False
+    row.save(update_fields=fields)
+    return True
+
+
+def _enqueue_revokes(cancellation) -> list[Delivery]:
+    now = timezone.now()
+    adds = list(
+        Delivery.objects.select_for_update()
+        .filter(cancellation=cancellation, action=Action.ADD)
+        .order_by("provider")
+    )
+    classes = adapter_classes()
+    revokes = []
+    for add in adds:
+        revoke = Delivery(
+            cancellation=cancellation,
+            provider=add.provider,
+            action=Action.REVOKE,
+            next_attempt_at=now,
+        )
+        adapter_class = classes.get(add.provider)
+        never_sent = add.status == DeliveryStatus.PENDING and add.attempts == 0
+        if never_sent:
+            move(add, DeliveryStatus.SKIPPED)
+            add.last_error = _("Revoked before it was sent.")
+            add.save(update_fields=["status", "last_error", "updated_at"])
+            _skip(revoke, _("The add was never sent, so there is nothing to revoke."))
+        elif add.status in (DeliveryStatus.FAILED, DeliveryStatus.SKIPPED):
+            _skip(revoke, _("The add never reached the provider, so there is nothing to revoke."))
+        elif adapter_class is None or not adapter_class.supports_revoke:
+            _skip(revoke, _("This provider can't be told about revokes."))
+        revokes.append(revoke)
+    Delivery.objects.bulk_create(revokes)
+    return revokes
+
+
+def _skip(row: Delivery, why: str) -> None:
+    row.status = DeliveryStatus.SKIPPED
+    row.last_error = why

@@ -1,0 +1,66 @@
+"""Which adapter serves which provider kind, and where each one's settings come from.
+
+Settings are read from the environment only (never the database):
+
+    {KIND}_BASE_URL                    e.g. CALLISTO_BASE_URL, REBILLY_BASE_URL (Rebilly's up to
+                                       and including /organizations/{organizationId})
+    {KIND}_USERNAME, {KIND}_PASSWORD   HTTP Basic
+    {KIND}_TOKEN or {KIND}_API_KEY     a Bearer token (Callisto) or an API key (REBILLY_API_KEY)
+    PROVIDER_TIMEOUT                   seconds per request, 10 by default
+"""
+
+from __future__ import annotations
+
+import os
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .base import ProviderAdapter, ProviderConfig
+from .billing import BillingAdapter
+from .callisto import CallistoAdapter
+from .http import DEFAULT_TIMEOUT
+from .js7 import Js7Adapter
+from .rebilly import RebillyAdapter
+
+ADAPTERS: dict[str, type[ProviderAdapter]] = {
+    CallistoAdapter.kind: CallistoAdapter,
+    RebillyAdapter.kind: RebillyAdapter,
+    Js7Adapter.kind: Js7Adapter,
+    BillingAdapter.kind: BillingAdapter,
+}
+
+
+def provider_timeout() -> float:
+    raw = os.environ.get("PROVIDER_TIMEOUT", "").strip()
+    if not raw:
+        return DEFAULT_TIMEOUT
+    try:
+        timeout = float(raw)
+    except ValueError:
+        timeout = 0.0
+    if timeout <= 0:
+        raise ImproperlyConfigured(
+            f"PROVIDER_TIMEOUT must be a positive number of seconds: {raw!r}"
+        )
+    return timeout
+
+
+def config_from_env(kind: str) -> ProviderConfig:
+    prefix = kind.upper()
+
+    def env(name: str) -> str:
+        return os.environ.get(f"{prefix}_{name}", "").strip()
+
+    return ProviderConfig(
+        kind=kind,
+        base_url=env("BASE_URL"),
+        timeout=provider_timeout(),
+        username=env("USERNAME"),
+        password=os.environ.get(f"{prefix}_PASSWORD", ""),
+        token=env("TOKEN") or env("API_KEY"),
+    )
+
+
+def get_adapter(kind: str) -> ProviderAdapter:
+    """The adapter for `kind`, configured from the environment. KeyError for an unknown kind."""
+    return ADAPTERS[kind](config_from_env(kind))

@@ -1,0 +1,58 @@
+"""Read-side queries of the outbox, shared by the admin, the staff pages and the API."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from .base import Action
+from .models import Delivery
+from .states import DeliveryStatus
+
+# A pending delivery this far past its time means nothing is sweeping (beat or workers down)
+# or its provider is switched off.
+OVERDUE_AFTER = timedelta(minutes=5)
+
+
+def add_was_delivered() -> Exists:
+    """For a delivery row: its cancellation's add at the same provider was delivered (a revoke
+    waits for that)."""
+    return Exists(
+        Delivery.objects.filter(
+            cancellation_id=OuterRef("cancellation_id"),
+            provider=OuterRef("provider"),
+            action=Action.ADD,
+            status=DeliveryStatus.DELIVERED,
+        )
+    )
+
+
+def ready_to_send() -> Q:
+    """Adds always; revokes once their add was delivered."""
+    return Q(action=Action.ADD) | Q(add_was_delivered())
+
+
+def deliveries_for(cancellation) -> QuerySet[Delivery]:
+    """A cancellation's deliveries, provider by provider, the add before the revoke."""
+    return Delivery.objects.filter(cancellation=cancellation).order_by("provider", "action")
+
+
+def delivery_list() -> QuerySet[Delivery]:
+    return Delivery.objects.select_related("cancellation__order")
+
+
+def deliveries_needing_attention(now=None) -> QuerySet[Delivery]:
+    """Failed for good, stuck (in flight past the claim's lease: its worker died and nothing
+    took it over; pending long past its time), or refused for credentials."""
+    now = now or timezone.now()
+    return delivery_list().filter(
+        Q(status=DeliveryStatus.FAILED)
+        | Q(status=DeliveryStatus.IN_FLIGHT, next_attempt_at__lt=now)
+        | (
+            Q(status=DeliveryStatus.PENDING, next_attempt_at__lt=now - OVERDUE_AFTER)
+            & ready_to_send()
+        )
+        | Q(status=DeliveryStatus.PENDING, credentials_problem=True)
+    )

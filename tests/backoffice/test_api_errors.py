@@ -1,0 +1,113 @@
+"""The one error shape of every API endpoint (backoffice/api.py), seen through the cancellations
+API: content negotiation, parsing and the naming of service errors."""
+
+import pytest
+from django.core.exceptions import ValidationError
+from rest_framework.test import APIClient
+
+from backoffice.api import flatten_errors, problem_exception_handler
+from cancellations.errors import CancellationError
+
+LIST = "/api/v1/order-cancellations/"
+
+
+@pytest.fixture
+def api(agent):
+    client = APIClient()
+    client.force_authenticate(agent)
+    return client
+
+
+def test_an_accept_header_it_cannot_serve_is_a_406_problem(api):
+    response = api.get(LIST, HTTP_ACCEPT="application/xml")
+
+    assert response.status_code == 406
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["title"] == "Not acceptable"
+
+
+def test_a_form_encoded_body_is_a_415_problem(api):
+    response = api.post(LIST, {"orderId": "1"})  # multipart, the test client's default
+
+    assert response.status_code == 415
+    assert response.json()["type"] == "urn:storno:problem:http-415"
+
+
+def test_malformed_json_is_a_400_problem(api):
+    response = api.post(LIST, '{"orderId": ', content_type="application/json")
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+
+
+def test_absurdly_deep_json_is_a_400_not_a_crash(api):
+    response = api.post(LIST, "[" * 100_000 + "]" * 100_000, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["type"] == "urn:storno:problem:invalid-input"
+
+
+def test_nan_is_not_json(api):
+    response = api.post(LIST, '{"orderId": NaN}', content_type="application/json")
+
+    assert response.status_code == 400
+
+
+def test_an_unsupported_method_is_a_405_problem(admin_user):
+    client = APIClient()
+    client.force_authenticate(admin_user)
+
+    response = client.delete(LIST)
+
+    assert response.status_code == 405
+    assert response.json()["title"] == "Method not allowed"
+
+
+def test_dotted_service_keys_are_renamed_segment_by_segment():
+    detail = {
+        "lines.0.unit_price_currency": ["Wrong currency."],
+        "lines.1.period_end": ["Too early."],
+        "items.2.item_id": ["No such item."],
+        "churn_time": ["In the past."],
+    }
+    rename = {"lines": "lineItems", "period_end": "periodEndTime"}
+
+    fields = [error["field"] for error in flatten_errors(detail, rename=rename)]
+
+    assert fields == [
+        "lineItems.0.unitPriceCurrency",
+        "lineItems.1.periodEndTime",
+        "items.2.itemId",
+        "churnTime",
+    ]
+
+
+def test_nested_serializer_errors_keep_their_api_names():
+    detail = {"lineItems": [{}, {"unitPriceAmount": ["Too many digits."]}]}
+
+    fields = [error["field"] for error in flatten_errors(detail, rename={"lines": "lineItems"})]
+
+    assert fields == ["lineItems.1.unitPriceAmount"]
+
+
+def test_the_code_of_a_service_error_reaches_every_field():
+    error = CancellationError({"order": "Not cancellable."}, code="not_cancellable")
+
+    response = problem_exception_handler(error, {"view": None})
+
+    assert response.data["invalidFields"] == [
+        {"field": "order", "message": "Not cancellable.", "code": "not_cancellable"}
+    ]
+
+
+def test_only_duplicates_make_a_409():
+    duplicate = ValidationError({"number": "Exists already."}, code="duplicate")
+    mixed = ValidationError(
+        {
+            "number": ValidationError("Exists already.", code="duplicate"),
+            "channel": ValidationError("Not a path.", code="invalid"),
+        }
+    )
+
+    assert problem_exception_handler(duplicate, {}).status_code == 409
+    assert problem_exception_handler(mixed, {}).status_code == 400

@@ -1,0 +1,407 @@
+"""/api/v1/orders/: list, filters, detail and taking in new orders."""
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from cancellations import services
+from cancellations.models import AuditEntry, Order
+from cancellations.states import CancellationStatus, OrderStatus
+from tests.factories import (
+    CancellationFactory,
+    OrderFactory,
+    OrderItemFactory,
+    UserFactory,
+)
+
+LIST = "/api/v1/orders/"
+
+
+def detail(order_id) -> str:
+    return f"/api/v1/orders/{order_id}/"
+
+
+def invalid_fields(response) -> dict:
+    return {error["field"]: error["code"] for error in response.json()["invalidFields"]}
+
+
+@pytest.fixture
+def clerk(db):
+    return UserFactory(permissions=["cancellations.view_order", "cancellations.add_order"])
+
+
+@pytest.fixture
+def api(clerk):
+    client = APIClient()
+    client.force_authenticate(clerk)
+    return client
+
+
+def new_order_body(**overrides) -> dict:
+    body = {
+        "number": "SO-1001",
+        "customerName": "Ayşe Yılmaz",
+        "customerEmail": "ayse@example.com",
+        "channel": "/shop/tr",
+        "currency": "EUR",
+        "placedTime": "2026-03-01T10:00:00+01:00",
+        "externalIds": {"callisto": "4711", "rebilly": "ord_1"},
+        "items": [
+            {
+                "sku": "PLAN-M",
+                "description": "Monthly plan",
+                "quantity": 2,
+                "unitPriceAmount": "30.00",
+                "periodStartTime": "2026-03-01T00:00:00Z",
+                "periodEndTime": "2026-04-01T00:00:00Z",
+            }
+        ],
+    }
+    body.update(overrides)
+    return body
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def test_order_list_is_a_limit_offset_page_newest_first(api):
+    older = OrderFactory(placed_at=timezone.now() - timedelta(days=2))
+    newer = OrderFactory(placed_at=timezone.now() - timedelta(days=1))
+    OrderFactory(placed_at=timezone.now() - timedelta(days=3))
+
+    body = api.get(LIST, {"limit": 2}).json()
+
+    assert body["count"] == 3
+    assert body["previous"] is None
+    assert "offset=2" in body["next"]
+    assert [row["id"] for row in body["results"]] == [newer.pk, older.pk]
+
+
+def test_order_json_names_every_field_in_camel_case(api):
+    parent = OrderFactory()
+    order = OrderFactory(
+        parent=parent,
+        channel="/shop/de",
+        external_ids={"callisto": "4711"},
+        placed_at=timezone.now().replace(microsecond=0),
+    )
+    item = OrderItemFactory(order=order, quantity=3, unit_price_amount="12.50", subscription=True)
+
+    body = api.get(detail(order.pk)).json()
+
+    assert body == {
+        "id": order.pk,
+        "number": order.number,
+        "status": "open",
+        "customerName": order.customer_name,
+        "customerEmail": order.customer_email,
+        "channel": "/shop/de",
+        "parentId": parent.pk,
+        "placedTime": order.placed_at.isoformat().replace("+00:00", "Z"),
+        "currency": "EUR",
+        "externalIds": {"callisto": "4711"},
+        "scheduledCancellations": [],
+        "createdTime": body["createdTime"],
+        "updatedTime": body["updatedTime"],
+        "items": [
+            {
+                "id": item.pk,
+                "sku": item.sku,
+                "description": "Monthly plan",
+                "quantity": 3,
+                "cancelledQuantity": 0,
+                "unitPriceAmount": 12.5,
+                "unitPriceCurrency": "EUR",
+                "periodStartTime": item.period_start.isoformat().replace("+00:00", "Z"),
+                "periodEndTime": item.period_end.isoformat().replace("+00:00", "Z"),
+            }
+        ],
+    }
+
+
+def test_scheduled_cancellations_lists_only_confirmed_cancellations_still_ahead(api):
+    order = OrderFactory()
+    ahead = CancellationFactory(
+        order=order,
+        status=CancellationStatus.CONFIRMED,
+        churn_time=timezone.now() + timedelta(days=5),
+    )
+    CancellationFactory(
+        order=order,
+        status=CancellationStatus.CONFIRMED,
+        churn_time=timezone.now() - timedelta(minutes=1),
+    )
+    CancellationFactory(order=order, status=CancellationStatus.REVOKED)
+    CancellationFactory(order=order, status=CancellationStatus.COMPLETED)
+
+    body = api.get(detail(order.pk)).json()
+
+    assert body["scheduledCancellations"] == [ahead.pk]
+
+
+def test_unknown_order_is_a_404_problem(api):
+    response = api.get(detail(999999))
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["status"] == 404
+
+
+def test_order_id_too_big_for_the_database_is_a_404(api):
+    assert api.get(detail(10**30)).status_code == 404
+
+
+def test_order_list_queries_do_not_grow_with_the_rows(api):
+    def list_queries() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert api.get(LIST).status_code == 200
+        return len(queries)
+
+    def order_with_everything():
+        order = OrderFactory()
+        OrderItemFactory.create_batch(2, order=order)
+        CancellationFactory(
+            order=order,
+            status=CancellationStatus.CONFIRMED,
+            churn_time=timezone.now() + timedelta(days=1),
+        )
+
+    order_with_everything()
+    api.get(LIST)  # the user's permission cache is filled once per client
+    one_row = list_queries()
+    for _ in range(19):
+        order_with_everything()
+    twenty_rows = list_queries()
+
+    assert one_row == twenty_rows == 4  # count, orders, items, scheduled cancellations
+
+
+# --- filters -------------------------------------------------------------------------------------
+
+
+def numbers(response) -> set[str]:
+    assert response.status_code == 200, response.json()
+    return {row["number"] for row in response.json()["results"]}
+
+
+def test_status_filter_takes_several_statuses(api):
+    OrderFactory(number="A", status=OrderStatus.OPEN)
+    OrderFactory(number="B", status=OrderStatus.ON_HOLD)
+    OrderFactory(number="C", status=OrderStatus.COMPLETED)
+
+    assert numbers(api.get(LIST, {"status": ["open", "on_hold"]})) == {"A", "B"}
+
+
+def test_channel_filter_is_exact(api):
+    OrderFactory(number="A", channel="/shop")
+    OrderFactory(number="B", channel="/shop/de")
+
+    assert numbers(api.get(LIST, {"channel": "/shop"})) == {"A"}
+
+
+def test_channel_prefix_filter_takes_the_folder_and_everything_below(api):
+    OrderFactory(number="A", channel="/shop")
+    OrderFactory(number="B", channel="/shop/de/berlin")
+    OrderFactory(number="C", channel="/shopping")
+
+    assert numbers(api.get(LIST, {"channelPrefix": "/shop/"})) == {"A", "B"}
+
+
+def test_number_filter_is_exact(api):
+    OrderFactory(number="SO-1")
+    OrderFactory(number="SO-10")
+
+    assert numbers(api.get(LIST, {"number": "SO-1"})) == {"SO-1"}
+
+
+def test_placed_filters_bound_the_placed_time_with_offsets(api):
+    OrderFactory(number="A", placed_at=datetime(2026, 1, 1, 9, tzinfo=UTC))
+    OrderFactory(number="B", placed_at=datetime(2026, 1, 2, 9, tzinfo=UTC))
+    OrderFactory(number="C", placed_at=datetime(2026, 1, 3, 9, tzinfo=UTC))
+
+    response = api.get(
+        LIST, {"placedFrom": "2026-01-02T10:00:00+01:00", "placedTo": "2026-01-02T09:00:00Z"}
+    )
+
+    assert numbers(response) == {"B"}
+
+
+def test_search_finds_orders_by_customer_name_or_number(api):
+    OrderFactory(number="SO-77", customer_name="Jürgen Müller")
+    OrderFactory(number="SO-88", customer_name="Ayşe Yılmaz")
+
+    assert numbers(api.get(LIST, {"search": "Müller"})) == {"SO-77"}
+    assert numbers(api.get(LIST, {"search": "o-88"})) == {"SO-88"}
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"placedFrom": "yesterday"}, "placedFrom"),
+        ({"placedTo": "0001-01-01T00:00:00+05:00"}, "placedTo"),
+        ({"status": "lost"}, "status"),
+    ],
+)
+def test_bad_filter_values_are_a_400_naming_the_filter(api, params, field):
+    response = api.get(LIST, params)
+
+    assert response.status_code == 400
+    assert field in invalid_fields(response)
+
+
+# --- taking in orders ----------------------------------------------------------------------------
+
+
+def test_posting_an_order_creates_it_through_the_service(api, clerk):
+    response = api.post(LIST, new_order_body(), format="json")
+
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    order = Order.objects.get(number="SO-1001")
+    assert body["id"] == order.pk
+    assert response["Location"].endswith(detail(order.pk))
+    assert body["placedTime"] == "2026-03-01T09:00:00Z"
+    assert body["externalIds"] == {"callisto": "4711", "rebilly": "ord_1"}
+    assert body["items"][0]["unitPriceCurrency"] == "EUR"
+    assert body["items"][0]["quantity"] == 2
+    entry = AuditEntry.objects.get(order=order, action="order.created")
+    assert (entry.via, entry.actor) == (AuditEntry.Via.API, clerk)
+
+
+def test_posting_a_known_order_number_is_a_409_conflict(api):
+    OrderFactory(number="SO-1001")
+
+    response = api.post(LIST, new_order_body(), format="json")
+
+    assert response.status_code == 409
+    assert response.json()["type"] == "urn:storno:problem:conflict"
+    assert invalid_fields(response) == {"number": "duplicate"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"externalIds": {"callisto": "not-a-number"}}, "externalIds.callisto"),
+        ({"externalIds": {"js7OrderIds": ["#1"]}}, "externalIds.js7ControllerId"),
+        ({"externalIds": ["4711"]}, "externalIds"),
+        ({"items": []}, "items"),
+        ({"status": "cancelled"}, "status"),
+        ({"channel": "shop/de"}, "channel"),
+        ({"currency": "euro"}, "currency"),
+        ({"placedTime": "2026-03-01T10:00:00"}, "placedTime"),
+        ({"parentId": 987654}, "parentId"),
+        ({"parentId": True}, "parentId"),
+    ],
+)
+def test_invalid_order_input_is_a_400_naming_the_field(api, overrides, field):
+    response = api.post(LIST, new_order_body(**overrides), format="json")
+
+    assert response.status_code == 400, response.json()
+    assert field in invalid_fields(response)
+    assert not Order.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("item", "field"),
+    [
+        ({"periodStartTime": "2026-04-01T00:00:00Z"}, "items.0.periodEndTime"),
+        ({"quantity": 10**40}, "items.0.quantity"),
+        ({"quantity": 0}, "items.0.quantity"),
+        ({"unitPriceAmount": 10**20}, "items.0.unitPriceAmount"),
+        ({"unitPriceAmount": "1e400"}, "items.0.unitPriceAmount"),
+        ({"unitPriceAmount": "12.345"}, "items.0.unitPriceAmount"),
+        ({"sku": None}, "items.0.sku"),
+    ],
+)
+def test_invalid_order_items_are_named_by_position(api, item, field):
+    body = new_order_body()
+    body["items"][0].update(item)
+
+    response = api.post(LIST, body, format="json")
+
+    assert response.status_code == 400, response.json()
+    assert field in invalid_fields(response)
+
+
+def test_a_number_beyond_floating_point_is_a_400_not_a_crash(api):
+    raw = json.dumps(new_order_body()).replace('"30.00"', "1e400")
+
+    response = api.post(LIST, raw, content_type="application/json")
+
+    assert response.status_code == 400
+    assert "items.0.unitPriceAmount" in invalid_fields(response)
+
+
+def test_an_order_with_null_items_is_refused(api):
+    response = api.post(LIST, new_order_body(items=[None]), format="json")
+
+    assert response.status_code == 400
+    assert "items.0" in invalid_fields(response)
+
+
+# --- who may --------------------------------------------------------------------------------------
+
+
+def test_orders_need_credentials(db):
+    response = APIClient().get(LIST)
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Token")
+
+
+def test_orders_need_the_view_permission(db):
+    client = APIClient()
+    client.force_authenticate(UserFactory())
+
+    assert client.get(LIST).status_code == 403
+
+
+def test_taking_in_orders_needs_the_add_permission(db):
+    client = APIClient()
+    client.force_authenticate(UserFactory(permissions=["cancellations.view_order"]))
+
+    response = client.post(LIST, new_order_body(), format="json")
+
+    assert response.status_code == 403
+    assert not Order.objects.exists()
+
+
+def test_orders_accept_a_token(clerk):
+    token = Token.objects.create(user=clerk)
+    client = APIClient()
+
+    response = client.get(LIST, HTTP_AUTHORIZATION=f"Token {token.key}")
+
+    assert response.status_code == 200
+
+
+def test_orders_accept_http_basic(clerk):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=basic(clerk.username, "correct horse battery staple"))
+
+    assert client.get(LIST).status_code == 200
+
+
+def basic(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+def test_cancelling_through_the_service_shows_up_in_the_order(api, reason):
+    order = OrderFactory()
+    OrderItemFactory(order=order)
+    cancellation = services.cancel_order(
+        order,
+        reason=reason,
+        actor=None,
+        via=AuditEntry.Via.SYSTEM,
+        churn_time=timezone.now() + timedelta(days=3),
+    )
+
+    assert api.get(detail(order.pk)).json()["scheduledCancellations"] == [cancellation.pk]

@@ -1,0 +1,254 @@
+"""POST /api/v1/service-items/cancel/: cancelServiceItems in AEB's shape (seed 002)."""
+
+import logging
+
+import pytest
+from django.urls import include, path
+from drf_spectacular.generators import SchemaGenerator
+from rest_framework.test import APIClient
+
+from cancellations.models import AuditEntry, Cancellation, OrderItem, SettlementItem
+from tests.factories import OrderItemFactory, SettlementItemFactory, UserFactory
+
+URL = "/api/v1/service-items/cancel/"
+
+
+@pytest.fixture
+def api(agent):
+    client = APIClient()
+    client.force_authenticate(agent)
+    return client
+
+
+@pytest.fixture
+def service_items(reason):
+    first = OrderItemFactory(subscription=True)
+    SettlementItemFactory.create_batch(2, order_item=first)
+    second = OrderItemFactory(order=first.order)
+    SettlementItemFactory(order_item=second)
+    return [first, second]
+
+
+def body(*items, **overrides) -> dict:
+    data = {
+        "clientSystemId": "ERP-PROD-01",
+        "clientIdentCode": "STORNO",
+        "resultLanguageIsoCodes": ["en", "de"],
+        "reasonOfReversal": "Customer cancelled the contract",
+        "items": [{"itemId": str(item.pk)} for item in items],
+    }
+    data.update(overrides)
+    return data
+
+
+def invalid_fields(response) -> set:
+    return {error["field"] for error in response.json()["invalidFields"]}
+
+
+def test_cancels_the_service_items_and_answers_in_aebs_shape(api, service_items):
+    response = api.post(URL, body(*service_items), format="json")
+
+    assert response.status_code == 200
+    data = response.json()
+    assert set(data) == {
+        "hasErrors",
+        "hasOnlyRetryableErrors",
+        "hasWarnings",
+        "messages",
+        "itemResponses",
+    }
+    assert data["hasErrors"] is False
+    assert [item["itemId"] for item in data["itemResponses"]] == [
+        str(item.pk) for item in service_items
+    ]
+    message = data["itemResponses"][0]["messages"][0]
+    assert message == {
+        "messageType": "INFO",
+        "messageIdentCode": "SERVICE_ITEM_CANCELLED",
+        "messageTexts": [
+            {
+                "languageISOCode": "en",
+                "text": f"Service item {service_items[0].pk} ({service_items[0].sku}) is "
+                "cancelled; settlement items removed: 2.",
+            }
+        ],
+        "indentationLevel": 0,
+    }
+    assert not SettlementItem.objects.present().exists()
+    assert AuditEntry.objects.filter(action="cancellation.created", via="api").count() == 1
+
+
+def test_a_settled_settlement_item_refuses_everything_and_persists_nothing(api, service_items):
+    settled = SettlementItemFactory(order_item=service_items[1], state="settled")
+
+    response = api.post(URL, body(*service_items), format="json")
+
+    data = response.json()
+    assert response.status_code == 200
+    assert data["hasErrors"] is True
+    assert data["hasOnlyRetryableErrors"] is False
+    assert data["messages"][0]["messageIdentCode"] == "NOTHING_CANCELLED"
+    first, second = data["itemResponses"]
+    assert (first["hasErrors"], second["hasErrors"]) == (False, True)
+    assert f"Settlement item {settled.pk}" in second["messages"][0]["messageTexts"][0]["text"]
+    assert not Cancellation.objects.exists()
+    assert not AuditEntry.objects.exists()
+    assert set(OrderItem.objects.values_list("cancelled_quantity", flat=True)) == {0}
+
+
+def test_an_unknown_item_is_named_in_its_item_response(api, service_items):
+    response = api.post(URL, body(*service_items, items=[{"itemId": "424242"}]), format="json")
+
+    item = response.json()["itemResponses"][0]
+    assert item["itemId"] == "424242"
+    assert item["messages"][0]["messageIdentCode"] == "SERVICE_ITEM_NOT_FOUND"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("clientSystemId", "x" * 21),
+        ("clientIdentCode", "x" * 11),
+        ("reasonOfReversal", "x" * 251),
+        ("items", []),
+        ("items", [{"itemId": "1"}] * 51),
+        ("resultLanguageIsoCodes", "de"),
+    ],
+    ids=["clientSystemId", "clientIdentCode", "reasonOfReversal", "no-items", "51-items", "langs"],
+)
+def test_a_field_beyond_its_limit_is_a_400_naming_it(api, service_items, field, value):
+    response = api.post(URL, body(*service_items, **{field: value}), format="json")
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    assert invalid_fields(response) == {field}
+    assert not Cancellation.objects.exists()
+
+
+def test_an_item_id_longer_than_fifty_is_a_400_on_its_path(api, service_items):
+    response = api.post(URL, body(items=[{"itemId": "1" * 51}]), format="json")
+
+    assert invalid_fields(response) == {"items.0.itemId"}
+
+
+def test_a_known_user_name_runs_as_that_user(api, agent, service_items):
+    colleague = UserFactory(username="jdoe", permissions=["cancellations.cancel_order"])
+
+    response = api.post(URL, body(*service_items, userName="jdoe"), format="json")
+
+    assert response.json()["hasErrors"] is False
+    assert Cancellation.objects.get().created_by == colleague
+
+
+def test_a_known_user_without_the_permission_is_refused(api, service_items):
+    UserFactory(username="reader", permissions=["cancellations.view_order"])
+
+    response = api.post(URL, body(*service_items, userName="reader"), format="json")
+
+    data = response.json()
+    assert data["hasErrors"] is True
+    assert "NOT_AUTHORIZED" in [m["messageIdentCode"] for m in data["messages"]]
+    assert not Cancellation.objects.exists()
+
+
+def test_an_unknown_user_name_may_only_read_and_is_logged(api, service_items, caplog):
+    with caplog.at_level(logging.WARNING, logger="cancellations.api.billing"):
+        response = api.post(URL, body(*service_items, userName="nobody"), format="json")
+
+    data = response.json()
+    assert data["hasErrors"] is True
+    assert data["messages"][1]["messageTexts"][0]["text"] == (
+        "User nobody may not cancel service items."
+    )
+    assert "nobody" in caplog.text
+    assert not Cancellation.objects.exists()
+
+
+def test_the_user_name_is_no_credential(service_items):
+    UserFactory(username="jdoe", permissions=["cancellations.cancel_order"])
+
+    response = APIClient().post(URL, body(*service_items, userName="jdoe"), format="json")
+
+    assert response.status_code == 401
+    assert not Cancellation.objects.exists()
+
+
+def test_a_caller_without_the_cancel_permission_gets_403(service_items):
+    client = APIClient()
+    client.force_authenticate(UserFactory(permissions=["cancellations.view_order"]))
+
+    response = client.post(URL, body(*service_items), format="json")
+
+    assert response.status_code == 403
+
+
+def test_http_basic_authentication_works(service_items):
+    UserFactory(username="erp", permissions=["cancellations.cancel_order"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Basic ZXJwOmNvcnJlY3QgaG9yc2UgYmF0dGVyeSBzdGFwbGU=")
+
+    response = client.post(URL, body(*service_items), format="json")
+
+    assert response.status_code == 200
+    assert response.json()["hasErrors"] is False
+
+
+def test_a_body_that_is_not_json_is_415(api, service_items):
+    response = api.post(URL, "<items/>", content_type="application/xml")
+
+    assert response.status_code == 415
+
+
+def test_asking_for_xml_is_406(api, service_items):
+    response = api.post(URL, body(*service_items), format="json", HTTP_ACCEPT="application/xml")
+
+    assert response.status_code == 406
+
+
+def test_unknown_languages_fall_back_to_english(api, service_items):
+    response = api.post(
+        URL, body(*service_items, resultLanguageIsoCodes=["xx", "fr"]), format="json"
+    )
+
+    texts = response.json()["itemResponses"][0]["messages"][0]["messageTexts"]
+    assert [text["languageISOCode"] for text in texts] == ["en"]
+
+
+def test_the_operation_is_documented_with_examples():
+    generator = SchemaGenerator(patterns=[path("api/v1/", include("cancellations.api.urls"))])
+
+    schema = generator.get_schema(request=None, public=True)
+
+    operation = schema["paths"]["/api/v1/service-items/cancel/"]["post"]
+    assert operation["operationId"] == "serviceItems_cancel"
+    request_schema = schema["components"]["schemas"]["CancelServiceItemsInputRequest"]
+    assert request_schema["properties"]["clientSystemId"]["maxLength"] == 20
+    assert request_schema["properties"]["items"]["maxItems"] == 50
+    assert operation["responses"]["200"]["content"]["application/json"]["examples"]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        [],
+        {"items": "1"},
+        {"items": ["1"]},
+        {"items": [{"itemId": None}]},
+        {"items": [{}]},
+        {"items": [{"itemId": {"a": 1}}]},
+        {"items": [{"itemId": "1"}], "resultLanguageIsoCodes": [None]},
+        {"items": [{"itemId": "1"}], "userName": ["jdoe"]},
+    ],
+)
+def test_malformed_bodies_are_400_not_500(api, service_items, payload):
+    response = api.post(URL, payload, format="json")
+
+    assert response.status_code == 400
+    assert not Cancellation.objects.exists()
+
+
+def test_a_numeric_item_id_is_accepted_too(api, service_items):
+    response = api.post(URL, {"items": [{"itemId": service_items[0].pk}]}, format="json")
+
+    assert response.json()["itemResponses"][0]["itemId"] == str(service_items[0].pk)
+    assert response.json()["hasErrors"] is False
