@@ -59,6 +59,9 @@ class ProviderAdapter:
     kind: str = ""
     label: str = ""
     supports_revoke: bool = False
+    # True when sending the add again replaces what the provider has (an upsert), so a changed
+    # cancellation is delivered again.
+    supports_update: bool = False
 
     def __init__(self, config: ProviderConfig):
         self.config = config

@@ -62,7 +62,23 @@ def build_adapter(setting: ProviderSetting) -> ProviderAdapter | None:
     return adapter_class(config)
 
 
+def ensure_provider_settings() -> None:
+    """Give every registered provider a settings row, enabled when the environment configures
+    it, so a fresh installation delivers to what it was set up for without an admin step."""
+    from .registry import config_from_env
+
+    known = set(ProviderSetting.objects.values_list("kind", flat=True))
+    missing = [
+        ProviderSetting(kind=kind, enabled=config_from_env(kind).is_configured)
+        for kind in adapter_classes()
+        if kind not in known
+    ]
+    if missing:
+        ProviderSetting.objects.bulk_create(missing, ignore_conflicts=True)
+
+
 def enabled_adapters() -> list[ProviderAdapter]:
+    ensure_provider_settings()
     adapters = []
     for setting in ProviderSetting.objects.filter(enabled=True).order_by("kind"):
         adapter = build_adapter(setting)

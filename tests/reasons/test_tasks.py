@@ -49,6 +49,9 @@ def test_the_beat_schedule_pulls_every_15_minutes():
     assert entry["schedule"].minute == {0, 15, 30, 45}
 
 
+# Beat's scheduler closes the database connection it was given, which a test transaction can't
+# survive on PostgreSQL; a transactional test reconnects.
+@pytest.mark.django_db(transaction=True)
 def test_the_database_scheduler_installs_the_pull_as_an_editable_periodic_task():
     from django_celery_beat.schedulers import DatabaseScheduler
 

@@ -100,10 +100,14 @@ class Command(BaseCommand):
         for user in (admin, agent):
             user.set_password(password)
             user.save()
-        StaffProfile.objects.get_or_create(
-            user=agent,
-            defaults={"salesforce_user_id": "0055e00000DEMO1", "time_zone": "Europe/Berlin"},
-        )
+        # Callisto needs a Salesforce user id (15 or 18 characters) for every cancellation.
+        for user, salesforce_id, zone in (
+            (agent, "0055e00000AGENT", "Europe/Berlin"),
+            (admin, "0055e00000ADMIN", "Europe/Istanbul"),
+        ):
+            StaffProfile.objects.get_or_create(
+                user=user, defaults={"salesforce_user_id": salesforce_id, "time_zone": zone}
+            )
         for dotted in AGENT_PERMISSIONS:
             app_label, codename = dotted.split(".")
             agent.user_permissions.add(
@@ -149,7 +153,7 @@ class Command(BaseCommand):
                 external_ids={
                     "callisto": str(400000 + n),
                     "rebilly": f"ord_{number}",
-                    "js7ControllerId": "jobs",
+                    "js7ControllerId": "storno-controller",
                     "js7OrderIds": [f"#{placed:%Y-%m-%d}#T{n:05d}-fulfil"],
                 },
                 actor=None,

@@ -1,27 +1,18 @@
-"""`make run`: the whole product on one machine. Starts the provider fakes, pulls the reason
-catalog, adds demo data, then runs a Celery worker with beat and the web server, and stops them
-all together on Ctrl-C."""
+"""`make run`: the whole product on one machine. Starts the provider fakes, points Storno at
+them, pulls the reason catalog, adds demo data, then runs a Celery worker with beat and the web
+server, and stops everything together on Ctrl-C."""
 
 import os
 import signal
 import subprocess
 import sys
-import time
 
-from django.core.management import call_command, get_commands
-from django.core.management.base import BaseCommand
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
 
-# Where the fakes listen in the demo, and the environment that points Storno at them.
-FAKE_HOST = "127.0.0.1"
-DEMO_ENV = {
-    "OMNITRON_BASE_URL": f"http://{FAKE_HOST}:8101",
-    "OMNITRON_TOKEN": "demo-omnitron-token",
-    "CALLISTO_BASE_URL": f"http://{FAKE_HOST}:8102",
-    "CALLISTO_USERNAME": "storno",
-    "CALLISTO_PASSWORD": "demo-callisto-password",
-    "REBILLY_BASE_URL": f"http://{FAKE_HOST}:8103/organizations/org-demo",
-    "REBILLY_API_KEY": "demo-rebilly-key",
-}
+from cancellations.external_ids import JS7_CONTROLLER, JS7_ORDERS
+from cancellations.models import Order
+from providers.management.commands.run_fakes import start_fakes
 
 
 class Command(BaseCommand):
@@ -32,10 +23,15 @@ class Command(BaseCommand):
         parser.add_argument("--no-worker", action="store_true")
 
     def handle(self, *args, addrport, no_worker, **options):
-        for key, value in DEMO_ENV.items():
-            os.environ.setdefault(key, value)
-        commands = get_commands()
-        manage = [sys.executable, "manage.py"]
+        try:
+            fakes = start_fakes()
+        except OSError as exc:
+            raise CommandError(f"Could not start the provider fakes: {exc}") from exc
+        for entry, fake in fakes:
+            # The worker and web processes inherit this environment.
+            os.environ.update(entry.env(fake))
+            self.stdout.write(f"Fake {entry.name} on {fake.url}")
+
         children: list[subprocess.Popen] = []
 
         def stop(*_args):
@@ -47,18 +43,17 @@ class Command(BaseCommand):
                     child.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     child.kill()
+            for _entry, fake in fakes:
+                fake.stop()
 
         signal.signal(signal.SIGTERM, lambda *a: (stop(), sys.exit(0)))
         try:
-            if "run_fakes" in commands:
-                children.append(subprocess.Popen([*manage, "run_fakes"]))
-                time.sleep(1.5)
-            if "pull_reasons" in commands:
-                try:
-                    call_command("pull_reasons")
-                except Exception as exc:  # the demo still runs on the fallback catalog
-                    self.stderr.write(f"Pulling reasons failed: {exc}")
+            try:
+                call_command("pull_reasons")
+            except Exception as exc:  # the demo still runs on its fallback catalog
+                self.stderr.write(f"Pulling reasons failed: {exc}")
             call_command("demo_data")
+            self._seed_js7(dict(fakes_by_name(fakes)).get("js7"))
             if not no_worker:
                 children.append(
                     subprocess.Popen(
@@ -78,10 +73,28 @@ class Command(BaseCommand):
                     )
                 )
             self.stdout.write(self.style.SUCCESS(f"Storno runs on http://{addrport}/"))
-            server = subprocess.Popen([*manage, "runserver", "--noreload", addrport])
+            server = subprocess.Popen(
+                [sys.executable, "manage.py", "runserver", "--noreload", addrport]
+            )
             children.append(server)
             server.wait()
         except KeyboardInterrupt:
             pass
         finally:
             stop()
+
+    def _seed_js7(self, fake) -> None:
+        """Give the JS7 fake the pending workflow orders of the demo orders, so cancelling one
+        shows a real effect there."""
+        if fake is None:
+            return
+        by_controller: dict[str, list[str]] = {}
+        for refs in Order.objects.values_list("external_ids", flat=True).iterator():
+            if refs.get(JS7_CONTROLLER) and refs.get(JS7_ORDERS):
+                by_controller.setdefault(refs[JS7_CONTROLLER], []).extend(refs[JS7_ORDERS])
+        for controller_id, order_ids in by_controller.items():
+            fake.seed_orders(controller_id, order_ids)
+
+
+def fakes_by_name(fakes):
+    return [(entry.name, fake) for entry, fake in fakes]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from django.core.management.base import BaseCommand, CommandError
 
-from providers.fakes import callisto, omnitron, rebilly
+from providers.fakes import billing, callisto, js7, omnitron, rebilly
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,28 @@ FAKES = [
         lambda port: rebilly.RebillyFake(port=port),
         lambda fake: {"REBILLY_BASE_URL": fake.base_url, "REBILLY_API_KEY": fake.api_key},
     ),
-    # TODO(issue 4): billing (8104) and js7 (8105) once providers/fakes/billing.py and js7.py exist.
+    FakeEntry(
+        "billing",
+        8104,
+        lambda port: billing.BillingFake(port=port),
+        lambda fake: {
+            "BILLING_BASE_URL": fake.base_url,
+            "BILLING_USERNAME": fake.username,
+            "BILLING_PASSWORD": fake.password,
+            "BILLING_CLIENT_SYSTEM_ID": "STORNO-DEMO",
+            "BILLING_CLIENT_IDENT_CODE": "DEMO",
+        },
+    ),
+    FakeEntry(
+        "js7",
+        8105,
+        lambda port: js7.Js7Fake(port=port),
+        lambda fake: {
+            "JS7_BASE_URL": fake.url,
+            "JS7_USERNAME": fake.username,
+            "JS7_PASSWORD": fake.password,
+        },
+    ),
 ]
 
 
