@@ -28,7 +28,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 test: lint
-	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run -v1
+	DATABASE_URL= DEBUG=1 $(PY) manage.py makemigrations --check --dry-run -v1
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 clean:

@@ -38,10 +38,17 @@ def scheduled_cancellations(order: Order) -> QuerySet[Cancellation]:
     return order.cancellations.filter(status=CancellationStatus.CONFIRMED).select_related("reason")
 
 
+def _deliveries():
+    from providers.models import Delivery
+
+    return Delivery.objects.order_by("provider", "action")
+
+
 def cancellation_list() -> QuerySet[Cancellation]:
     return Cancellation.objects.select_related("order", "reason", "created_by").prefetch_related(
         Prefetch("items", queryset=CancellationItem.objects.select_related("order_item")),
         "lines",
+        Prefetch("deliveries", queryset=_deliveries()),
     )
 
 

@@ -5,11 +5,16 @@ render. Every rule lives in services.py."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
+
+from providers.models import Delivery, DeliveryAttempt
+from providers.services import RETRYABLE as RETRYABLE_DELIVERY_STATUSES
+from providers.services import retry_delivery
 
 from . import selectors, services
 from .errors import CancellationError
@@ -161,6 +166,15 @@ def cancellation_detail(request, pk):
     audit_entries = list(cancellation.audit_entries.all())
     for entry in audit_entries:
         entry.ticket_url = _safe_link(entry.ticket_link)
+    deliveries = list(cancellation.deliveries.all())
+    attempts = DeliveryAttempt.objects.filter(delivery__cancellation=cancellation).order_by(
+        "delivery_id", "-number"
+    )
+    by_delivery = {}
+    for attempt in attempts:
+        by_delivery.setdefault(attempt.delivery_id, []).append(attempt)
+    for delivery in deliveries:
+        delivery.attempt_rows = by_delivery.get(delivery.pk, [])
     return render(
         request,
         "cancellations/cancellation_detail.html",
@@ -168,11 +182,33 @@ def cancellation_detail(request, pk):
             "cancellation": cancellation,
             "order": cancellation.order,
             "audit_entries": audit_entries,
+            "deliveries": deliveries,
             "ticket_url": _safe_link(cancellation.audit_ticket_link),
             "can_revoke": cancellation.is_revocable
             and request.user.has_perm("cancellations.revoke_cancellation"),
+            "can_retry": request.user.has_perm("providers.retry_delivery"),
+            "retryable_statuses": RETRYABLE_DELIVERY_STATUSES,
         },
     )
+
+
+@login_required
+@permission_required("providers.retry_delivery", raise_exception=True)
+@require_http_methods(["POST"])
+def delivery_retry(request, pk):
+    """The retry button on the cancellation page: send a failed (or waiting) delivery now."""
+    delivery = get_object_or_404(Delivery.objects.select_related("cancellation"), pk=pk)
+    try:
+        retry_delivery(delivery, actor=request.user, via=AuditEntry.Via.WEB)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request,
+            _("Delivery to %(provider)s will be sent again now.")
+            % {"provider": delivery.get_provider_display()},
+        )
+    return redirect(delivery.cancellation.get_absolute_url())
 
 
 @login_required

@@ -282,6 +282,20 @@ def _absolute(request, path: str) -> str:
     return request.build_absolute_uri(path) if request is not None else path
 
 
+class DeliverySerializer(serializers.Serializer):
+    """Where the cancellation stands at one provider (the outbox row)."""
+
+    provider = serializers.CharField()
+    action = serializers.CharField()
+    status = serializers.CharField()
+    attempts = serializers.IntegerField()
+    lastStatusCode = serializers.IntegerField(source="last_status_code", allow_null=True)
+    lastError = serializers.CharField(source="last_error")
+    nextAttemptTime = UtcDateTimeField(source="next_attempt_at")
+    deliveredTime = UtcDateTimeField(source="delivered_at", allow_null=True)
+    references = serializers.JSONField()
+
+
 class CancellationSerializer(serializers.Serializer):
     id = serializers.CharField()
     orderId = serializers.IntegerField(source="order_id")
@@ -306,6 +320,7 @@ class CancellationSerializer(serializers.Serializer):
     createdTime = UtcDateTimeField(source="created_time")
     updatedTime = UtcDateTimeField(source="updated_time")
     revokedTime = UtcDateTimeField(source="revoked_time", allow_null=True)
+    deliveries = DeliverySerializer(many=True, read_only=True)
     _links = serializers.SerializerMethodField()
 
     @extend_schema_field(serializers.ChoiceField(choices=ChurnTimePolicy.choices, allow_null=True))

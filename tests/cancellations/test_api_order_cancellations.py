@@ -115,6 +115,7 @@ def test_cancellation_json_is_rebillys_shape_in_camel_case(api, order_with_items
         "createdTime": iso(cancellation.created_time),
         "updatedTime": iso(cancellation.updated_time),
         "revokedTime": None,
+        "deliveries": [],
         "_links": [
             {"rel": "self", "href": f"http://testserver{detail(cancellation.pk)}"},
             {"rel": "order", "href": f"http://testserver/api/v1/orders/{order_with_items.pk}/"},
@@ -177,7 +178,8 @@ def test_cancellation_list_queries_do_not_grow_with_the_rows(api, reason):
         cancellation_with_everything()
     twenty_rows = list_queries()
 
-    assert one_row == twenty_rows == 4  # count, cancellations + order + reason, items, lines
+    # count, cancellations + order + reason, items, lines, deliveries
+    assert one_row == twenty_rows == 5
 
 
 # --- filters -------------------------------------------------------------------------------------
