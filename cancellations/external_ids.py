@@ -53,7 +53,9 @@ def clean_external_ids(value) -> dict:
             else:
                 cleaned[key] = item
         elif key == JS7_ORDERS:
-            if not isinstance(item, list) or not all(isinstance(i, str) and i for i in item):
+            if not isinstance(item, list) or not all(
+                isinstance(i, str) and i and "\x00" not in i for i in item
+            ):
                 errors[field] = _("Must be a list of workflow order ids.")
             elif len(set(item)) != len(item):
                 errors[field] = _("Workflow order ids must be unique.")

@@ -471,15 +471,35 @@ def _check_cancellation_id(cancellation_id: str | None) -> None:
         )
 
 
-def _check_canceled_by(canceled_by: str) -> None:
+MAX_MINUTES = 2**31 - 1
+
+
+def _check_canceled_by(canceled_by: str, *, audit=None, external_user_id: str = "") -> None:
+    """Who asked and the audit note: checked here, not only by each interface, so no caller
+    can get a value past the service that the database would refuse."""
+    errors = {}
     if canceled_by not in CanceledBy.values:
-        raise CancellationError(
-            {
-                "canceled_by": _("Use one of: %(values)s.")
-                % {"values": ", ".join(CanceledBy.values)}
-            },
-            code="invalid",
-        )
+        errors["canceled_by"] = _("Use one of: %(values)s.") % {
+            "values": ", ".join(CanceledBy.values)
+        }
+    texts = {"external_user_id": (external_user_id, 64)}
+    if audit is not None:
+        texts["audit.comment"] = (audit.comment, 255)
+        texts["audit.ticket_link"] = (audit.ticket_link, 255)
+        minutes = audit.time_spent
+        if minutes is not None and (
+            not isinstance(minutes, int)
+            or isinstance(minutes, bool)
+            or not 0 <= minutes <= MAX_MINUTES
+        ):
+            errors["audit.time_spent"] = _("Give whole minutes, 0 or more.")
+    for name, (text, limit) in texts.items():
+        if len(text or "") > limit:
+            errors[name] = _("Use at most %(limit)s characters.") % {"limit": limit}
+        elif "\x00" in (text or ""):
+            errors[name] = _("Must not contain NUL characters.")
+    if errors:
+        raise CancellationError(errors, code="invalid")
 
 
 def cancel_order(
@@ -504,7 +524,7 @@ def cancel_order(
 
     Effective at once when the effective time has come (status completed), otherwise scheduled
     (status confirmed) for complete_due_cancellations to apply."""
-    _check_canceled_by(canceled_by)
+    _check_canceled_by(canceled_by, audit=audit, external_user_id=external_user_id)
     try:
         with transaction.atomic():
             order = _lock_order(order)
@@ -628,7 +648,7 @@ def update_cancellation(
     A scheduled cancellation may be re-planned entirely. Once effective, only the description,
     who asked and the audit note may change: anything else needs a revoke and a new
     cancellation, so that what the providers were told stays true."""
-    _check_canceled_by(canceled_by)
+    _check_canceled_by(canceled_by, audit=audit, external_user_id=external_user_id)
     with transaction.atomic():
         locked_order = _lock_order(cancellation.order_id)
         cancellation = Cancellation.objects.select_for_update().get(pk=cancellation.pk)

@@ -50,6 +50,7 @@ CANCELLATION_ERROR_FIELDS = {
     "order": "orderId",
     "reason": "reasonId",
     "lines": "lineItems",
+    "audit": "auditLog",
     "period_start": "periodStartTime",
     "period_end": "periodEndTime",
 }

@@ -663,3 +663,43 @@ def test_unknown_external_id_keys_are_refused():
         )
 
     assert error_keys(excinfo) == {"external_ids.salesforce"}
+
+
+# --- what the database would refuse is refused first ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("audit", "external_user_id", "field"),
+    [
+        (AuditInfo(comment="x" * 256), "", "audit.comment"),
+        (AuditInfo(ticket_link="x" * 256), "", "audit.ticket_link"),
+        (AuditInfo(time_spent=-1), "", "audit.time_spent"),
+        (AuditInfo(time_spent=2**31), "", "audit.time_spent"),
+        (AuditInfo(comment="nul\x00byte"), "", "audit.comment"),
+        (AuditInfo(), "x" * 65, "external_user_id"),
+    ],
+)
+def test_oversized_or_malformed_audit_notes_are_refused(
+    order_with_items, reason, audit, external_user_id, field
+):
+    with pytest.raises(CancellationError) as excinfo:
+        cancel(order_with_items, reason, audit=audit, external_user_id=external_user_id)
+
+    assert error_keys(excinfo) == {field}
+    assert Cancellation.objects.count() == 0
+
+
+def test_workflow_order_ids_with_nul_characters_are_refused():
+    with pytest.raises(CancellationError) as excinfo:
+        services.create_order(
+            number="A-3",
+            customer_name="X",
+            channel="/shop",
+            currency="EUR",
+            items=new_items(),
+            actor=None,
+            via=AuditEntry.Via.API,
+            external_ids={"js7ControllerId": "c", "js7OrderIds": ["#1\x00"]},
+        )
+
+    assert error_keys(excinfo) == {"external_ids.js7OrderIds"}
