@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from reasons.models import CancellationReason
 
+from . import billing
 from .errors import CancellationError
 from .models import CanceledBy, ChurnTimePolicy, LineType, Order
 from .services import AuditInfo, ExtraLine, ItemPick, scheduled_quantities
@@ -195,6 +196,10 @@ class CancelOrderForm(forms.Form):
         self.order = order
         self.lines = LineFormSet(data, prefix="lines")
         reserved = scheduled_quantities(order)
+        # Told before the user tries: why an item can't be cancelled (the service refuses it
+        # too). An item with settled or exported settlement items can't be cancelled at all.
+        self.blocked_reasons = billing.blocked_items(order)
+        unbillable = {s.order_item_id for s in billing.settlement_items(order) if s.is_blocking}
         self.item_rows = []  # (order item, field name or None, quantity already scheduled)
         for item in order.items.all():
             available = max(item.open_quantity - reserved.get(item.pk, 0), 0)
@@ -206,13 +211,19 @@ class CancelOrderForm(forms.Form):
                     required=False,
                     min_value=0,
                     initial=0,
+                    # A disabled field ignores what is posted and keeps 0: nothing picked.
+                    disabled=item.pk in unbillable,
                     widget=forms.NumberInput(attrs={"min": 0, "max": available}),
                 )
             self.item_rows.append((item, name, reserved.get(item.pk, 0)))
 
     def item_fields(self):
-        """(order item, bound quantity field or None, scheduled quantity) for the template."""
-        return [(item, self[name] if name else None, sched) for item, name, sched in self.item_rows]
+        """(order item, bound quantity field or None, scheduled quantity, why it can't be
+        cancelled) for the template."""
+        return [
+            (item, self[name] if name else None, sched, self.blocked_reasons.get(item.pk, []))
+            for item, name, sched in self.item_rows
+        ]
 
     def is_valid(self):
         return all([super().is_valid(), self.lines.is_valid()])

@@ -16,7 +16,7 @@ from providers.models import Delivery, DeliveryAttempt
 from providers.services import RETRYABLE as RETRYABLE_DELIVERY_STATUSES
 from providers.services import retry_delivery
 
-from . import selectors, services
+from . import billing, selectors, services
 from .errors import CancellationError
 from .forms import CancelOrderForm, OrderFilterForm, RevokeForm
 from .models import AuditEntry, Order
@@ -59,7 +59,20 @@ def order_detail(request, pk):
             scheduled_by_item.setdefault(row.order_item_id, []).append(
                 {"quantity": row.quantity, "cancellation": cancellation}
             )
-    items = [(item, scheduled_by_item.get(item.pk, [])) for item in order.items.all()]
+    # Per order item: its settlement items (removed ones too) and why it can't be cancelled.
+    settlements_by_item: dict[int, list] = {}
+    for settlement in billing.settlement_items(order):
+        settlements_by_item.setdefault(settlement.order_item_id, []).append(settlement)
+    blocked = billing.blocked_items(order)
+    items = [
+        (
+            item,
+            scheduled_by_item.get(item.pk, []),
+            settlements_by_item.get(item.pk, []),
+            blocked.get(item.pk, []),
+        )
+        for item in order.items.all()
+    ]
 
     trail = selectors.order_audit_trail(order)
     audit_count = trail.count()

@@ -12,8 +12,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from backoffice.models import StaffProfile
-from cancellations import services
-from cancellations.models import AuditEntry, Order
+from cancellations import billing, services
+from cancellations.errors import CancellationError
+from cancellations.models import AuditEntry, Order, SettlementState
 from cancellations.states import OrderStatus
 from reasons.models import CancellationReason
 
@@ -50,6 +51,7 @@ FALLBACK_REASONS = [
     ("Found a better offer", False),
     ("Sonstiges (bitte beschreiben)", True),
 ]
+MONTH = timedelta(days=30)  # a billing month of the demo's subscriptions
 AGENT_PERMISSIONS = [
     "cancellations.view_order",
     "cancellations.cancel_order",
@@ -159,13 +161,46 @@ class Command(BaseCommand):
                 actor=None,
                 via=AuditEntry.Via.SYSTEM,
             )
+            self._settlement_items(order, now, rng)
             # Some history, so that lists, filters and the dashboard have something to show.
             if reasons and order.is_cancellable and rng.random() < 0.12:
-                services.cancel_order(
-                    order,
-                    reason=rng.choice(reasons),
-                    actor=agent,
-                    via=AuditEntry.Via.WEB,
-                    prorated=True,
-                )
+                try:
+                    with transaction.atomic():
+                        services.cancel_order(
+                            order,
+                            reason=rng.choice(reasons),
+                            actor=agent,
+                            via=AuditEntry.Via.WEB,
+                            prorated=True,
+                        )
+                except CancellationError:
+                    pass  # e.g. a subscription month is settled already: the service refuses
         self.stdout.write(f"Created {count} demo orders.")
+
+    def _settlement_items(self, order, now, rng):
+        """One settlement item per month of each subscription item: the months that are over
+        are settled or exported (so the item can't be cancelled any more), the running and
+        coming ones are open."""
+        for item in order.items.all():
+            if not item.has_service_period:
+                continue
+            months = []
+            start = item.period_start
+            while start < item.period_end:
+                months.append((start, min(start + MONTH, item.period_end)))
+                start += MONTH
+            total = item.unit_price_amount * (item.quantity - item.cancelled_quantity)
+            amount = (total / len(months)).quantize(Decimal("0.01"))
+            for start, end in months:
+                state = SettlementState.OPEN
+                if end <= now:
+                    state = rng.choice([SettlementState.SETTLED, SettlementState.EXPORTED])
+                billing.add_settlement_item(
+                    item,
+                    amount=amount,
+                    period_start=start,
+                    period_end=end,
+                    state=state,
+                    actor=None,
+                    via=AuditEntry.Via.SYSTEM,
+                )
