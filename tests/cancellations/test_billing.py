@@ -353,11 +353,21 @@ def test_result_languages_fall_back_to_english():
     assert billing.result_languages([]) == ["en"]
 
 
-def test_a_message_without_translations_is_given_in_english_only(service_item):
+def test_a_message_without_translations_is_given_in_english_only(service_item, settings, tmp_path):
+    settings.LOCALE_PATHS = [tmp_path]  # no catalogs at all
     message = billing.unknown_item("42")
 
     assert message.texts(["de", "tr"]) == [
         {"languageISOCode": "en", "text": "There is no service item 42."}
+    ]
+
+
+def test_the_shipped_catalogs_answer_in_german_and_turkish_in_the_asked_order(service_item):
+    message = billing.unknown_item("42")
+
+    assert message.texts(["tr", "de"]) == [
+        {"languageISOCode": "tr", "text": "42 hizmet kalemi yok."},
+        {"languageISOCode": "de", "text": "Es gibt keine Leistungsposition 42."},
     ]
 
 
