@@ -474,7 +474,7 @@ def _check_cancellation_id(cancellation_id: str | None) -> None:
 MAX_MINUTES = 2**31 - 1
 
 
-def _check_canceled_by(canceled_by: str, *, audit=None, external_user_id: str = "") -> None:
+def _check_request_fields(canceled_by: str, *, audit=None, external_user_id: str = "") -> None:
     """Who asked and the audit note: checked here, not only by each interface, so no caller
     can get a value past the service that the database would refuse."""
     errors = {}
@@ -524,7 +524,7 @@ def cancel_order(
 
     Effective at once when the effective time has come (status completed), otherwise scheduled
     (status confirmed) for complete_due_cancellations to apply."""
-    _check_canceled_by(canceled_by, audit=audit, external_user_id=external_user_id)
+    _check_request_fields(canceled_by, audit=audit, external_user_id=external_user_id)
     try:
         with transaction.atomic():
             order = _lock_order(order)
@@ -648,7 +648,7 @@ def update_cancellation(
     A scheduled cancellation may be re-planned entirely. Once effective, only the description,
     who asked and the audit note may change: anything else needs a revoke and a new
     cancellation, so that what the providers were told stays true."""
-    _check_canceled_by(canceled_by, audit=audit, external_user_id=external_user_id)
+    _check_request_fields(canceled_by, audit=audit, external_user_id=external_user_id)
     with transaction.atomic():
         locked_order = _lock_order(cancellation.order_id)
         cancellation = Cancellation.objects.select_for_update().get(pk=cancellation.pk)
