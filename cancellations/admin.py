@@ -17,6 +17,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from backoffice.admin_mixins import ReadOnlyTabularInline, ViewOnlyAdminMixin
 from reasons.models import CancellationReason
 
 from . import billing, services
@@ -85,7 +86,7 @@ def _action_context(model_admin, request, *, title, form, objects, action):
 # --- orders -------------------------------------------------------------------------------------
 
 
-class OrderItemInline(admin.TabularInline):
+class OrderItemInline(ReadOnlyTabularInline):
     """Items as they came in. Quantities and prices are what cancellations were computed from,
     so they are never edited by hand; cancelled_quantity moves only through cancellations."""
 
@@ -101,33 +102,17 @@ class OrderItemInline(admin.TabularInline):
         "period_end",
     ]
     readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
-class OrderCancellationInline(admin.TabularInline):
+class OrderCancellationInline(ReadOnlyTabularInline):
     model = Cancellation
     fields = ["id", "status", "reason", "churn_time", "created_by", "created_time"]
     readonly_fields = fields
-    extra = 0
-    can_delete = False
     show_change_link = True
     verbose_name_plural = _("cancellations")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("reason", "created_by")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 def _settlement_line(settlement) -> str:
@@ -432,24 +417,16 @@ class OrderAdmin(admin.ModelAdmin):
 # --- cancellations ------------------------------------------------------------------------------
 
 
-class CancellationItemInline(admin.TabularInline):
+class CancellationItemInline(ReadOnlyTabularInline):
     model = CancellationItem
     fields = ["order_item", "quantity", "prorated_credit_amount"]
     readonly_fields = fields
-    extra = 0
-    can_delete = False
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("order_item")
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-class CancellationLineInline(admin.TabularInline):
+class CancellationLineInline(ReadOnlyTabularInline):
     model = CancellationLine
     fields = [
         "type",
@@ -461,14 +438,6 @@ class CancellationLineInline(admin.TabularInline):
         "period_end",
     ]
     readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class RevokeCancellationsForm(forms.Form):
@@ -482,7 +451,7 @@ class RevokeCancellationsForm(forms.Form):
 
 
 @admin.register(Cancellation)
-class CancellationAdmin(admin.ModelAdmin):
+class CancellationAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: cancellations are made, changed and revoked through services (the staff
     pages, the API and the revoke action), which also tell the providers."""
 
@@ -613,15 +582,6 @@ class CancellationAdmin(admin.ModelAdmin):
             '<a href="{}">{}</a>', cancellation.get_absolute_url(), _("Open on the staff pages")
         )
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def has_revoke_permission(self, request):
         return request.user.has_perm("cancellations.revoke_cancellation")
 
@@ -673,7 +633,7 @@ class CancellationAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     """The audit trail is written by services only and never edited, not even by a superuser."""
 
     list_display = [
@@ -715,12 +675,3 @@ class AuditEntryAdmin(admin.ModelAdmin):
     def pretty_data(self, entry):
         text = json.dumps(entry.data, indent=2, sort_keys=True, ensure_ascii=False)
         return format_html('<pre style="margin: 0">{}</pre>', text)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

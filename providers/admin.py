@@ -8,15 +8,15 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from backoffice.admin_mixins import ReadOnlyTabularInline, ViewOnlyAdminMixin
+
 from . import selectors, services
 from .errors import DeliveryError
 from .models import Delivery, DeliveryAttempt, DeliveryNeedingAttention, ProviderSetting
 
 
-class DeliveryAttemptInline(admin.TabularInline):
+class DeliveryAttemptInline(ReadOnlyTabularInline):
     model = DeliveryAttempt
-    extra = 0
-    can_delete = False
     fields = (
         "number",
         "started_at",
@@ -31,15 +31,10 @@ class DeliveryAttemptInline(admin.TabularInline):
     readonly_fields = fields
     ordering = ("-started_at", "-id")
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+    # Only the retry action changes a delivery, through the service.
     list_display = (
         "id",
         "cancellation_display",
@@ -82,15 +77,6 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return selectors.delivery_list()
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False  # only the retry action changes a delivery, through the service
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_retry_permission(self, request):
         return request.user.has_perm("providers.retry_delivery")

@@ -10,6 +10,8 @@ from django.utils.html import format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from backoffice.admin_mixins import ViewOnlyAdminMixin
+
 from . import services
 from .models import CancellationReason, ProviderKind, ReasonMapping, ReasonSyncRun, SyncTrigger
 
@@ -163,7 +165,7 @@ class CancellationReasonAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReasonSyncRun)
-class ReasonSyncRunAdmin(admin.ModelAdmin):
+class ReasonSyncRunAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: runs are written by the pull only."""
 
     list_display = [
@@ -185,12 +187,3 @@ class ReasonSyncRunAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
