@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -831,6 +832,15 @@ def complete_due_cancellations(*, now: datetime | None = None, limit: int = 500)
 # --- orders ------------------------------------------------------------------------------------
 
 
+def _cleaned_external_ids(external_ids, errors: dict) -> dict:
+    """The validated provider references; problems go into `errors` under their key."""
+    try:
+        return clean_external_ids(external_ids)
+    except ValidationError as exc:
+        errors.update({key: messages[0] for key, messages in exc.message_dict.items()})
+        return {}
+
+
 @dataclass(frozen=True)
 class NewOrderItem:
     sku: str
@@ -870,10 +880,7 @@ def create_order(
     for index, item in enumerate(items):
         if item.period_start and item.period_end and item.period_end <= item.period_start:
             errors[f"items.{index}.period_end"] = _("The period must end after it starts.")
-    try:
-        external_ids = clean_external_ids(external_ids)
-    except Exception as exc:  # ValidationError with the key named
-        errors.update({k: v[0] for k, v in exc.message_dict.items()})
+    external_ids = _cleaned_external_ids(external_ids, errors)
     if errors:
         raise CancellationError(errors, code="invalid")
     try:
@@ -934,10 +941,7 @@ def update_order_details(
     customer_name = (customer_name or "").strip()
     if not customer_name:
         errors["customer_name"] = _("Enter the customer's name.")
-    try:
-        external_ids = clean_external_ids(external_ids)
-    except Exception as exc:  # ValidationError with the key named
-        errors.update({k: v[0] for k, v in exc.message_dict.items()})
+    external_ids = _cleaned_external_ids(external_ids, errors)
     if errors:
         raise CancellationError(errors, code="invalid")
     wanted = {

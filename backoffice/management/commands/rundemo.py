@@ -53,7 +53,7 @@ class Command(BaseCommand):
             except Exception as exc:  # the demo still runs on its fallback catalog
                 self.stderr.write(f"Pulling reasons failed: {exc}")
             call_command("demo_data")
-            self._seed_js7(dict(fakes_by_name(fakes)).get("js7"))
+            self._seed_js7({entry.name: fake for entry, fake in fakes}.get("js7"))
             if not no_worker:
                 children.append(
                     subprocess.Popen(
@@ -94,7 +94,3 @@ class Command(BaseCommand):
                 by_controller.setdefault(refs[JS7_CONTROLLER], []).extend(refs[JS7_ORDERS])
         for controller_id, order_ids in by_controller.items():
             fake.seed_orders(controller_id, order_ids)
-
-
-def fakes_by_name(fakes):
-    return [(entry.name, fake) for entry, fake in fakes]
