@@ -215,11 +215,20 @@ CELERY_BEAT_SCHEDULE = {
         "task": "providers.tasks.deliver_due",
         "schedule": crontab(minute="*"),
     },
+    # Bulk cancellations whose message was lost or whose worker died carry on.
+    "resume-stalled-bulk-cancellations": {
+        "task": "cancellations.tasks.resume_stalled_bulk_cancellations",
+        "schedule": crontab(minute="*"),
+    },
 }
 # Delivery messages are hints (the Delivery rows are the truth): acknowledge after the work
 # (acks_late on the tasks) and let each worker process hold one message at a time, so a killed
 # worker or a warm shutdown costs a delay, never a delivery.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Orders per transaction in a bulk cancellation, and how long a worker holds a job between
+# batches before another may resume it.
+BULK_CANCELLATION_BATCH_SIZE = int(os.environ.get("BULK_CANCELLATION_BATCH_SIZE", "500"))
+BULK_CANCELLATION_LEASE_SECONDS = int(os.environ.get("BULK_CANCELLATION_LEASE_SECONDS", "120"))
 DELIVERY_MAX_ATTEMPTS = int(os.environ.get("DELIVERY_MAX_ATTEMPTS", "8"))
 DELIVERY_BACKOFF_BASE_SECONDS = float(os.environ.get("DELIVERY_BACKOFF_BASE_SECONDS", "30"))
 DELIVERY_BACKOFF_MAX_SECONDS = float(os.environ.get("DELIVERY_BACKOFF_MAX_SECONDS", "3600"))

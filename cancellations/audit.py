@@ -24,7 +24,23 @@ def actor_label(actor) -> str:
 
 def record(action, *, order, actor, via, cancellation=None, data=None, audit=None, comment=None):
     """One audit row. `audit` carries the caller's comment / ticket link / time spent."""
-    return AuditEntry.objects.create(
+    row = entry(
+        action,
+        order=order,
+        actor=actor,
+        via=via,
+        cancellation=cancellation,
+        data=data,
+        audit=audit,
+        comment=comment,
+    )
+    row.save()
+    return row
+
+
+def entry(action, *, order, actor, via, cancellation=None, data=None, audit=None, comment=None):
+    """The audit row record() writes, unsaved, for callers that write many at once."""
+    return AuditEntry(
         action=action,
         order=order,
         cancellation=cancellation,

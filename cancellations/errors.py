@@ -15,3 +15,13 @@ class CancellationError(ValidationError):
                 for field, text in message.items()
             }
         super().__init__(message, code=code, params=params)
+
+    @property
+    def codes(self) -> set[str]:
+        if hasattr(self, "error_dict"):
+            return {error.code for errors in self.error_dict.values() for error in errors}
+        return {error.code for error in self.error_list}
+
+    def text(self) -> str:
+        """Every message in one line, for a place with room for one (a bulk job's result)."""
+        return " ".join(message for message in self.messages)

@@ -133,7 +133,7 @@ def prorated_credit_for(item: OrderItem, quantity: int, effective_at: datetime) 
     return credit.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def _reason_errors(reason, description: str) -> dict:
+def reason_errors(reason, description: str) -> dict:
     if reason is None:
         return {"reason": _("Choose a reason.")}
     if not isinstance(reason, CancellationReason):
@@ -181,12 +181,19 @@ def _settlement_blocked_message(item: OrderItem, settlement: SettlementItem) -> 
     }
 
 
-def _pick_items(order, items, reserved, errors) -> list[tuple[OrderItem, int]]:
-    order_items = {item.pk: item for item in order.items.all()}
-    # Settled or exported settlement items can't be removed, so their item can't be cancelled.
-    blocked = {}
-    for settlement in SettlementItem.objects.blocking().filter(order_item__order=order):
+def blocking_settlements(orders) -> dict[int, SettlementItem]:
+    """Per order item, a settled or exported settlement item: those can't be removed, so their
+    item can't be cancelled."""
+    blocked: dict[int, SettlementItem] = {}
+    for settlement in SettlementItem.objects.blocking().filter(order_item__order__in=orders):
         blocked.setdefault(settlement.order_item_id, settlement)
+    return blocked
+
+
+def _pick_items(order, items, reserved, blocked, errors) -> list[tuple[OrderItem, int]]:
+    order_items = {item.pk: item for item in order.items.all()}
+    if blocked is None:
+        blocked = blocking_settlements([order])
     if items is None:
         picked = [
             (item, item.open_quantity - reserved.get(item.pk, 0)) for item in order_items.values()
@@ -264,9 +271,14 @@ def quote_cancellation(
     description: str = "",
     now: datetime | None = None,
     excluding: str | None = None,
+    reserved: dict[int, int] | None = None,
+    blocked: dict[int, SettlementItem] | None = None,
 ) -> CancellationQuote:
     """Validate a cancellation and compute its money without writing anything. Raises
-    CancellationError with every problem found, each under the argument it concerns."""
+    CancellationError with every problem found, each under the argument it concerns.
+
+    `reserved` (scheduled_quantities) and `blocked` (blocking_settlements) may be passed in by a
+    caller that read them for many orders at once; they are read here otherwise."""
     now = now or timezone.now()
     errors: dict[str, str] = {}
     if order.status not in OrderStatus.cancellable:
@@ -277,11 +289,12 @@ def quote_cancellation(
             },
             code="not_cancellable",
         )
-    errors.update(_reason_errors(reason, description))
+    errors.update(reason_errors(reason, description))
     if len(description or "") > 255:
         errors["description"] = _("Use at most 255 characters.")
-    reserved = scheduled_quantities(order, excluding=excluding)
-    picked = _pick_items(order, items, reserved, errors)
+    if reserved is None:
+        reserved = scheduled_quantities(order, excluding=excluding)
+    picked = _pick_items(order, items, reserved, blocked, errors)
     effective_at = _effective_time(
         picked, churn_time=churn_time, churn_time_policy=churn_time_policy, now=now, errors=errors
     )
@@ -414,15 +427,57 @@ def _complete(cancellation: Cancellation, order: Order, *, actor, via, now, audi
     )
 
 
-def _write_plan(cancellation: Cancellation, quote: CancellationQuote) -> None:
+def new_cancellation(
+    order: Order,
+    quote: CancellationQuote,
+    *,
+    reason,
+    description: str,
+    canceled_by: str,
+    churn_time_policy: str,
+    actor,
+    external_user_id: str,
+    audit,
+    now: datetime,
+    request_fingerprint: str = "",
+    kill_running: bool = False,
+    bulk_cancellation=None,
+) -> Cancellation:
+    """The (unsaved) confirmed cancellation for a quote; one constructor for the single and
+    the bulk path."""
+    cancellation = Cancellation(
+        order=order,
+        reason=reason,
+        description=description.strip(),
+        canceled_by=canceled_by,
+        status=CancellationStatus.CONFIRMED,
+        canceled_time=now,
+        churn_time_policy=churn_time_policy or "",
+        order_status_before=order.status,
+        created_by=actor if actor is not None and actor.pk else None,
+        external_user_id=external_user_id,
+        audit_comment=audit.comment,
+        audit_time_spent=audit.time_spent,
+        audit_ticket_link=audit.ticket_link,
+        request_fingerprint=request_fingerprint,
+        kill_running=kill_running,
+        bulk_cancellation=bulk_cancellation,
+    )
+    _apply_quote(cancellation, quote)
+    return cancellation
+
+
+def _apply_quote(cancellation: Cancellation, quote: CancellationQuote) -> None:
     cancellation.is_whole_order = quote.is_whole_order
     cancellation.churn_time = quote.effective_at
     cancellation.prorated = quote.prorated
     cancellation.currency = quote.currency
     cancellation.prorated_credit_amount = quote.prorated_credit
     cancellation.line_item_subtotal_amount = quote.line_item_subtotal
-    cancellation.save()
-    CancellationItem.objects.bulk_create(
+
+
+def cancellation_item_rows(cancellation: Cancellation, quote: CancellationQuote):
+    return [
         CancellationItem(
             cancellation=cancellation,
             order_item=q.order_item,
@@ -430,7 +485,13 @@ def _write_plan(cancellation: Cancellation, quote: CancellationQuote) -> None:
             prorated_credit_amount=q.prorated_credit,
         )
         for q in quote.items
-    )
+    ]
+
+
+def _write_plan(cancellation: Cancellation, quote: CancellationQuote) -> None:
+    _apply_quote(cancellation, quote)
+    cancellation.save()
+    CancellationItem.objects.bulk_create(cancellation_item_rows(cancellation, quote))
     CancellationLine.objects.bulk_create(
         CancellationLine(
             cancellation=cancellation,
@@ -446,7 +507,7 @@ def _write_plan(cancellation: Cancellation, quote: CancellationQuote) -> None:
     )
 
 
-def _summary(cancellation: Cancellation, quote: CancellationQuote) -> dict:
+def plan_summary(cancellation: Cancellation, quote: CancellationQuote) -> dict:
     return {
         "reason": cancellation.reason_id,
         "wholeOrder": quote.is_whole_order,
@@ -520,6 +581,8 @@ def cancel_order(
     audit: AuditInfo = AuditInfo(),
     cancellation_id: str | None = None,
     request_fingerprint: str = "",
+    kill_running: bool = False,
+    bulk_cancellation=None,
 ) -> Cancellation:
     """Cancel the whole order (items=None) or some quantities of its items, now or later.
 
@@ -542,21 +605,20 @@ def cancel_order(
                 description=description,
                 now=now,
             )
-            cancellation = Cancellation(
-                order=order,
+            cancellation = new_cancellation(
+                order,
+                quote,
                 reason=reason,
-                description=description.strip(),
+                description=description,
                 canceled_by=canceled_by,
-                status=CancellationStatus.CONFIRMED,
-                canceled_time=now,
-                churn_time_policy=churn_time_policy or "",
-                order_status_before=order.status,
-                created_by=actor if actor is not None and actor.pk else None,
+                churn_time_policy=churn_time_policy,
+                actor=actor,
                 external_user_id=external_user_id,
-                audit_comment=audit.comment,
-                audit_time_spent=audit.time_spent,
-                audit_ticket_link=audit.ticket_link,
+                audit=audit,
+                now=now,
                 request_fingerprint=request_fingerprint,
+                kill_running=kill_running,
+                bulk_cancellation=bulk_cancellation,
             )
             if cancellation_id:
                 cancellation.id = cancellation_id
@@ -567,7 +629,7 @@ def cancel_order(
                 cancellation=cancellation,
                 actor=actor,
                 via=via,
-                data=_summary(cancellation, quote),
+                data=plan_summary(cancellation, quote),
                 audit=audit,
             )
             if not quote.is_scheduled:
@@ -663,7 +725,7 @@ def update_cancellation(
             raise CancellationError(
                 {"status": _("A revoked cancellation can't be changed.")}, code="invalid"
             )
-        errors = _reason_errors(reason, description)
+        errors = reason_errors(reason, description)
         if errors:
             raise CancellationError(errors, code="invalid")
 

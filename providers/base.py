@@ -70,5 +70,10 @@ class ProviderAdapter:
         """False when this provider has nothing to do for the cancellation's order."""
         return False
 
+    def applicable(self, cancellations) -> set[str]:
+        """The pks of those cancellations this provider has something to do for. Adapters whose
+        applies_to reads the database override this to ask once for many (bulk jobs)."""
+        return {cancellation.pk for cancellation in cancellations if self.applies_to(cancellation)}
+
     def deliver(self, cancellation, action: Action) -> Result:
         raise NotImplementedError

@@ -28,6 +28,8 @@ from django.utils.translation import gettext_lazy
 from requests.auth import HTTPBasicAuth
 
 from cancellations.billing import MAX_ITEMS, service_item_ids
+from cancellations.models import SettlementItem
+from cancellations.states import CancellationStatus
 from reasons.models import ProviderKind
 from reasons.services import mapped_reason
 
@@ -85,6 +87,21 @@ class BillingAdapter(ProviderAdapter):
 
     def applies_to(self, cancellation) -> bool:
         return bool(service_item_ids(cancellation))
+
+    def applicable(self, cancellations) -> set[str]:
+        # An effective cancellation concerns the engine when it removed settlement items: one
+        # query for all of them. Scheduled ones are few; they take the per-row rule.
+        effective = [c.pk for c in cancellations if c.status == CancellationStatus.COMPLETED]
+        found = set(
+            SettlementItem.objects.filter(removed_by_cancellation__in=effective)
+            .values_list("removed_by_cancellation_id", flat=True)
+            .distinct()
+        )
+        return found | {
+            c.pk
+            for c in cancellations
+            if c.status != CancellationStatus.COMPLETED and self.applies_to(c)
+        }
 
     def build_payload(self, cancellation, item_ids: list[int]) -> dict:
         creator = cancellation.created_by

@@ -138,7 +138,7 @@ class Js7Adapter(ProviderAdapter):
             "orderIds": list(dict.fromkeys(external_ids[JS7_ORDERS])),
             "deep": True,  # child orders of a cancelled workflow order go with it
         }
-        if getattr(cancellation, "kill_running", False):
+        if cancellation.kill_running:  # only when forced: a bulk job with kill
             payload["kill"] = True
         payload["auditLog"] = self.audit_log(cancellation)
         return payload

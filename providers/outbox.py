@@ -126,23 +126,45 @@ def _enqueue_adds(cancellation) -> list[Delivery]:
     for adapter in enabled_adapters():
         row = existing.get(adapter.kind)
         if row is None:
-            new_rows.append(_new_add(cancellation, adapter, now))
+            new_rows.append(
+                _new_add(cancellation, adapter.kind, now, adapter.applies_to(cancellation))
+            )
         elif getattr(adapter, "supports_update", False) and _send_again(row, now):
             changed.append(row)
     Delivery.objects.bulk_create(new_rows)
     return new_rows + changed
 
 
-def _new_add(cancellation, adapter, now) -> Delivery:
-    row = Delivery(
-        cancellation=cancellation,
-        provider=adapter.kind,
-        action=Action.ADD,
-        next_attempt_at=now,
-    )
-    if not adapter.applies_to(cancellation):
-        row.status = DeliveryStatus.SKIPPED
-        row.last_error = _("The order has no reference at this provider.")
+def enqueue_new_adds(cancellations, adapters: list[ProviderAdapter]) -> int:
+    """The ADD rows for many new cancellations at once (a bulk job): no earlier rows to look
+    at, and the adapters are loaded once by the caller. Returns how many rows are due; the
+    caller asks for a sweep (kick_sweep) instead of one message per row."""
+    now = timezone.now()
+    rows = []
+    for adapter in adapters:
+        applicable = adapter.applicable(cancellations)
+        rows += [
+            _new_add(cancellation, adapter.kind, now, cancellation.pk in applicable)
+            for cancellation in cancellations
+        ]
+    Delivery.objects.bulk_create(rows)
+    return sum(1 for row in rows if row.status == DeliveryStatus.PENDING)
+
+
+def kick_sweep() -> None:
+    """Ask a worker to deliver everything due, now rather than at the next beat."""
+    from .tasks import deliver_due
+
+    try:
+        deliver_due.delay()
+    except Exception:
+        logger.exception("Could not queue a delivery sweep; the beat will run one.")
+
+
+def _new_add(cancellation, kind: str, now, applies: bool) -> Delivery:
+    row = Delivery(cancellation=cancellation, provider=kind, action=Action.ADD, next_attempt_at=now)
+    if not applies:
+        _skip(row, _("The order has no reference at this provider."))
     return row
 
 
