@@ -18,7 +18,13 @@ $(STAMP): requirements.txt
 
 install: $(STAMP)
 
-run: $(STAMP)
+# Chart.js for the dashboard, from npm (pinned in package-lock.json), served as a static file.
+static/vendor/chart.umd.min.js: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	mkdir -p static/vendor
+	cp node_modules/chart.js/dist/chart.umd.min.js $@
+
+run: $(STAMP) static/vendor/chart.umd.min.js
 	DEBUG=1 $(PY) manage.py migrate --no-input
 	DEBUG=1 $(PY) manage.py compilemessages --ignore=.venv -v0 || true
 	DEBUG=1 $(PY) manage.py rundemo
@@ -27,9 +33,14 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: lint
+test: lint static/vendor/chart.umd.min.js
 	DATABASE_URL= DEBUG=1 $(PY) manage.py makemigrations --check --dry-run -v1
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Full-page PNGs of the staff pages (cancel form, dashboard) for the docs, from the browser tests.
+.PHONY: screenshots
+screenshots: $(STAMP) static/vendor/chart.umd.min.js
+	STORNO_SCREENSHOT_DIR=docs/screenshots $(VENV)/bin/pytest tests/browser -m browser -q $(PYTEST_ARGS)
 
 clean:
 	rm -rf var .pytest_cache

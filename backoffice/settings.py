@@ -116,7 +116,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "staff:order-list"
+LOGIN_REDIRECT_URL = "staff:dashboard"
 LOGOUT_REDIRECT_URL = "login"
 
 # --- Languages and time ---------------------------------------------------------------------
@@ -183,6 +183,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several resources have a `status` with their own values: one enum name each.
+    "ENUM_NAME_OVERRIDES": {
+        "BulkCancellationStatusEnum": "cancellations.models.BulkCancellationStatus",
+        "OrderStatusEnum": "cancellations.states.OrderStatus.choices",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------

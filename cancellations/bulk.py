@@ -35,8 +35,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import Count, F, Q, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import CharField, Count, F, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -125,6 +125,26 @@ def preview_bulk_cancellation(order_filter: OrderFilter, *, now=None) -> BulkPre
 # --- starting ----------------------------------------------------------------------------------
 
 
+def bulk_cancellation_errors(
+    *, reason, description: str, churn_time: datetime | None, canceled_by: str, now: datetime
+) -> dict[str, str]:
+    """The cancellation fields' errors (field → message) as start_bulk_cancellation checks them;
+    a dry run asks too, so that it refuses what the real run would refuse."""
+    errors = services.reason_errors(reason, description)
+    if len(description or "") > 255:
+        errors["description"] = _("Use at most 255 characters.")
+    if canceled_by not in CanceledBy.values:
+        errors["canceled_by"] = _("Use one of: %(values)s.") % {
+            "values": ", ".join(CanceledBy.values)
+        }
+    if churn_time is not None:
+        if timezone.is_naive(churn_time):
+            errors["churn_time"] = _("Give the time with its time zone or offset.")
+        elif churn_time < now:
+            errors["churn_time"] = _("The effective time can't be in the past.")
+    return errors
+
+
 def start_bulk_cancellation(
     order_filter: OrderFilter,
     *,
@@ -139,18 +159,13 @@ def start_bulk_cancellation(
     """Check the cancellation fields as cancel_order would, write the job and queue it after
     the commit. Raises CancellationError (field → message) and writes nothing on bad input."""
     now = timezone.now()
-    errors = services.reason_errors(reason, description)
-    if len(description or "") > 255:
-        errors["description"] = _("Use at most 255 characters.")
-    if canceled_by not in CanceledBy.values:
-        errors["canceled_by"] = _("Use one of: %(values)s.") % {
-            "values": ", ".join(CanceledBy.values)
-        }
-    if churn_time is not None:
-        if timezone.is_naive(churn_time):
-            errors["churn_time"] = _("Give the time with its time zone or offset.")
-        elif churn_time < now:
-            errors["churn_time"] = _("The effective time can't be in the past.")
+    errors = bulk_cancellation_errors(
+        reason=reason,
+        description=description,
+        churn_time=churn_time,
+        canceled_by=canceled_by,
+        now=now,
+    )
     if errors:
         raise CancellationError(errors, code="invalid")
     if not order_filter.queryset(now=now).exists():
@@ -319,6 +334,7 @@ class _BatchRunner:
         self.audit = AuditLog(job.audit_comment, job.audit_time_spent, job.audit_ticket_link)
         self.order_filter = order_filter_of(job)
         self.actor = job.created_by
+        self.id_prefix = bulk_cancellation_id_prefix(job.pk)
 
     def run(self, order_ids: list[int]) -> int:
         """Cancel these orders; returns how many deliveries became due."""
@@ -389,6 +405,7 @@ class _BatchRunner:
                 kill_running=self.order_filter.kill,
                 bulk_cancellation=job,
             )
+            cancellation.id = self.id_prefix + str(order.pk)
             planned.append(_Planned(order, quote, cancellation))
             settled[TargetOutcome.CANCELLED].append(
                 _settle(target, TargetOutcome.CANCELLED, cancellation.pk)
@@ -447,23 +464,26 @@ class _BatchRunner:
     def _make_effective(self, effective: list[_Planned], now) -> list[AuditEntry]:
         """What services._complete does for one cancellation, for many: quantities off,
         settlement items of fully cancelled items removed, orders moved on."""
-        whole, partial, fully_cancelled = [], [], {}
+        whole, partial = [], []
         for plan in effective:
             for quoted in plan.quote.items:
                 item = quoted.order_item
                 if quoted.quantity == item.open_quantity:
                     whole.append(item.pk)
-                    fully_cancelled[item.pk] = plan.cancellation
                 else:
                     partial.append(item)
                 item.cancelled_quantity += quoted.quantity
         OrderItem.objects.filter(pk__in=whole).update(cancelled_quantity=F("quantity"))
         OrderItem.objects.bulk_update(partial, ["cancelled_quantity"])
-        removed = list(SettlementItem.objects.present().filter(order_item__in=fully_cancelled))
-        for settlement in removed:
-            settlement.removed_at = now
-            settlement.removed_by_cancellation = fully_cancelled[settlement.order_item_id]
-        SettlementItem.objects.bulk_update(removed, ["removed_at", "removed_by_cancellation"])
+        # Each settlement item goes with its order's cancellation, whose id follows from the
+        # order: one UPDATE instead of one per row.
+        order_of_item = OrderItem.objects.filter(pk=OuterRef("order_item_id")).values("order_id")
+        SettlementItem.objects.present().filter(order_item__in=whole).update(
+            removed_at=now,
+            removed_by_cancellation_id=Concat(
+                Value(self.id_prefix), Cast(Subquery(order_of_item), CharField())
+            ),
+        )
 
         entries, moves = [], defaultdict(list)
         for plan in effective:
@@ -502,11 +522,23 @@ class _BatchRunner:
 
     def _settle_targets(self, settled: dict[str, list[BulkCancellationTarget]], now) -> None:
         counts = {outcome: len(rows) for outcome, rows in settled.items()}
-        # A cancelled target's message is its cancellation's id.
-        BulkCancellationTarget.objects.bulk_update(
-            [row for rows in settled.values() for row in rows],
-            ["outcome", "message", "processed_at"],
-        )
+        targets = BulkCancellationTarget.objects
+        cancelled = [row.pk for row in settled.get(TargetOutcome.CANCELLED, ())]
+        if cancelled:
+            # A cancelled target's message is its cancellation's id, which follows from the order.
+            targets.filter(pk__in=cancelled).update(
+                outcome=TargetOutcome.CANCELLED,
+                message=Concat(Value(self.id_prefix), Cast("order_id", CharField())),
+                processed_at=now,
+            )
+        # The others share a handful of messages ("The order is completed…"): one UPDATE each.
+        by_message = defaultdict(list)
+        for outcome, rows in settled.items():
+            if outcome != TargetOutcome.CANCELLED:
+                for row in rows:
+                    by_message[(outcome, row.message)].append(row.pk)
+        for (outcome, message), pks in by_message.items():
+            targets.filter(pk__in=pks).update(outcome=outcome, message=message, processed_at=now)
         BulkCancellation.objects.filter(pk=self.job.pk).update(
             cancelled_count=F("cancelled_count") + counts.get(TargetOutcome.CANCELLED, 0),
             skipped_count=F("skipped_count") + counts.get(TargetOutcome.SKIPPED, 0),
@@ -549,6 +581,7 @@ class _BatchRunner:
                             audit=self.audit,
                             kill_running=self.order_filter.kill,
                             bulk_cancellation=job,
+                            cancellation_id=self.id_prefix + str(order.pk),
                         )
                 except CancellationError as exc:
                     self._settle_one(target, _outcome_of(exc), exc.text())
@@ -569,6 +602,13 @@ class _BatchRunner:
 
     def _settle_one(self, target, outcome, message) -> None:
         self._settle_targets({outcome: [_settle(target, outcome, message)]}, timezone.now())
+
+
+def bulk_cancellation_id_prefix(job_id: int) -> str:
+    """A job's cancellations are named after it and their order: `cnl_bulk12_4711`. So the id
+    is known before the row exists (one UPDATE settles a batch), and a second cancellation of
+    one order by one job would collide on the primary key."""
+    return f"cnl_bulk{job_id}_"
 
 
 def _nothing_left(order: Order, reserved: dict[int, int]) -> str:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import billing, views
+from . import billing, bulk, views
 
 app_name = "cancellations-api"
 
@@ -27,6 +27,22 @@ urlpatterns = [
         "order-cancellations/<str:id>/revoke/",
         views.CancellationRevokeView.as_view(),
         name="cancellation-revoke",
+    ),
+    path("orders/cancel/", bulk.OrdersCancelView.as_view(), name="orders-cancel"),
+    path(
+        "bulk-cancellations/",
+        bulk.BulkCancellationListView.as_view(),
+        name="bulk-cancellation-list",
+    ),
+    path(
+        "bulk-cancellations/<int:id>/",
+        bulk.BulkCancellationDetailView.as_view(),
+        name="bulk-cancellation-detail",
+    ),
+    path(
+        "bulk-cancellations/<int:id>/results/",
+        bulk.BulkCancellationResultsView.as_view(),
+        name="bulk-cancellation-results",
     ),
     path(
         "service-items/cancel/",

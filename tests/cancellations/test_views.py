@@ -106,11 +106,11 @@ def test_every_staff_page_sends_anonymous_visitors_to_the_login_page(client, url
     assert response.url == f"{reverse('login')}?next={url}"
 
 
-def test_the_root_address_leads_to_the_order_list(staff_client):
+def test_the_root_address_leads_to_the_dashboard(staff_client):
     response = staff_client.get("/")
 
     assert response.status_code == 302
-    assert response.url == ORDER_LIST
+    assert response.url == reverse("staff:dashboard")
 
 
 def test_the_login_page_labels_its_inputs(client):
@@ -121,13 +121,13 @@ def test_the_login_page_labels_its_inputs(client):
     assert '<label for="id_password"' in content
 
 
-def test_logging_in_leads_to_the_order_list(client, agent):
+def test_logging_in_leads_to_the_dashboard(client, agent):
     response = client.post(
         reverse("login"), {"username": agent.username, "password": "correct horse battery staple"}
     )
 
     assert response.status_code == 302
-    assert response.url == ORDER_LIST
+    assert response.url == reverse("staff:dashboard")
 
 
 def test_order_pages_are_forbidden_without_the_view_permission(client, order_with_items):

@@ -123,7 +123,10 @@ class Command(BaseCommand):
         reasons = list(CancellationReason.objects.active().filter(extra_information_needed=False))
         for n in range(count):
             channel = rng.choice(CHANNELS)
-            placed = now - timedelta(minutes=rng.randint(5, 60 * 24 * 45))
+            # A third placed in the last day, so that "this channel, last day" (a bulk
+            # cancellation's usual filter) finds a few dozen orders; the rest over 45 days.
+            recent = rng.random() < 0.35
+            placed = now - timedelta(minutes=rng.randint(5, 60 * 24 * (1 if recent else 45)))
             items = []
             for sku, text, price, days in rng.sample(PRODUCTS, rng.randint(1, 3)):
                 period = {}

@@ -1,0 +1,193 @@
+"""Orders per second through a bulk cancellation job, deliveries enqueued, on PostgreSQL.
+
+    .venv/bin/python bench/bulk_cancel.py                      # 100,000 orders
+    .venv/bin/python bench/bulk_cancel.py --orders 20000 --batch-size 1000
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/other .venv/bin/python bench/bulk_cancel.py
+
+Uses DATABASE_URL, by default postgres://postgres@127.0.0.1:5432/storno_bench (created if
+missing, emptied before each run). It writes `--orders` open orders of one channel, placed in
+the last day, each with two items (one with an open settlement item) and references at
+Callisto, Rebilly and JS7, with all four providers enabled. Then it runs the job the API and
+the staff page start (cancellations.bulk.run_bulk_cancellation) for "that channel, last day"
+and times it: snapshot, cancellations, items, audit entries, settlement removals, order
+statuses and one outbox row per provider and order. Delivering is not part of it (the job only
+asks for a sweep, switched off here); bench/dispatch.py measures that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/storno_bench"
+CHANNEL = "/bench/de"
+
+
+def ensure_database(url: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    name = url.rsplit("/", 1)[1]
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def setup_django() -> None:
+    url = os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
+    if url.startswith("postgres"):
+        ensure_database(url)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backoffice.settings")
+    os.environ.setdefault("SECRET_KEY", "bench-secret-key-not-for-production-0123456789abcdef")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def empty_tables() -> None:
+    from django.db import connection
+
+    from cancellations.models import BulkCancellation, Order
+    from providers.models import Delivery, DeliveryAttempt
+
+    tables = [
+        model._meta.db_table for model in (DeliveryAttempt, Delivery, BulkCancellation, Order)
+    ]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+        else:
+            for table in tables:
+                cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - our own table names
+
+
+def write_orders(count: int) -> None:
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from cancellations.models import Order, OrderItem, SettlementItem
+
+    now = timezone.now()
+    chunk = 5000
+    for start in range(0, count, chunk):
+        orders = Order.objects.bulk_create(
+            Order(
+                number=f"BENCH-{n:07d}",
+                customer_name=f"Customer {n}",
+                customer_email=f"c{n}@example.com",
+                channel=CHANNEL,
+                placed_at=now - timedelta(seconds=1 + n % 80000),
+                currency="EUR",
+                external_ids={
+                    "callisto": str(100000 + n),
+                    "rebilly": f"ord_bench_{n}",
+                    "js7ControllerId": "storno-controller",
+                    "js7OrderIds": [f"#2026-11-23#B{n:07d}-fulfil"],
+                },
+            )
+            for n in range(start, min(start + chunk, count))
+        )
+        items = OrderItem.objects.bulk_create(
+            OrderItem(
+                order=order,
+                sku=sku,
+                quantity=quantity,
+                unit_price_amount=Decimal("19.90"),
+                unit_price_currency="EUR",
+                period_start=now - timedelta(days=10) if sku == "PLAN" else None,
+                period_end=now + timedelta(days=20) if sku == "PLAN" else None,
+            )
+            for order in orders
+            for sku, quantity in (("PLAN", 1), ("ADDON", 2))
+        )
+        SettlementItem.objects.bulk_create(
+            SettlementItem(
+                order_item=item,
+                amount=Decimal("19.90"),
+                currency="EUR",
+                period_start=item.period_start,
+                period_end=item.period_end,
+            )
+            for item in items
+            if item.sku == "PLAN"
+        )
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=100_000)
+    parser.add_argument("--batch-size", type=int, default=None, help="orders per transaction")
+    args = parser.parse_args(argv)
+
+    setup_django()
+    from django.conf import settings
+    from django.db import connection
+
+    from cancellations import bulk
+    from cancellations.models import AuditEntry, Cancellation
+    from cancellations.order_filter import parse_order_filter
+    from providers.models import Delivery, ProviderSetting
+    from reasons.models import CancellationReason
+
+    if args.batch_size:
+        settings.BULK_CANCELLATION_BATCH_SIZE = args.batch_size
+    bulk.kick_sweep = lambda: None  # enqueue only; delivering is bench/dispatch.py's
+
+    empty_tables()
+    for kind in ("callisto", "rebilly", "billing", "js7"):
+        ProviderSetting.objects.update_or_create(
+            kind=kind, defaults={"enabled": True, "base_url": f"http://{kind}.invalid"}
+        )
+    reason, _created = CancellationReason.objects.get_or_create(
+        omnitron_id=990001,
+        defaults={"subject": "Bench: outage", "cancellation_type": "cancel", "is_active": True},
+    )
+
+    started = time.perf_counter()
+    write_orders(args.orders)
+    setup_seconds = time.perf_counter() - started
+
+    job = bulk.start_bulk_cancellation(
+        parse_order_filter(
+            {"folders": [{"folder": CHANNEL}], "dateFrom": "1d", "auditLog": {"comment": "bench"}}
+        ),
+        reason=reason,
+        actor=None,
+        via=AuditEntry.Via.SYSTEM,
+    )
+    started = time.perf_counter()
+    job = bulk.run_bulk_cancellation(job.pk)
+    seconds = time.perf_counter() - started
+
+    cancellations = Cancellation.objects.filter(bulk_cancellation=job).count()
+    deliveries = Delivery.objects.filter(cancellation__bulk_cancellation=job)
+    due = deliveries.filter(status="pending").count()
+    print(f"database           {connection.vendor} {connection.settings_dict['NAME']}")
+    print(f"orders written     {args.orders:,} in {setup_seconds:.1f} s (setup, not timed)")
+    print(f"batch size         {settings.BULK_CANCELLATION_BATCH_SIZE}")
+    print(
+        f"job                {job.status}: {job.cancelled_count:,} cancelled, "
+        f"{job.skipped_count:,} skipped, {job.failed_count:,} failed of {job.total:,}"
+    )
+    print(f"cancellations      {cancellations:,}")
+    print(f"deliveries         {deliveries.count():,} written, {due:,} due")
+    print(f"time               {seconds:.1f} s")
+    print(f"orders per second  {job.total / seconds:,.0f}")
+
+
+if __name__ == "__main__":
+    main()

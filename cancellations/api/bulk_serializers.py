@@ -1,0 +1,241 @@
+"""Shapes of the bulk cancellation API (api/bulk.py), camelCase like the rest of Storno's API.
+
+The request body of `POST /orders/cancel/` is JOC's /orders/cancel filter (seed 003) with the
+cancellation's own fields beside it. Only the cancellation fields are parsed here; the filter
+keys go to cancellations.order_filter.parse_order_filter, the one parser of that filter, and
+JocOrderFilterSerializer only documents them.
+"""
+
+from django.urls import reverse
+from django.utils.functional import lazy
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from reasons.models import CancellationReason
+
+from ..models import BulkCancellationStatus, CanceledBy, TargetOutcome
+from ..order_filter import MAX_ORDER_REFS, STATE_ALIASES, STORNO_STATES, date_formats_help
+from ..states import OrderStatus
+from .serializers import AuditLogSerializer, LinkSerializer, ModelIdField, UtcDateTimeField
+
+_date_help = lazy(date_formats_help, str)
+
+
+@extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string"}]})
+class OrderRefField(serializers.Field):
+    """An order id (integer) or an order number (text), as orderIds takes them."""
+
+    def to_representation(self, value):
+        return value
+
+
+# --- request -----------------------------------------------------------------------------------
+
+
+class FolderSerializer(serializers.Serializer):
+    folder = serializers.CharField(help_text=_("An absolute channel folder like /shop/de."))
+    recursive = serializers.BooleanField(
+        default=True, help_text=_("Also every folder below it (the default).")
+    )
+
+
+class JocOrderFilterSerializer(serializers.Serializer):
+    """Which orders: JOC's /orders/cancel filter. Documentation only (parse_order_filter parses);
+    every key is optional and no key means every order."""
+
+    orderIds = serializers.ListField(
+        child=OrderRefField(),
+        required=False,
+        max_length=MAX_ORDER_REFS,
+        help_text=_(
+            "Storno order ids (numbers) or order numbers (text). Given, they alone select: "
+            "folders, states and the dates don't apply."
+        ),
+    )
+    folders = FolderSerializer(
+        many=True,
+        required=False,
+        help_text=_("Orders whose channel is one of these folders (a bare path is recursive)."),
+    )
+    states = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text=lazy(
+            lambda: (
+                _("Order statuses: %(storno)s, or JOC's %(joc)s.")
+                % {"storno": ", ".join(STORNO_STATES), "joc": ", ".join(STATE_ALIASES)}
+            ),
+            str,
+        )(),
+    )
+    dateFrom = serializers.CharField(
+        required=False, help_text=_date_help(), label=_("Placed at or after")
+    )
+    dateTo = serializers.CharField(required=False, help_text=_date_help(), label=_("Placed before"))
+    timeZone = serializers.CharField(
+        required=False,
+        help_text=_("IANA time zone of dateFrom and dateTo; beats their offsets. Default UTC."),
+    )
+    deep = serializers.BooleanField(default=False, help_text=_("Also every child order."))
+    kill = serializers.BooleanField(
+        default=False,
+        help_text=_("Also orders in progress (their running workflows are killed)."),
+    )
+    auditLog = AuditLogSerializer(
+        required=False,
+        help_text=_("Kept on the job and on every audit entry it writes."),
+    )
+
+
+class BulkCancellationFieldsSerializer(serializers.Serializer):
+    """The cancellation's fields and the request's switches: parsed here."""
+
+    reasonId = ModelIdField(
+        CancellationReason.objects.all(), help_text=_("A cancellation reason's id.")
+    )
+    description = serializers.CharField(max_length=255, allow_blank=True, default="")
+    churnTime = UtcDateTimeField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=_("When the cancellations take effect, with an offset; absent: now."),
+    )
+    prorated = serializers.BooleanField(default=False)
+    canceledBy = serializers.ChoiceField(choices=CanceledBy.choices, default=CanceledBy.MERCHANT)
+    dryRun = serializers.BooleanField(
+        default=False,
+        help_text=_("true: only count what the filter selects (200); nothing is written."),
+    )
+    controllerId = serializers.CharField(
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=_("Accepted from JOC clients and ignored: Storno has one order store."),
+    )
+
+
+class BulkCancelRequestSerializer(JocOrderFilterSerializer, BulkCancellationFieldsSerializer):
+    """The whole body of POST /orders/cancel/ (documentation). Unknown keys are refused."""
+
+
+# --- responses ---------------------------------------------------------------------------------
+
+
+class PreviewOrderSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+    channel = serializers.CharField()
+    status = serializers.ChoiceField(choices=OrderStatus.choices)
+    placedTime = UtcDateTimeField(source="placed_at")
+    skipReason = serializers.CharField(
+        allow_null=True, help_text=_("Why the job would leave it alone; null: it is cancelled.")
+    )
+
+
+class BulkPreviewSerializer(serializers.Serializer):
+    """What a dry run answers: bulk.BulkPreview."""
+
+    dryRun = serializers.SerializerMethodField()
+    total = serializers.IntegerField(help_text=_("Orders the filter selects."))
+    toCancel = serializers.IntegerField(
+        source="to_cancel", help_text=_("Of those, in a status the job cancels.")
+    )
+    toSkip = serializers.IntegerField(source="to_skip")
+    byStatus = serializers.DictField(
+        source="by_status",
+        child=serializers.IntegerField(),
+        help_text=_("Selected orders per order status."),
+    )
+    sample = serializers.SerializerMethodField(help_text=_("The newest selected orders."))
+    missingOrderIds = serializers.ListField(
+        source="missing_order_refs",
+        child=OrderRefField(),
+        help_text=_("The orderIds that match no order."),
+    )
+
+    @extend_schema_field(OpenApiTypes.BOOL)
+    def get_dryRun(self, preview) -> bool:
+        return True
+
+    @extend_schema_field(PreviewOrderSerializer(many=True))
+    def get_sample(self, preview):
+        return [
+            {**PreviewOrderSerializer(order).to_representation(order), "skipReason": why or None}
+            for order, why in preview.sample
+        ]
+
+
+class BulkFailureSerializer(serializers.Serializer):
+    orderId = serializers.IntegerField(source="order_id")
+    orderNumber = serializers.CharField(source="order.number")
+    outcome = serializers.ChoiceField(choices=TargetOutcome.choices)
+    message = serializers.CharField()
+
+
+class BulkResultSerializer(BulkFailureSerializer):
+    processedTime = UtcDateTimeField(source="processed_at", allow_null=True)
+    cancellationId = serializers.SerializerMethodField(
+        help_text=_("The cancellation the job made; null unless the outcome is cancelled.")
+    )
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_cancellationId(self, target) -> str | None:
+        # A cancelled target's message is its cancellation's id (bulk._settle_targets).
+        return target.message if target.outcome == TargetOutcome.CANCELLED else None
+
+
+class BulkCancellationSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=BulkCancellationStatus.choices)
+    filter = serializers.SerializerMethodField()
+    reasonId = serializers.IntegerField(source="reason_id")
+    description = serializers.CharField()
+    churnTime = UtcDateTimeField(source="churn_time", allow_null=True)
+    prorated = serializers.BooleanField()
+    canceledBy = serializers.ChoiceField(source="canceled_by", choices=CanceledBy.choices)
+    total = serializers.IntegerField(help_text=_("Orders the job took; 0 until it has started."))
+    processed = serializers.IntegerField()
+    cancelled = serializers.IntegerField(source="cancelled_count")
+    skipped = serializers.IntegerField(source="skipped_count")
+    failed = serializers.IntegerField(source="failed_count")
+    progressPercent = serializers.IntegerField(source="progress_percent")
+    missingOrderIds = serializers.ListField(source="missing_order_refs", child=OrderRefField())
+    createdTime = UtcDateTimeField(source="created_at")
+    startedTime = UtcDateTimeField(source="started_at", allow_null=True)
+    finishedTime = UtcDateTimeField(source="finished_at", allow_null=True)
+    createdBy = serializers.CharField(
+        source="created_by.username", allow_null=True, help_text=_("The user's name.")
+    )
+    failures = BulkFailureSerializer(
+        source="failure_list",
+        many=True,
+        help_text=_("The first 100 failed, then skipped orders; all of them under results."),
+    )
+    _links = serializers.SerializerMethodField()
+
+    @extend_schema_field(JocOrderFilterSerializer)
+    def get_filter(self, job) -> dict:
+        return job.filter
+
+    @extend_schema_field(LinkSerializer(many=True))
+    def get__links(self, job):
+        request = self.context.get("request")
+
+        def absolute(path):
+            return request.build_absolute_uri(path) if request is not None else path
+
+        return [
+            {"rel": "self", "href": absolute(bulk_cancellation_url(job.pk))},
+            {"rel": "results", "href": absolute(bulk_results_url(job.pk))},
+        ]
+
+
+def bulk_cancellation_url(pk: int) -> str:
+    return reverse("cancellations-api:bulk-cancellation-detail", args=[pk])
+
+
+def bulk_results_url(pk: int) -> str:
+    return reverse("cancellations-api:bulk-cancellation-results", args=[pk])
