@@ -31,3 +31,40 @@ class StaffProfile(models.Model):
 
     def __str__(self):
         return str(self.user)
+
+
+class IdempotencyKey(models.Model):
+    """One API client's Idempotency-Key and the response its first request got (see
+    backoffice.idempotency). The row exists from the moment the request starts: a second request
+    with the key finds it in progress instead of running again."""
+
+    class State(models.TextChoices):
+        IN_PROGRESS = "in_progress", _("in progress")
+        DONE = "done", _("done")
+
+    # "user:<id>" for a session, "auth:<sha256 of the Authorization header>" for a token or
+    # basic credentials (both when a request carries both); never the credentials themselves.
+    scope = models.CharField(_("client"), max_length=160)
+    key = models.CharField(_("key"), max_length=255)
+    request_fingerprint = models.CharField(
+        _("request fingerprint"), max_length=64, help_text=_("SHA-256 of method, path and body.")
+    )
+    state = models.CharField(
+        _("state"), max_length=16, choices=State.choices, default=State.IN_PROGRESS
+    )
+    response_status = models.PositiveSmallIntegerField(_("response status"), null=True, blank=True)
+    response_body = models.BinaryField(_("response body"), blank=True, default=b"")
+    response_headers = models.JSONField(_("response headers"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created at"))
+    expires_at = models.DateTimeField(_("expires at"))
+
+    class Meta:
+        verbose_name = _("idempotency key")
+        verbose_name_plural = _("idempotency keys")
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "key"], name="idempotency_key_per_client"),
+        ]
+        indexes = [models.Index(fields=["expires_at"], name="idempotency_key_expiry")]
+
+    def __str__(self):
+        return self.key

@@ -71,6 +71,8 @@ MIDDLEWARE = [
     "backoffice.middleware.UserTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so every other middleware also handles the responses it answers or replays itself.
+    "backoffice.idempotency.IdempotencyKeyMiddleware",
 ]
 
 ROOT_URLCONF = "backoffice.urls"
@@ -116,7 +118,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "staff:dashboard"
+LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 # --- Languages and time ---------------------------------------------------------------------
@@ -188,7 +190,13 @@ SPECTACULAR_SETTINGS = {
         "BulkCancellationStatusEnum": "cancellations.models.BulkCancellationStatus",
         "OrderStatusEnum": "cancellations.states.OrderStatus.choices",
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "backoffice.idempotency.document_idempotency_key",
+    ],
 }
+# How long an API POST's Idempotency-Key and its response are kept (backoffice.idempotency).
+IDEMPOTENCY_KEY_TTL_HOURS = int(os.environ.get("IDEMPOTENCY_KEY_TTL_HOURS", "24"))
 
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
@@ -224,6 +232,10 @@ CELERY_BEAT_SCHEDULE = {
     "resume-stalled-bulk-cancellations": {
         "task": "cancellations.tasks.resume_stalled_bulk_cancellations",
         "schedule": crontab(minute="*"),
+    },
+    "purge-expired-idempotency-keys": {
+        "task": "backoffice.tasks.purge_expired_idempotency_keys",
+        "schedule": crontab(minute=17),
     },
 }
 # Delivery messages are hints (the Delivery rows are the truth): acknowledge after the work

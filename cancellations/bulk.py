@@ -168,6 +168,16 @@ def start_bulk_cancellation(
     )
     if errors:
         raise CancellationError(errors, code="invalid")
+    if not order_filter.narrows:
+        raise CancellationError(
+            {
+                "filter": _(
+                    "Choose which orders: orderIds, folders, states, dateFrom or dateTo. "
+                    "To cancel every order, choose the folder “/”."
+                )
+            },
+            code="no_filter",
+        )
     if not order_filter.queryset(now=now).exists():
         raise CancellationError({"filter": _("No order matches this filter.")}, code="no_match")
 

@@ -201,6 +201,14 @@ class OrderFilter:
         """True when explicit orderIds were given: then nothing else selects."""
         return bool(self.order_ids or self.order_numbers)
 
+    @property
+    def narrows(self) -> bool:
+        """False for an empty filter, which takes every order. A bulk job refuses that: to
+        mean every order, say so with the folder "/"."""
+        return bool(
+            self.by_order_refs or self.folders or self.states or self.date_from or self.date_to
+        )
+
     def bounds(self, now: datetime | None = None) -> tuple[datetime | None, datetime | None]:
         """(dateFrom, dateTo) as aware UTC datetimes, resolved against `now`."""
         now = now or dj_timezone.now()

@@ -3,7 +3,6 @@
 import re
 
 import pytest
-from django.conf import settings
 from django.shortcuts import resolve_url
 from playwright.sync_api import expect
 
@@ -31,7 +30,7 @@ def test_a_wrong_password_is_refused_and_the_right_one_opens_the_page_after_logi
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
 
-    expect(page).to_have_url(live_server.url + resolve_url(settings.LOGIN_REDIRECT_URL))
+    expect(page).to_have_url(live_server.url + resolve_url("staff:dashboard"))
     expect(page.get_by_text(f"Signed in as {agent.username}")).to_be_visible()
     agent.refresh_from_db()
     assert agent.last_login is not None

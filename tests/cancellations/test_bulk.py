@@ -30,6 +30,8 @@ from tests.factories import (
 )
 from tests.providers.outbox_support import make_provider_fixture  # noqa: F401
 
+EVERYTHING = {"folders": [{"folder": "/"}]}  # a bulk job needs a filter
+
 pytestmark = pytest.mark.django_db
 
 
@@ -116,7 +118,7 @@ class TestStart:
         reason = kwargs.pop("reason", CancellationReasonFactory())
         with pytest.raises(CancellationError) as error:
             bulk.start_bulk_cancellation(
-                parse_order_filter({}), reason=reason, actor=None, via="api", **kwargs
+                parse_order_filter(EVERYTHING), reason=reason, actor=None, via="api", **kwargs
             )
         assert field in error.value.message_dict
         assert BulkCancellation.objects.count() == 0
@@ -125,8 +127,16 @@ class TestStart:
         shop_order()
         reason = CancellationReasonFactory(extra_information_needed=True)
         with pytest.raises(CancellationError) as error:
-            start({}, reason=reason)
+            start(EVERYTHING, reason=reason)
         assert "description" in error.value.message_dict
+
+    def test_refuses_an_empty_filter_which_would_take_every_order(self):
+        shop_order()
+        with pytest.raises(CancellationError) as error:
+            start({})
+        assert error.value.codes == {"no_filter"}
+        assert "“/”" in error.value.message_dict["filter"][0]
+        assert BulkCancellation.objects.count() == 0
 
     def test_refuses_a_filter_that_matches_nothing(self):
         shop_order(channel="/shop/tr")
@@ -261,7 +271,7 @@ class TestRun:
             churn_time=later,
         )
 
-        job = start_and_run({}, django_capture_on_commit_callbacks)
+        job = start_and_run(EVERYTHING, django_capture_on_commit_callbacks)
 
         assert (job.cancelled_count, job.skipped_count) == (1, 1)
         half_reserved.refresh_from_db()
@@ -276,7 +286,7 @@ class TestRun:
         SettlementItemFactory(order_item=blocked.items.get(), state="settled")
         fine = shop_order()
 
-        job = start_and_run({}, django_capture_on_commit_callbacks)
+        job = start_and_run(EVERYTHING, django_capture_on_commit_callbacks)
 
         assert (job.cancelled_count, job.failed_count) == (1, 1)
         failure = job.targets.get(outcome=TargetOutcome.FAILED)
@@ -290,7 +300,7 @@ class TestRun:
     ):
         order = shop_order()
         later = timezone.now() + timedelta(days=2)
-        job = start_and_run({}, django_capture_on_commit_callbacks, churn_time=later)
+        job = start_and_run(EVERYTHING, django_capture_on_commit_callbacks, churn_time=later)
         cancellation = order.cancellations.get()
         assert cancellation.status == CancellationStatus.CONFIRMED
         assert cancellation.churn_time == later
@@ -319,7 +329,7 @@ class TestRun:
         make_provider("beta", applies=False)
         orders = [shop_order() for _ in range(3)]
 
-        start_and_run({}, django_capture_on_commit_callbacks)
+        start_and_run(EVERYTHING, django_capture_on_commit_callbacks)
 
         rows = Delivery.objects.filter(cancellation__order__in=orders)
         assert rows.filter(provider="alpha").count() == 3
@@ -356,7 +366,7 @@ class TestRun:
 class TestResume:
     def test_a_job_held_by_a_live_worker_is_left_alone(self):
         shop_order()
-        job = start({})
+        job = start(EVERYTHING)
         BulkCancellation.objects.filter(pk=job.pk).update(
             status=BulkCancellationStatus.RUNNING,
             worker="other:1",
@@ -367,14 +377,14 @@ class TestResume:
 
     def test_a_finished_job_is_not_run_again(self, django_capture_on_commit_callbacks):
         shop_order()
-        job = start_and_run({}, django_capture_on_commit_callbacks)
+        job = start_and_run(EVERYTHING, django_capture_on_commit_callbacks)
         assert bulk.run_bulk_cancellation(job.pk) is None
         assert Cancellation.objects.count() == 1
 
     def test_a_job_cut_off_mid_run_resumes_without_cancelling_twice(self, settings, monkeypatch):
         settings.BULK_CANCELLATION_BATCH_SIZE = 2
         orders = [shop_order() for _ in range(5)]
-        job = start({})
+        job = start(EVERYTHING)
         real_run = bulk._BatchRunner.run
         calls = []
 
@@ -404,7 +414,7 @@ class TestResume:
 
     def test_a_batch_that_fails_in_the_database_goes_order_by_order(self, monkeypatch):
         orders = [shop_order() for _ in range(3)]
-        job = start({})
+        job = start(EVERYTHING)
         monkeypatch.setattr(
             bulk._BatchRunner,
             "_write",
@@ -431,14 +441,14 @@ class TestResume:
     def test_the_beat_restarts_lost_and_abandoned_jobs_only(self, monkeypatch):
         shop_order()
         now = timezone.now()
-        lost = start({})
+        lost = start(EVERYTHING)
         BulkCancellation.objects.filter(pk=lost.pk).update(created_at=now - timedelta(minutes=5))
-        fresh = start({})
-        abandoned = start({})
+        fresh = start(EVERYTHING)
+        abandoned = start(EVERYTHING)
         BulkCancellation.objects.filter(pk=abandoned.pk).update(
             status=BulkCancellationStatus.RUNNING, lease_until=now - timedelta(seconds=1)
         )
-        alive = start({})
+        alive = start(EVERYTHING)
         BulkCancellation.objects.filter(pk=alive.pk).update(
             status=BulkCancellationStatus.RUNNING, lease_until=now + timedelta(minutes=1)
         )

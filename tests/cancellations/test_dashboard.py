@@ -92,7 +92,7 @@ def test_the_root_address_and_logging_in_lead_to_the_dashboard(client, agent):
         follow=True,
     )
 
-    assert response.redirect_chain == [(DASHBOARD, 302)]
+    assert response.redirect_chain == [(reverse("home"), 302), (DASHBOARD, 302)]
     assert response.status_code == 200
     assert response.templates[0].name == "cancellations/dashboard.html"
     assert client.get("/").url == DASHBOARD

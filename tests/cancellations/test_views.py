@@ -127,7 +127,17 @@ def test_logging_in_leads_to_the_dashboard(client, agent):
     )
 
     assert response.status_code == 302
-    assert response.url == reverse("staff:dashboard")
+    assert response.url == reverse("home")
+    assert client.get(response.url).url == reverse("staff:dashboard")
+
+
+def test_without_cancellation_rights_the_root_address_leads_to_the_orders(client):
+    client.force_login(UserFactory(permissions=["cancellations.view_order"]))
+
+    response = client.get("/")
+
+    assert response.url == reverse("staff:order-list")
+    assert client.get(response.url).status_code == 200
 
 
 def test_order_pages_are_forbidden_without_the_view_permission(client, order_with_items):

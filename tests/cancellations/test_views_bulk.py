@@ -33,6 +33,8 @@ from tests.factories import (
     UserFactory,
 )
 
+EVERYTHING = {"folders": [{"folder": "/"}]}  # a bulk job needs a filter
+
 pytestmark = pytest.mark.django_db
 
 LIST_URL = reverse("staff:bulk-list")
@@ -68,10 +70,10 @@ def shop_order(channel="/shop/de", status=OrderStatus.OPEN, **kwargs):
 
 
 def form_data(reason, /, **overrides):
-    """A complete POST body of the form: every order, now, no record fields."""
+    """A complete POST body of the form: every order (the folder "/"), now, no record fields."""
     data = {
         "order_numbers": "",
-        "folder": "",
+        "folder": "/",
         "recursive": "on",
         "date_from": "",
         "date_to": "",
@@ -122,7 +124,7 @@ def start_and_run(filter_data, django_capture_on_commit_callbacks, **kwargs):
 def queued_job(**filter_data):
     """A job written but not run (its on-commit queueing never fires in a test transaction)."""
     return bulk.start_bulk_cancellation(
-        parse_order_filter(filter_data),
+        parse_order_filter(filter_data or EVERYTHING),
         reason=CancellationReasonFactory(),
         actor=None,
         via=AuditEntry.Via.API,
@@ -212,7 +214,9 @@ def test_preview_narrows_by_picked_channel_status_and_period(runner_client, reas
 
     response = runner_client.post(
         NEW_URL,
-        form_data(reason, channels=["/shop/de"], states=["open"], date_from="1d", date_to="0"),
+        form_data(
+            reason, folder="", channels=["/shop/de"], states=["open"], date_from="1d", date_to="0"
+        ),
     )
 
     assert [order for order, _why in response.context["preview"].sample] == [wanted]
@@ -488,7 +492,7 @@ def test_the_job_page_lists_failed_and_skipped_orders_and_tabs_filter_them(
     skipped = shop_order(status=OrderStatus.COMPLETED)
     failed = shop_order()
     SettlementItemFactory(order_item=failed.items.get(), state="settled")
-    job = start_and_run({}, django_capture_on_commit_callbacks)
+    job = start_and_run(EVERYTHING, django_capture_on_commit_callbacks)
     url = job.get_absolute_url()
 
     def listed(query=""):
@@ -525,7 +529,7 @@ def test_the_cancellation_page_names_its_bulk_cancellation(
     runner_client, django_capture_on_commit_callbacks
 ):
     order = shop_order()
-    job = start_and_run({}, django_capture_on_commit_callbacks)
+    job = start_and_run(EVERYTHING, django_capture_on_commit_callbacks)
 
     content = runner_client.get(order.cancellations.get().get_absolute_url()).content.decode()
 
@@ -535,7 +539,7 @@ def test_the_cancellation_page_names_its_bulk_cancellation(
 def test_the_progress_json_reports_the_counts(viewer_client, django_capture_on_commit_callbacks):
     shop_order()
     shop_order(status=OrderStatus.COMPLETED)
-    job = start_and_run({}, django_capture_on_commit_callbacks)
+    job = start_and_run(EVERYTHING, django_capture_on_commit_callbacks)
     running = queued_job()
     BulkCancellation.objects.filter(pk=running.pk).update(
         status=BulkCancellationStatus.RUNNING, total=4, cancelled_count=1, skipped_count=1
@@ -575,7 +579,7 @@ def test_the_list_shows_the_jobs_newest_first_with_status_and_progress(
     viewer_client, django_capture_on_commit_callbacks
 ):
     shop_order()
-    older = start_and_run({}, django_capture_on_commit_callbacks)
+    older = start_and_run(EVERYTHING, django_capture_on_commit_callbacks)
     newer = queued_job()
 
     response = viewer_client.get(LIST_URL)
@@ -705,7 +709,7 @@ def test_the_bulk_link_in_the_navigation_needs_a_bulk_permission(client, permiss
 def test_outcome_tabs_show_the_counts(viewer_client, django_capture_on_commit_callbacks):
     shop_order()
     shop_order(status=OrderStatus.COMPLETED)
-    job = start_and_run({}, django_capture_on_commit_callbacks)
+    job = start_and_run(EVERYTHING, django_capture_on_commit_callbacks)
 
     response = viewer_client.get(job.get_absolute_url())
 

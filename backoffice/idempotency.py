@@ -1,0 +1,345 @@
+"""`Idempotency-Key` on every POST of the API: a retried request gets the first one's response.
+
+    POST /api/…   Idempotency-Key: <1 to 255 characters>
+
+- The first request with a key runs. Its response (status, body, Content-Type, Location) is kept
+  for IDEMPOTENCY_KEY_TTL_HOURS and replayed, with `Idempotent-Replayed: true`, to every later
+  request with that key and the same method, path (with its query) and body.
+- The same key on another path or with another body is a 422; while the first request with it
+  runs, every other one is a 409.
+- 4xx responses are kept like any other (as Stripe does). 5xx and 429 responses are not: the key
+  is released and the client may retry with it.
+- Keys belong to a client: the session's user, or a SHA-256 of the Authorization header (a hash:
+  the credentials are never stored). Requests without credentials pass untouched; the API
+  answers them 401.
+- Without the header nothing changes.
+
+The in-progress row is committed before the view runs, so a concurrent request with the key
+finds it (the unique (scope, key) constraint decides who runs). Rows past expires_at count as
+absent; the beat task backoffice.tasks.purge_expired_idempotency_keys deletes them.
+"""
+
+import hashlib
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError, IntegrityError, transaction
+from django.http import HttpResponse, JsonResponse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .api import PROBLEM_CONTENT_TYPE
+from .models import IdempotencyKey
+
+logger = logging.getLogger(__name__)
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+MAX_KEY_LENGTH = 255
+# What a replay repeats besides status and body.
+KEPT_HEADERS = ("Content-Type", "Location")
+# Claiming can race with a release or an expiry; after this many rounds the key counts as busy.
+CLAIM_ROUNDS = 3
+# An in-progress key older than this belonged to a request whose process died; longer than any
+# request may run (gunicorn's timeout is 30 s).
+IN_PROGRESS_SECONDS = 300
+
+
+class KeyInUse(Exception):
+    """Another request with this key is running."""
+
+
+class KeyReused(Exception):
+    """The key belongs to a different request (other path or body)."""
+
+
+# --- the rules -----------------------------------------------------------------------------------
+
+
+def applies_to(request) -> bool:
+    return request.method == "POST" and request.path_info.startswith("/api/")
+
+
+def key_error(key: str) -> tuple[str, str] | None:
+    """(message, code) when the header's value can't be a key; None when it can."""
+    if not key.strip():
+        return _("Must not be empty."), "blank"
+    if len(key) > MAX_KEY_LENGTH:
+        message = _("Must have at most %(limit)d characters.") % {"limit": MAX_KEY_LENGTH}
+        return message, "max_length"
+    if any(ord(char) < 32 or ord(char) == 127 for char in key):
+        return _("Must not contain control characters."), "invalid"
+    return None
+
+
+def client_scope(request) -> str | None:
+    """Whose key this is: the session's user and/or a hash of the Authorization header (both
+    when a request carries both, so neither alone can replay the other's response). None for a
+    request without credentials."""
+    parts = []
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        parts.append(f"user:{user.pk}")
+    authorization = request.META.get("HTTP_AUTHORIZATION", "")
+    if authorization:
+        digest = hashlib.sha256(authorization.encode("utf-8", "surrogatepass")).hexdigest()
+        parts.append(f"auth:{digest}")
+    return " ".join(parts) or None
+
+
+def request_fingerprint(method: str, path: str, body: bytes) -> str:
+    # The path is percent-encoded and the method a token: neither holds a space or a newline,
+    # so "METHOD path\n" + body is unambiguous.
+    return hashlib.sha256(f"{method} {path}\n".encode() + body).hexdigest()
+
+
+def is_kept(response) -> bool:
+    """Server errors and throttling say "not done, try again": the key must stay usable."""
+    if response.streaming:
+        return False
+    return response.status_code < 500 and response.status_code != 429
+
+
+# --- the rows ------------------------------------------------------------------------------------
+
+
+def claim_key(*, scope: str, key: str, fingerprint: str, now=None) -> tuple[IdempotencyKey, bool]:
+    """(row, True) when this request may run: its in-progress row is committed. (row, False)
+    when the key has a finished response to replay. Raises KeyReused or KeyInUse."""
+    now = now or timezone.now()
+    expires_at = now + timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
+    for _round in range(CLAIM_ROUNDS):
+        try:
+            # Its own transaction (a savepoint inside an outer one): committed before the view
+            # runs, and an IntegrityError doesn't spoil anything around it.
+            with transaction.atomic():
+                row = IdempotencyKey.objects.create(
+                    scope=scope,
+                    key=key,
+                    request_fingerprint=fingerprint,
+                    created_at=now,
+                    expires_at=expires_at,
+                )
+            return row, True
+        except IntegrityError:
+            pass
+        row = IdempotencyKey.objects.filter(scope=scope, key=key).first()
+        if row is None:
+            continue  # released since our insert failed: try again
+        if row.expires_at <= now:
+            # Expired counts as absent. Only one of several racing requests deletes it; all of
+            # them then try to insert, and the unique constraint picks the one that runs.
+            IdempotencyKey.objects.filter(pk=row.pk, expires_at__lte=now).delete()
+            continue
+        if row.request_fingerprint != fingerprint:
+            raise KeyReused
+        if row.state == IdempotencyKey.State.IN_PROGRESS:
+            abandoned = now - timedelta(seconds=IN_PROGRESS_SECONDS)
+            if row.created_at <= abandoned:
+                # Its process died mid-request (no response was recorded or released): no
+                # request runs that long, so the key is free again rather than busy for a day.
+                IdempotencyKey.objects.filter(
+                    pk=row.pk, state=IdempotencyKey.State.IN_PROGRESS, created_at__lte=abandoned
+                ).delete()
+                continue
+            raise KeyInUse
+        return row, False
+    raise KeyInUse
+
+
+def record_response(row: IdempotencyKey, response) -> None:
+    """Keep the response for replays, or release the key when it must not be kept."""
+    if not is_kept(response):
+        release_key(row)
+        return
+    IdempotencyKey.objects.filter(pk=row.pk).update(
+        state=IdempotencyKey.State.DONE,
+        response_status=response.status_code,
+        response_body=response.content,
+        response_headers={name: response[name] for name in KEPT_HEADERS if name in response},
+    )
+
+
+def release_key(row: IdempotencyKey) -> None:
+    IdempotencyKey.objects.filter(pk=row.pk).delete()
+
+
+def replay(row: IdempotencyKey) -> HttpResponse:
+    response = HttpResponse(bytes(row.response_body), status=row.response_status)
+    for name, value in row.response_headers.items():
+        response[name] = value
+    response[REPLAYED_HEADER] = "true"
+    return response
+
+
+def purge_expired_keys(*, now=None) -> int:
+    """Delete the keys past their expiry; how many went."""
+    deleted, _by_model = IdempotencyKey.objects.filter(
+        expires_at__lte=now or timezone.now()
+    ).delete()
+    return deleted
+
+
+# --- the responses of its own --------------------------------------------------------------------
+
+
+def problem(status: int, type_: str, title: str, detail: str, invalid_fields=None, headers=None):
+    """The API's problem object (backoffice.api), outside DRF."""
+    body = {
+        "type": f"urn:storno:problem:{type_}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if invalid_fields is not None:
+        body["invalidFields"] = invalid_fields
+    return JsonResponse(
+        body,
+        status=status,
+        content_type=PROBLEM_CONTENT_TYPE,
+        headers=headers,
+        json_dumps_params={"ensure_ascii": False},
+    )
+
+
+def invalid_key(message: str, code: str):
+    return problem(
+        400,
+        "invalid-input",
+        _("Invalid input"),
+        f"{HEADER}: {message}",
+        [{"field": HEADER, "message": message, "code": code}],
+    )
+
+
+def key_reused():
+    message = _(
+        "This key was used for a different request (another path or body). Use a new key for "
+        "a new request."
+    )
+    return problem(
+        422,
+        "idempotency-key-reused",
+        _("Idempotency key reused"),
+        f"{HEADER}: {message}",
+        [{"field": HEADER, "message": message, "code": "reused"}],
+    )
+
+
+def key_in_use():
+    return problem(
+        409,
+        "conflict",
+        _("Conflict"),
+        _("A request with this key is still in progress. Retry when it has finished."),
+        headers={"Retry-After": "1"},
+    )
+
+
+def body_too_large():
+    return problem(
+        413,
+        "http-413",
+        _("Request too large"),
+        _("The body is too large for a request with an %(header)s.") % {"header": HEADER},
+    )
+
+
+# --- the middleware ------------------------------------------------------------------------------
+
+
+class IdempotencyKeyMiddleware:
+    """Installed after AuthenticationMiddleware (it needs the session's user)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        key = request.headers.get(HEADER) if applies_to(request) else None
+        if key is None:
+            return self.get_response(request)
+        error = key_error(key)
+        if error:
+            return invalid_key(*error)
+        scope = client_scope(request)
+        if scope is None:
+            return self.get_response(request)  # no credentials: a 401, nothing to remember
+        try:
+            body = request.body
+        except RequestDataTooBig:
+            return body_too_large()
+        fingerprint = request_fingerprint(request.method, request.get_full_path_info(), body)
+        try:
+            row, claimed = claim_key(scope=scope, key=key, fingerprint=fingerprint)
+        except KeyReused:
+            return key_reused()
+        except KeyInUse:
+            return key_in_use()
+        if not claimed:
+            return replay(row)
+
+        try:
+            response = self.get_response(request)
+        except BaseException:
+            # Only with DEBUG_PROPAGATE_EXCEPTIONS: Django turns errors into 500s otherwise.
+            release_key(row)
+            raise
+        try:
+            record_response(row, response)
+        except DatabaseError:
+            # The client still gets the real response; the key stays busy until it expires.
+            logger.exception("Idempotency-Key %s: the response could not be recorded", row.pk)
+        return response
+
+
+# --- the OpenAPI document ------------------------------------------------------------------------
+
+
+def document_idempotency_key(result, generator, request, public, **kwargs):
+    """drf-spectacular POSTPROCESSING_HOOKS entry: every POST under /api/ takes the header and
+    may answer 409 (key in use) and 422 (key reused)."""
+    components = result.setdefault("components", {})
+    components.setdefault("parameters", {})["IdempotencyKey"] = {
+        "name": HEADER,
+        "in": "header",
+        "required": False,
+        "description": _(
+            "Makes a retried POST safe: the first request with a key runs and its response "
+            "(status, body, Content-Type, Location) is kept for %(hours)d hours; a request with "
+            "the same key, path and body gets that response again with the header "
+            "`Idempotent-Replayed: true`. The same key with another path or body is a 422; "
+            "while the first request runs, a 409. 5xx responses are not kept, so the key may be "
+            "retried. Keys are per client (user or credentials)."
+        )
+        % {"hours": settings.IDEMPOTENCY_KEY_TTL_HOURS},
+        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+    }
+    has_problem = "Problem" in components.get("schemas", {})
+    for path, operations in result.get("paths", {}).items():
+        post = operations.get("post")
+        if post is None or not path.startswith("/api/"):
+            continue
+        post.setdefault("parameters", []).append({"$ref": "#/components/parameters/IdempotencyKey"})
+        if has_problem:
+            _document_response(
+                post, "409", _("A request with this Idempotency-Key is still in progress.")
+            )
+            _document_response(
+                post, "422", _("The Idempotency-Key was used for a different request.")
+            )
+    return result
+
+
+def _document_response(operation: dict, status: str, description: str) -> None:
+    responses = operation.setdefault("responses", {})
+    if status in responses:
+        responses[status]["description"] = f"{responses[status]['description']} {description}"
+        return
+    responses[status] = {
+        "content": {
+            PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}},
+        },
+        "description": description,
+    }

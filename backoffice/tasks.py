@@ -1,0 +1,9 @@
+from celery import shared_task
+
+from . import idempotency
+
+
+@shared_task(ignore_result=True)
+def purge_expired_idempotency_keys() -> int:
+    """Beat, hourly: delete Idempotency-Keys past their expiry (they count as absent already)."""
+    return idempotency.purge_expired_keys()
