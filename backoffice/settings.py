@@ -246,6 +246,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # batches before another may resume it.
 BULK_CANCELLATION_BATCH_SIZE = int(os.environ.get("BULK_CANCELLATION_BATCH_SIZE", "500"))
 BULK_CANCELLATION_LEASE_SECONDS = int(os.environ.get("BULK_CANCELLATION_LEASE_SECONDS", "120"))
+# Celery tasks that work on one bulk job side by side (each takes its own batches).
+BULK_CANCELLATION_RUNNERS = int(os.environ.get("BULK_CANCELLATION_RUNNERS", "2"))
 DELIVERY_MAX_ATTEMPTS = int(os.environ.get("DELIVERY_MAX_ATTEMPTS", "8"))
 DELIVERY_BACKOFF_BASE_SECONDS = float(os.environ.get("DELIVERY_BACKOFF_BASE_SECONDS", "30"))
 DELIVERY_BACKOFF_MAX_SECONDS = float(os.environ.get("DELIVERY_BACKOFF_MAX_SECONDS", "3600"))

@@ -127,10 +127,36 @@ def write_orders(count: int) -> None:
         )
 
 
+def _runner(job_id: int) -> None:
+    from cancellations import bulk
+
+    bulk.kick_sweep = lambda: None
+    bulk.run_bulk_cancellation(job_id)
+
+
+def run_in_processes(job_id: int, runners: int) -> None:
+    """Each runner in its own process, as Celery's prefork pool runs them; they share the job
+    through SKIP LOCKED batches."""
+    import multiprocessing
+
+    from django.db import connections
+
+    connections.close_all()  # a forked child must open its own connection
+    context = multiprocessing.get_context("fork")
+    processes = [context.Process(target=_runner, args=(job_id,)) for _ in range(runners)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--batch-size", type=int, default=None, help="orders per transaction")
+    parser.add_argument(
+        "--runners", type=int, default=2, help="processes working on the job, as Celery's would"
+    )
     args = parser.parse_args(argv)
 
     setup_django()
@@ -170,8 +196,9 @@ def main(argv=None) -> None:
         via=AuditEntry.Via.SYSTEM,
     )
     started = time.perf_counter()
-    job = bulk.run_bulk_cancellation(job.pk)
+    run_in_processes(job.pk, args.runners)
     seconds = time.perf_counter() - started
+    job.refresh_from_db()
 
     cancellations = Cancellation.objects.filter(bulk_cancellation=job).count()
     deliveries = Delivery.objects.filter(cancellation__bulk_cancellation=job)
@@ -179,6 +206,7 @@ def main(argv=None) -> None:
     print(f"database           {connection.vendor} {connection.settings_dict['NAME']}")
     print(f"orders written     {args.orders:,} in {setup_seconds:.1f} s (setup, not timed)")
     print(f"batch size         {settings.BULK_CANCELLATION_BATCH_SIZE}")
+    print(f"runners            {args.runners} processes")
     print(
         f"job                {job.status}: {job.cancelled_count:,} cancelled, "
         f"{job.skipped_count:,} skipped, {job.failed_count:,} failed of {job.total:,}"

@@ -16,11 +16,13 @@ its orders are cancelled one by one through cancel_order itself, so one bad orde
 the others down with it.
 
 Exactly once: when the job starts, its orders are written down as targets (pending). A batch
-locks its pending targets, cancels their orders and settles the targets in one transaction.
-A worker that dies mid-batch leaves the batch pending and nothing of it written; the next
-run (a redelivered message, or the beat after the lease has run out) takes the pending ones
-only. Two workers on one job would serialise on the target locks and the second finds them
-settled.
+claims pending targets (SELECT … FOR UPDATE SKIP LOCKED), cancels their orders and settles the
+targets in one transaction. Several runners share a job (BULK_CANCELLATION_RUNNERS Celery
+tasks; on PostgreSQL they use both cores) and never take the same targets. A runner that dies
+mid-batch leaves its batch pending and nothing of it written; its lock goes with its
+connection and another runner takes the batch, or, when all died, the beat restarts the job
+once its lease has run out. And a second cancellation of an order by the same job would
+collide on the primary key, since its id is made from the job and the order.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from backoffice.bulk_insert import insert_rows
 from providers.outbox import enabled_adapters, enqueue_new_adds, kick_sweep
 
 from . import audit as audit_log
@@ -204,15 +207,20 @@ def start_bulk_cancellation(
             data={"bulkCancellation": job.pk, "filter": job.filter, "reason": reason.pk},
             audit=order_filter.audit,
         )
-        transaction.on_commit(lambda: _queue(job.pk))
+        transaction.on_commit(lambda: _queue(job.pk, runners=runner_count()))
     return job
 
 
-def _queue(job_id: int) -> None:
+def runner_count() -> int:
+    return max(1, getattr(settings, "BULK_CANCELLATION_RUNNERS", 2))
+
+
+def _queue(job_id: int, *, runners: int = 1) -> None:
     from .tasks import run_bulk_cancellation as task
 
     try:
-        task.delay(job_id)
+        for _runner in range(runners):
+            task.delay(job_id)
     except Exception:
         # The job row is the truth; the beat's resume_stalled_bulk_cancellations starts it.
         logger.exception("Could not queue bulk cancellation %s; the beat will start it.", job_id)
@@ -225,27 +233,27 @@ def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _claim(job_id: int, worker: str) -> BulkCancellation | None:
-    """Take the job unless another worker holds a live lease on it."""
+def _join(job_id: int, worker: str) -> BulkCancellation | None:
+    """Join the job's runners (None when it is finished)."""
     now = timezone.now()
-    free = Q(status=BulkCancellationStatus.QUEUED) | Q(
-        status=BulkCancellationStatus.RUNNING, lease_until__lt=now
-    )
-    taken = BulkCancellation.objects.filter(free, pk=job_id).update(
+    joined = BulkCancellation.objects.filter(
+        pk=job_id,
+        status__in=[BulkCancellationStatus.QUEUED, BulkCancellationStatus.RUNNING],
+    ).update(
         status=BulkCancellationStatus.RUNNING,
         worker=worker,
         lease_until=now + timedelta(seconds=lease_seconds()),
         started_at=Coalesce(F("started_at"), Value(now)),
     )
-    if not taken:
+    if not joined:
         return None
     return BulkCancellation.objects.select_related("reason", "created_by").get(pk=job_id)
 
 
 def _renew_lease(job: BulkCancellation) -> None:
-    job.lease_until = timezone.now() + timedelta(seconds=lease_seconds())
-    BulkCancellation.objects.filter(pk=job.pk, worker=job.worker).update(
-        lease_until=job.lease_until
+    """Any runner's batch keeps the job alive; when none renews it, the beat restarts it."""
+    BulkCancellation.objects.filter(pk=job.pk).update(
+        lease_until=timezone.now() + timedelta(seconds=lease_seconds())
     )
 
 
@@ -281,10 +289,12 @@ def _write_targets(job: BulkCancellation) -> None:
 
 
 def run_bulk_cancellation(job_id: int, *, worker: str = "") -> BulkCancellation | None:
-    """The job: cancel every pending target, batch by batch. Returns the job, or None when
-    another worker holds it (or it is finished)."""
+    """One runner of the job: take batches of pending targets until none is left. Several
+    runners (BULK_CANCELLATION_RUNNERS, each a Celery task) share a job: each batch is claimed
+    with SKIP LOCKED, so they never take the same orders. Returns the job, or None when it
+    was finished already."""
     worker = worker or _worker_name()
-    job = _claim(job_id, worker)
+    job = _join(job_id, worker)
     if job is None:
         return None
     if not job.targets_ready:
@@ -292,23 +302,21 @@ def run_bulk_cancellation(job_id: int, *, worker: str = "") -> BulkCancellation 
     runner = _BatchRunner(job)
     last_kick = 0.0
     while True:
-        order_ids = list(
-            job.targets.filter(outcome=TargetOutcome.PENDING)
-            .order_by("order_id")
-            .values_list("order_id", flat=True)[: batch_size()]
-        )
-        if not order_ids:
+        due = runner.run_next()
+        if due is None:
             break
-        due = runner.run(order_ids)
         _renew_lease(job)
         # One sweep request now and then, not one message per delivery.
         if due and time.monotonic() - last_kick > 5:
             last_kick = time.monotonic()
             kick_sweep()
-    BulkCancellation.objects.filter(pk=job.pk, worker=worker).update(
-        status=BulkCancellationStatus.FINISHED, finished_at=timezone.now(), lease_until=None
-    )
-    kick_sweep()
+    # Nothing left to claim. Targets another runner holds locked still read as pending here:
+    # then that runner, when it runs dry, is the one to finish the job.
+    if not job.targets.filter(outcome=TargetOutcome.PENDING).exists():
+        BulkCancellation.objects.filter(pk=job.pk, status=BulkCancellationStatus.RUNNING).update(
+            status=BulkCancellationStatus.FINISHED, finished_at=timezone.now(), lease_until=None
+        )
+        kick_sweep()
     job.refresh_from_db()
     return job
 
@@ -323,7 +331,7 @@ def resume_stalled_bulk_cancellations(*, now=None) -> int:
     ).values_list("pk", flat=True)
     count = 0
     for job_id in stalled:
-        _queue(job_id)
+        _queue(job_id, runners=runner_count())
         count += 1
     return count
 
@@ -346,27 +354,37 @@ class _BatchRunner:
         self.actor = job.created_by
         self.id_prefix = bulk_cancellation_id_prefix(job.pk)
 
-    def run(self, order_ids: list[int]) -> int:
-        """Cancel these orders; returns how many deliveries became due."""
+    def run_next(self) -> int | None:
+        """Claim the next batch and cancel its orders. Returns how many deliveries became due,
+        or None when no pending target is left to claim."""
+        order_ids: list[int] = []
         try:
             with transaction.atomic():
-                return self._run_batch(order_ids)
+                targets = list(
+                    BulkCancellationTarget.objects.select_for_update(skip_locked=True)
+                    .filter(bulk_cancellation=self.job, outcome=TargetOutcome.PENDING)
+                    .order_by("order_id")[: batch_size()]
+                )
+                if not targets:
+                    return None
+                order_ids = [target.order_id for target in targets]
+                return self.run(targets)
         except DatabaseError:
+            if not order_ids:
+                raise
             logger.exception("Bulk cancellation %s: a batch failed; going one by one.", self.job.pk)
             for order_id in order_ids:
                 self._run_one(order_id)  # cancel_order asks for its own deliveries
             return 0
 
+    def run(self, targets: list[BulkCancellationTarget]) -> int:
+        """Cancel the orders of these claimed (locked) targets in the caller's transaction."""
+        return self._run_batch({target.order_id: target for target in targets})
+
     # -- the fast path: one transaction, one INSERT per table ---------------------------------
 
-    def _run_batch(self, order_ids: list[int]) -> int:
+    def _run_batch(self, targets: dict[int, BulkCancellationTarget]) -> int:
         job, now = self.job, timezone.now()
-        targets = {
-            target.order_id: target
-            for target in BulkCancellationTarget.objects.select_for_update().filter(
-                bulk_cancellation=job, order_id__in=order_ids, outcome=TargetOutcome.PENDING
-            )
-        }
         orders = list(
             Order.objects.select_for_update()
             .filter(pk__in=list(targets))
@@ -459,15 +477,18 @@ class _BatchRunner:
         for plan in effective:
             plan.cancellation.status = CancellationStatus.COMPLETED
             plan.cancellation.completed_time = now
-        Cancellation.objects.bulk_create([plan.cancellation for plan in planned])
-        CancellationItem.objects.bulk_create(
-            row
-            for plan in planned
-            for row in services.cancellation_item_rows(plan.cancellation, plan.quote)
+        insert_rows(Cancellation, [plan.cancellation for plan in planned])
+        insert_rows(
+            CancellationItem,
+            (
+                row
+                for plan in planned
+                for row in services.cancellation_item_rows(plan.cancellation, plan.quote)
+            ),
         )
         if effective:
             entries += self._make_effective(effective, now)
-        AuditEntry.objects.bulk_create(entries)
+        insert_rows(AuditEntry, entries)
         logger.debug("Bulk cancellation %s: %s orders via %s", job.pk, len(planned), via)
         return enqueue_new_adds([plan.cancellation for plan in planned], self.adapters)
 

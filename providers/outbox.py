@@ -32,6 +32,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from backoffice.bulk_insert import insert_rows
+
 from .base import Action, ProviderAdapter
 from .models import Delivery, ProviderSetting
 from .states import DeliveryStatus, move
@@ -111,7 +113,10 @@ def kick(delivery_ids) -> None:
         try:
             deliver_one.delay(delivery_id)
         except Exception:
+            # The broker is down or hangs: each further publish would fail as slowly, and the
+            # sweep delivers every one of them anyway.
             logger.exception("Could not queue delivery %s; the sweep will pick it up.", delivery_id)
+            return
 
 
 def _enqueue_adds(cancellation) -> list[Delivery]:
@@ -147,7 +152,7 @@ def enqueue_new_adds(cancellations, adapters: list[ProviderAdapter]) -> int:
             _new_add(cancellation, adapter.kind, now, cancellation.pk in applicable)
             for cancellation in cancellations
         ]
-    Delivery.objects.bulk_create(rows)
+    insert_rows(Delivery, rows)
     return sum(1 for row in rows if row.status == DeliveryStatus.PENDING)
 
 

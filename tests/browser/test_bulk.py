@@ -40,7 +40,7 @@ def test_a_channel_over_the_last_day_is_previewed_then_cancelled_with_a_moving_p
     OrderItemFactory(order=OrderFactory(channel="/shop/de", placed_at=recent))
     # The job is run below, batch by batch, instead of by the eager Celery task in the request.
     queued = []
-    monkeypatch.setattr(bulk, "_queue", queued.append)
+    monkeypatch.setattr(bulk, "_queue", lambda job_id, runners=1: queued.append(job_id))
     settings.BULK_CANCELLATION_BATCH_SIZE = 2
     sign_in(bulk_operator)
 

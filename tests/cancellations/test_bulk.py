@@ -364,16 +364,19 @@ class TestRun:
 
 
 class TestResume:
-    def test_a_job_held_by_a_live_worker_is_left_alone(self):
-        shop_order()
+    def test_a_second_runner_joins_a_running_job_and_takes_what_is_left(self, settings):
+        settings.BULK_CANCELLATION_BATCH_SIZE = 2
+        orders = [shop_order() for _ in range(5)]
         job = start(EVERYTHING)
-        BulkCancellation.objects.filter(pk=job.pk).update(
-            status=BulkCancellationStatus.RUNNING,
-            worker="other:1",
-            lease_until=timezone.now() + timedelta(minutes=1),
-        )
-        assert bulk.run_bulk_cancellation(job.pk) is None
-        assert Cancellation.objects.count() == 0
+        first = bulk._BatchRunner(bulk._join(job.pk, "first:1"))
+        bulk._write_targets(first.job)
+        assert first.run_next() is not None  # one batch, then this runner stops
+
+        job = bulk.run_bulk_cancellation(job.pk, worker="second:2")
+
+        assert job.status == BulkCancellationStatus.FINISHED
+        assert (job.total, job.cancelled_count) == (5, 5)
+        assert all(order.cancellations.count() == 1 for order in orders)
 
     def test_a_finished_job_is_not_run_again(self, django_capture_on_commit_callbacks):
         shop_order()
@@ -402,9 +405,6 @@ class TestResume:
         assert (job.total, job.cancelled_count) == (5, 2)
 
         monkeypatch.setattr(bulk._BatchRunner, "run", real_run)
-        # The lease still runs: no one else may take the job yet.
-        assert bulk.run_bulk_cancellation(job.pk) is None
-        BulkCancellation.objects.filter(pk=job.pk).update(lease_until=timezone.now())
         job = bulk.run_bulk_cancellation(job.pk)
 
         assert job.status == BulkCancellationStatus.FINISHED
@@ -453,7 +453,7 @@ class TestResume:
             status=BulkCancellationStatus.RUNNING, lease_until=now + timedelta(minutes=1)
         )
         queued = []
-        monkeypatch.setattr(bulk, "_queue", queued.append)
+        monkeypatch.setattr(bulk, "_queue", lambda job_id, runners=1: queued.append(job_id))
 
         assert bulk.resume_stalled_bulk_cancellations(now=now) == 2
         assert sorted(queued) == sorted([lost.pk, abandoned.pk])

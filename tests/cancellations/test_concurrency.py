@@ -80,3 +80,30 @@ def test_concurrent_partial_cancels_never_take_more_than_the_quantity():
     item.refresh_from_db()
     assert item.cancelled_quantity == 3
     assert Cancellation.objects.filter(order=order).count() == 3
+
+
+def test_runners_sharing_a_bulk_job_cancel_every_order_exactly_once(settings):
+    from cancellations import bulk
+    from cancellations.models import BulkCancellationStatus
+    from cancellations.order_filter import parse_order_filter
+
+    settings.BULK_CANCELLATION_BATCH_SIZE = 7
+    orders = []
+    for _ in range(60):
+        order = OrderFactory(channel="/race")
+        OrderItemFactory(order=order, quantity=2)
+        orders.append(order)
+    job = bulk.start_bulk_cancellation(
+        parse_order_filter({"folders": [{"folder": "/race"}]}),
+        reason=CancellationReasonFactory(),
+        actor=None,
+        via=AuditEntry.Via.API,
+    )
+
+    run_concurrently(4, lambda: bulk.run_bulk_cancellation(job.pk))
+
+    job.refresh_from_db()
+    assert job.status == BulkCancellationStatus.FINISHED
+    assert (job.total, job.cancelled_count, job.skipped_count, job.failed_count) == (60, 60, 0, 0)
+    assert Cancellation.objects.filter(order__in=orders).count() == 60
+    assert set(job.targets.values_list("outcome", flat=True)) == {"cancelled"}
