@@ -63,17 +63,18 @@ def test_a_channel_over_the_last_day_is_previewed_then_cancelled_with_a_moving_p
     expect(progress).not_to_have_attribute("value", "100")
 
     # Stop after the first batch, so that the page shows the bar part of the way.
-    real_run = bulk._BatchRunner.run
+    # (after its transaction has committed, or the page would see nothing yet).
+    real_run_next = bulk._BatchRunner.run_next
     first_batch_done, go_on = threading.Event(), threading.Event()
 
-    def pausing_run(runner, order_ids):
-        due = real_run(runner, order_ids)
+    def pausing_run_next(runner):
+        due = real_run_next(runner)
         if not first_batch_done.is_set():
             first_batch_done.set()
             go_on.wait(timeout=30)
         return due
 
-    monkeypatch.setattr(bulk._BatchRunner, "run", pausing_run)
+    monkeypatch.setattr(bulk._BatchRunner, "run_next", pausing_run_next)
     worker = threading.Thread(target=bulk.run_bulk_cancellation, args=(job.pk,))
     worker.start()
     try:

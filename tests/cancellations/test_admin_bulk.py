@@ -48,7 +48,7 @@ def shop_order(channel="/shop/de", status=OrderStatus.OPEN):
 def queued_job(**filter_data):
     """Written, not run: the on-commit queueing never fires inside a test transaction."""
     return bulk.start_bulk_cancellation(
-        parse_order_filter(filter_data),
+        parse_order_filter(filter_data or {"folders": [{"folder": "/"}]}),
         reason=CancellationReasonFactory(),
         actor=UserFactory(),
         via=AuditEntry.Via.API,
