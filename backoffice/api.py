@@ -10,19 +10,29 @@ Every error is an RFC 7807 problem object (media type application/problem+json):
 (`lineItems.0.quantity`), like Rebilly's 422 bodies.
 """
 
+import logging
 import re
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.db import InterfaceError, OperationalError
+from django.http import Http404, JsonResponse
 from django.utils.translation import gettext_lazy as _
+from django.views.defaults import page_not_found
 from rest_framework import exceptions, parsers, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+logger = logging.getLogger(__name__)
+
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 NON_FIELD = "__all__"
+# A lost or refused database connection: the request is answered 503, and clients are told when
+# to try again. The service's transaction was rolled back, so a retry (with the same
+# Idempotency-Key, if it had one) is safe.
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 class Pagination(LimitOffsetPagination):
@@ -48,6 +58,13 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
+class DatabaseUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = _("The database can't be reached right now. Try again in a few seconds.")
+    default_code = "service_unavailable"
+    wait = DATABASE_RETRY_AFTER_SECONDS
+
+
 _TITLES = {
     400: _("Invalid input"),
     401: _("Not authenticated"),
@@ -58,8 +75,9 @@ _TITLES = {
     409: _("Conflict"),
     415: _("Unsupported media type"),
     429: _("Too many requests"),
+    503: _("Service unavailable"),
 }
-_TYPES = {400: "invalid-input", 409: "conflict"}
+_TYPES = {400: "invalid-input", 409: "conflict", 503: "service-unavailable"}
 
 
 def camel_case(name: str) -> str:
@@ -126,7 +144,7 @@ def django_validation_detail(error: DjangoValidationError):
     ]
 
 
-def problem_response(status_code: int, detail: str, invalid_fields=None, headers=None) -> Response:
+def problem_body(status_code: int, detail: str, invalid_fields=None) -> dict:
     body = {
         "type": f"urn:storno:problem:{_TYPES.get(status_code, 'http-' + str(status_code))}",
         "title": str(_TITLES.get(status_code, _("Error"))),
@@ -135,6 +153,11 @@ def problem_response(status_code: int, detail: str, invalid_fields=None, headers
     }
     if invalid_fields is not None:
         body["invalidFields"] = invalid_fields
+    return body
+
+
+def problem_response(status_code: int, detail: str, invalid_fields=None, headers=None) -> Response:
+    body = problem_body(status_code, detail, invalid_fields)
     return Response(body, status=status_code, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
 
 
@@ -148,6 +171,9 @@ def problem_exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, DATABASE_ERRORS):
+        logger.warning("Database unavailable, answering 503: %s", exc, exc_info=exc)
+        exc = DatabaseUnavailable()
     if not isinstance(exc, exceptions.APIException):
         return None
 
@@ -171,6 +197,29 @@ def problem_exception_handler(exc, context):
         response = problem_response(exc.status_code, str(exc.detail), None, headers)
     set_rollback()
     return response
+
+
+# Paths no view answered (`/api/v1/orders/abc/`: the id isn't a number) are API paths all the same.
+CALLISTO_PREFIX = "/callisto/"
+API_PREFIXES = ("/api/", CALLISTO_PREFIX)
+
+
+def not_found(request, exception=None):
+    """handler404: a problem object for an API path, the staff page for everything else."""
+    if not request.path_info.startswith(API_PREFIXES):
+        return page_not_found(request, exception)
+    if request.path_info.startswith(CALLISTO_PREFIX):
+        from providers.inbound_callisto import problem_body as callisto_problem_body
+
+        body = callisto_problem_body(404, str(_("Not found.")))
+    else:
+        body = problem_body(404, str(_("Not found.")))
+    return JsonResponse(
+        body,
+        status=404,
+        content_type=PROBLEM_CONTENT_TYPE,
+        json_dumps_params={"ensure_ascii": False},
+    )
 
 
 _CAMEL_BOUNDARY = re.compile(r"(?<!^)(?=[A-Z])")

@@ -299,7 +299,7 @@ class IdempotencyKeyMiddleware:
 
 def document_idempotency_key(result, generator, request, public, **kwargs):
     """drf-spectacular POSTPROCESSING_HOOKS entry: every POST under /api/ takes the header and
-    may answer 409 (key in use) and 422 (key reused)."""
+    may answer 400 (bad key), 409 (key in use) and 422 (key reused)."""
     components = result.setdefault("components", {})
     components.setdefault("parameters", {})["IdempotencyKey"] = {
         "name": HEADER,
@@ -323,6 +323,9 @@ def document_idempotency_key(result, generator, request, public, **kwargs):
             continue
         post.setdefault("parameters", []).append({"$ref": "#/components/parameters/IdempotencyKey"})
         if has_problem:
+            _document_response(
+                post, "400", _("The Idempotency-Key is empty, too long or has control characters.")
+            )
             _document_response(
                 post, "409", _("A request with this Idempotency-Key is still in progress.")
             )

@@ -6,6 +6,7 @@ to run many web and worker processes.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -53,7 +54,10 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
+    "axes",
+    "csp",
     "backoffice",
     "reasons",
     "cancellations",
@@ -62,6 +66,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -71,6 +76,10 @@ MIDDLEWARE = [
     "backoffice.middleware.UserTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Turns a login locked out by django-axes into the lockout page (backoffice.security).
+    "axes.middleware.AxesMiddleware",
+    # A lost database connection is a 503 with Retry-After, not a 500.
+    "backoffice.middleware.DatabaseUnavailableMiddleware",
     # Last, so every other middleware also handles the responses it answers or replays itself.
     "backoffice.idempotency.IdempotencyKeyMiddleware",
 ]
@@ -120,6 +129,11 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# django-axes first: it refuses a locked-out login before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 # --- Languages and time ---------------------------------------------------------------------
 LANGUAGE_CODE = "en"
@@ -153,6 +167,64 @@ if env_bool("BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True  # X-Content-Type-Options: nosniff
+SECURE_REFERRER_POLICY = "same-origin"  # links to other sites do not carry Storno's URLs
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Content-Security-Policy (django-csp): scripts, styles and everything else from Storno's own
+# origin only; no inline script or style attribute runs (json_script blocks are data, not
+# code), no plugin, no other site may frame a page, forms post back to Storno only.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+# How many proxies in front of Storno append to X-Forwarded-For: the client address that login
+# lockouts and API throttles count is the one the nearest trusted proxy saw. 0 trusts no
+# header at all (a client could otherwise pick its own address per request).
+TRUSTED_PROXY_COUNT = int(
+    os.environ.get("TRUSTED_PROXY_COUNT", "1" if env_bool("BEHIND_TLS_PROXY", False) else "0")
+)
+
+# Login lockout (django-axes): after AXES_FAILURE_LIMIT failed logins for one username from one
+# address, that pair is refused for LOGIN_LOCKOUT_MINUTES, counted again from each refused try.
+# Covers the staff login page, the admin login and HTTP Basic on the API. Attempts live in the
+# database, so every web process sees the same count.
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "backoffice.security.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "backoffice.security.client_ip"
+
+# --- Cache ----------------------------------------------------------------------------------
+# API throttles count requests in the default cache, so every web process must share it (a
+# per-process cache would multiply each limit by the number of gunicorn workers). The database
+# is the state every process shares already and keeps working while a broker is away, so it
+# holds the cache, in a table that `manage.py migrate` creates. CACHE_REDIS_URL moves it to Redis.
+if os.environ.get("CACHE_REDIS_URL"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["CACHE_REDIS_URL"],
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "storno_cache",
+            # Room for a throttle history per user and client address before culling.
+            "OPTIONS": {"MAX_ENTRIES": 20000},
+        }
+    }
 
 # --- Django REST framework ------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -172,6 +244,19 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "backoffice.api.Pagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "backoffice.api.problem_exception_handler",
+    # Per user, per anonymous address, and stricter for the views that name a throttle_scope
+    # (bulk cancellation). Counted in the default cache (CACHES); 429 with Retry-After.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+        "rest_framework.throttling.ScopedRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("API_THROTTLE_ANON", "30/min"),
+        "user": os.environ.get("API_THROTTLE_USER", "600/min"),
+        "bulk-cancel": os.environ.get("API_THROTTLE_BULK_CANCEL", "10/min"),
+    },
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DATETIME_FORMAT": "iso-8601",
     "COERCE_DECIMAL_TO_STRING": False,
@@ -185,6 +270,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from our own static files, not a CDN: the docs work offline and under the CSP.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # Several resources have a `status` with their own values: one enum name each.
     "ENUM_NAME_OVERRIDES": {
         "BulkCancellationStatusEnum": "cancellations.models.BulkCancellationStatus",
@@ -210,6 +299,23 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(VAR_DIR / "broker-processed"),
         "store_processed": False,
     }
+# Web requests publish too (the after-commit kick of a new cancellation), but a message is only
+# a hint: the Delivery rows are the truth and the beat sweep sends what a lost kick left behind.
+# So a broker that is down or hangs may cost a request a few seconds, never minutes:
+# - AMQP: connect and handshake within 2 s (Celery's default is 4 s).
+# - Redis: kombu waits forever for a Redis that accepts the connection but never answers. 2 s
+#   to connect, 3 s per answer (a healthy Redis answers in milliseconds, and the worker's BRPOP
+#   polls every second); with redis-py's check on connect the worst case is about 2 × 3 s.
+# - One immediate publish retry instead of Celery's three: enough for a pooled connection that
+#   went stale when the broker restarted.
+# Workers reconnect to a broker that went away (broker_connection_retry, on by default) and,
+# with RETRY_ON_STARTUP, wait for one that isn't up yet when they start instead of exiting.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+BROKER_REDIS_TIMEOUTS = {"socket_connect_timeout": 2, "socket_timeout": 3}
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "sentinel://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = dict(BROKER_REDIS_TIMEOUTS)
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = "UTC"

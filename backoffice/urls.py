@@ -1,9 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from . import views
+from .security import swagger_ui_view
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -16,5 +17,10 @@ urlpatterns = [
     path("api/v1/", include("cancellations.api.urls")),
     path("callisto/", include("providers.inbound_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", swagger_ui_view(), name="api-docs"),
 ]
+
+# A lost database connection outside any view is a 503 too (backoffice.middleware).
+handler500 = "backoffice.middleware.server_error"
+# A path no view matches is a problem object under /api/ and /callisto/ (backoffice.api).
+handler404 = "backoffice.api.not_found"

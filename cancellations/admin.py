@@ -678,7 +678,7 @@ class AuditEntryAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("data"))
     def pretty_data(self, entry):
         text = json.dumps(entry.data, indent=2, sort_keys=True, ensure_ascii=False)
-        return format_html('<pre style="margin: 0">{}</pre>', text)
+        return format_html("<pre>{}</pre>", text)
 
 
 # --- bulk cancellations -------------------------------------------------------------------------
@@ -788,7 +788,7 @@ class BulkCancellationAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("filter"))
     def pretty_filter(self, job):
         text = json.dumps(job.filter, indent=2, sort_keys=True, ensure_ascii=False)
-        return format_html('<pre style="margin: 0">{}</pre>', text)
+        return format_html("<pre>{}</pre>", text)
 
     def has_run_permission(self, request):
         return request.user.has_perm("cancellations.run_bulk_cancellation")

@@ -18,10 +18,10 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import bulk
+from . import bulk, selectors
 from .bulk_forms import BulkCancelForm
 from .errors import CancellationError
-from .models import AuditEntry, BulkCancellation, BulkCancellationStatus, Order, TargetOutcome
+from .models import AuditEntry, BulkCancellation, BulkCancellationStatus, TargetOutcome
 from .order_filter import parse_state
 from .states import OrderStatus
 
@@ -95,7 +95,7 @@ def bulk_list(request):
 @bulk_run_required
 @require_http_methods(["GET", "POST"])
 def bulk_new(request):
-    channels = list(Order.objects.order_by("channel").values_list("channel", flat=True).distinct())
+    channels = selectors.order_channels()
     if request.method == "GET":
         return _render_new(request, BulkCancelForm(channels=channels))
 

@@ -21,6 +21,7 @@ from providers.models import Delivery, provider_kind_choices
 from providers.states import DeliveryStatus
 from reasons.models import CancellationReason
 
+from . import selectors
 from .models import Cancellation, Order
 from .states import CancellationStatus
 
@@ -73,7 +74,7 @@ def _start_of_day(day: date, zone: tzinfo) -> datetime:
 
 def channels() -> list[str]:
     """Every channel some order was placed in, for the filter's select."""
-    return list(Order.objects.order_by("channel").values_list("channel", flat=True).distinct())
+    return selectors.order_channels()
 
 
 def cancellations_created(flt: DashboardFilter) -> QuerySet[Cancellation]:

@@ -1,5 +1,6 @@
 """Read-side queries shared by the admin, the staff pages and the API."""
 
+from django.db import connection
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
@@ -16,6 +17,26 @@ def order_list(*, search: str = "") -> QuerySet[Order]:
             | Q(customer_email__icontains=search)
         )
     return orders
+
+
+def order_channels() -> list[str]:
+    """Every channel some order was placed in, sorted. One index probe per channel (a loose
+    index scan on the channel index) instead of SELECT DISTINCT, which reads every order:
+    0.4 s at a million orders on PostgreSQL, on every order list page."""
+    quote = connection.ops.quote_name
+    table, column = quote(Order._meta.db_table), quote(Order._meta.get_field("channel").column)
+    # Only the model's own table and column names are formatted in.
+    sql = (
+        f"WITH RECURSIVE channels (channel) AS ("  # noqa: S608
+        f" SELECT MIN({column}) FROM {table}"
+        f" UNION ALL"
+        f" SELECT (SELECT MIN({column}) FROM {table} WHERE {column} > channels.channel)"
+        f" FROM channels WHERE channels.channel IS NOT NULL"
+        f") SELECT channel FROM channels WHERE channel IS NOT NULL"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return [row[0] for row in cursor.fetchall()]
 
 
 def order_detail_queryset() -> QuerySet[Order]:

@@ -6,7 +6,6 @@ render. Every rule lives in services.py."""
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
@@ -19,7 +18,8 @@ from providers.services import retry_delivery
 from . import billing, selectors, services
 from .errors import CancellationError
 from .forms import CancelOrderForm, OrderFilterForm, RevokeForm
-from .models import AuditEntry, Order
+from .models import AuditEntry
+from .pagination import BigTablePaginator
 from .states import CancellationStatus
 
 ORDERS_PER_PAGE = 50
@@ -34,11 +34,10 @@ def _safe_link(value: str) -> str:
 @login_required
 @permission_required("cancellations.view_order", raise_exception=True)
 def order_list(request):
-    channels = Order.objects.order_by("channel").values_list("channel", flat=True).distinct()
-    form = OrderFilterForm(request.GET, channels=list(channels))
+    form = OrderFilterForm(request.GET, channels=selectors.order_channels())
     form.is_valid()  # an invalid filter is shown with its error and otherwise ignored
     orders = form.filter(selectors.order_list(search=form.cleaned_data.get("q", "").strip()))
-    page = Paginator(orders, ORDERS_PER_PAGE).get_page(request.GET.get("page"))
+    page = BigTablePaginator(orders, ORDERS_PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
         "cancellations/order_list.html",

@@ -99,14 +99,18 @@ class BearerTokenAuthentication(TokenAuthentication):
     keyword = "Bearer"
 
 
-def problem(status_code: int, detail: str, **extra) -> Response:
-    body = {
+def problem_body(status_code: int, detail: str, **extra) -> dict:
+    return {
         "type": PROBLEM_TYPE,
         "title": TITLES.get(status_code, "Error"),
         "status": status_code,
         "detail": detail,
         **extra,
     }
+
+
+def problem(status_code: int, detail: str, **extra) -> Response:
+    body = problem_body(status_code, detail, **extra)
     return Response(body, status=status_code, content_type=PROBLEM_CONTENT_TYPE)
 
 

@@ -1,6 +1,17 @@
 import pytest
+from django.core.cache import caches
 
 from tests.factories import CancellationReasonFactory, OrderFactory, OrderItemFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _empty_caches():
+    """API throttles count in the cache: each test starts with none of another test's requests."""
+    for cache in caches.all():
+        cache.clear()
+    yield
+    for cache in caches.all():
+        cache.clear()
 
 
 @pytest.fixture

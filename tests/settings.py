@@ -17,3 +17,6 @@ STORAGES = {
 # Unit tests run tasks in-process; tests/integration starts a real worker with its own settings.
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
+# One cache per test process; tests/conftest.py empties it around every test so API throttle
+# counts never carry from one test to the next.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

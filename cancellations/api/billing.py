@@ -19,10 +19,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backoffice.api import PROBLEM_CONTENT_TYPE
+from backoffice.openapi import ProblemSerializer
 
 from .. import billing, services
 from ..models import AuditEntry
-from .serializers import ProblemSerializer
 
 logger = logging.getLogger(__name__)
 

@@ -21,12 +21,12 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import exceptions, permissions, status
 from rest_framework.response import Response
 
 from backoffice.api import NON_FIELD, PROBLEM_CONTENT_TYPE, django_validation_detail
+from backoffice.openapi import ListSchema, problem
 
 from .. import bulk
 from ..errors import CancellationError
@@ -47,8 +47,8 @@ from .bulk_serializers import (
     BulkResultSerializer,
     bulk_cancellation_url,
 )
-from .serializers import MAX_ID, ProblemSerializer
-from .views import NOT_FOUND, READ_ERRORS, WRITE_ERRORS, JsonApiView
+from .serializers import MAX_ID
+from .views import LIST_ERRORS, NOT_FOUND, READ_ERRORS, WRITE_ERRORS, JsonApiView, location
 
 RUN_PERMISSION = "cancellations.run_bulk_cancellation"
 VIEW_PERMISSION = "cancellations.view_bulkcancellation"
@@ -138,21 +138,6 @@ class BulkResultFilter(django_filters.FilterSet):
 
 
 # --- documentation -----------------------------------------------------------------------------
-
-
-class ListSchema(AutoSchema):
-    """drf-spectacular guesses "is this a list?" from the smallest response key, and
-    ("401", problem type) sorts before "200": without this, a list's limit, offset and filter
-    parameters go undocumented. Each response still decides for itself."""
-
-    def _is_list_view(self, serializer=None) -> bool:
-        if serializer is None:
-            return self.method == "GET"
-        return super()._is_list_view(serializer)
-
-
-def _problem(description):
-    return OpenApiResponse(ProblemSerializer, description=description)
 
 
 JOC_REQUEST = OpenApiExample(
@@ -283,6 +268,7 @@ JOB_RESPONSE = OpenApiExample("A finished job", response_only=True, value=JOB_EX
 class OrdersCancelView(JsonApiView):
     serializer_class = BulkCancelRequestSerializer
     permission_classes = [CanRunBulkCancellations]
+    throttle_scope = "bulk-cancel"  # a stricter rate of its own (REST_FRAMEWORK's throttles)
     error_field_names = BULK_ERROR_FIELDS
 
     @extend_schema(
@@ -298,11 +284,12 @@ class OrdersCancelView(JsonApiView):
             "run_bulk_cancellation permission, for a dry run too."
         ),
         request=BulkCancelRequestSerializer,
+        parameters=[location(202)],
         responses={
             200: BulkPreviewSerializer,
             202: BulkCancellationSerializer,
             **WRITE_ERRORS,
-            (403, PROBLEM_CONTENT_TYPE): _problem(
+            (403, PROBLEM_CONTENT_TYPE): problem(
                 gettext_lazy("The user lacks run_bulk_cancellation.")
             ),
         },
@@ -383,7 +370,7 @@ class BulkCancellationListView(JsonApiView):
     @extend_schema(
         operation_id="bulk_cancellations_list",
         summary=gettext_lazy("List bulk cancellation jobs, newest first"),
-        responses={200: BulkCancellationSerializer(many=True), **READ_ERRORS},
+        responses={200: BulkCancellationSerializer(many=True), **LIST_ERRORS},
     )
     def get(self, request):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
@@ -427,7 +414,7 @@ class BulkCancellationResultsView(JsonApiView):
             "In order id order. For a cancelled order, cancellationId (and message) is the "
             "cancellation the job made; for the others message says why."
         ),
-        responses={200: BulkResultSerializer(many=True), **READ_ERRORS, **NOT_FOUND},
+        responses={200: BulkResultSerializer(many=True), **LIST_ERRORS, **NOT_FOUND},
     )
     def get(self, request, id):
         self.job = find_job(id, BulkCancellation.objects.only("pk"))

@@ -78,8 +78,9 @@ class OrderFilter(django_filters.FilterSet):
         return queryset.filter(Q(channel=folder) | Q(channel__startswith=folder + "/"))
 
     def filter_search(self, queryset, name, value):
-        # The staff pages' search, so both find the same orders.
-        return queryset & selectors.order_list(search=value)
+        # The staff pages' search, so both find the same orders. A subquery, not `&`: the
+        # status filter may have made the queryset DISTINCT, which `&` can't combine.
+        return queryset.filter(pk__in=selectors.order_list(search=value).values("pk"))
 
 
 class CancellationFilter(django_filters.FilterSet):

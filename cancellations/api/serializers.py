@@ -10,7 +10,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import empty
@@ -104,25 +103,7 @@ class MoneySerializer(serializers.Serializer):
     currency = serializers.CharField()
 
 
-# --- problem objects (documentation only: backoffice.api renders them) --------------------------
-
-
-class InvalidFieldSerializer(serializers.Serializer):
-    field = serializers.CharField(help_text=_("The API field, dot notation for nested values."))
-    message = serializers.CharField()
-    code = serializers.CharField()
-
-
-class ProblemSerializer(serializers.Serializer):
-    """RFC 7807 problem object, the body of every error."""
-
-    type = serializers.CharField()
-    title = serializers.CharField()
-    status = serializers.IntegerField()
-    detail = serializers.CharField()
-    invalidFields = InvalidFieldSerializer(many=True, required=False)
-
-
+# Problem objects are documented once for every API, in backoffice.api.
 # --- orders --------------------------------------------------------------------------------------
 
 
@@ -143,7 +124,10 @@ class OrderSerializer(serializers.Serializer):
     number = serializers.CharField()
     status = serializers.ChoiceField(choices=OrderStatus.choices)
     customerName = serializers.CharField(source="customer_name")
-    customerEmail = serializers.EmailField(source="customer_email")
+    # Not an EmailField: an order taken in without an address has "", which isn't an e-mail.
+    customerEmail = serializers.CharField(
+        source="customer_email", help_text=_("An e-mail address, or empty when none was given.")
+    )
     channel = serializers.CharField()
     parentId = serializers.IntegerField(source="parent_id", allow_null=True)
     placedTime = UtcDateTimeField(source="placed_at")
@@ -338,11 +322,11 @@ class CancellationSerializer(serializers.Serializer):
             "currency": cancellation.currency,
         }
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(serializers.CharField(allow_null=True))
     def get_proratedInvoiceId(self, cancellation) -> str | None:
         return cancellation.prorated_invoice_id or None
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(serializers.CharField(allow_null=True))
     def get_appliedInvoiceId(self, cancellation) -> str | None:
         return cancellation.applied_invoice_id or None
 

@@ -11,7 +11,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
 )
 from rest_framework import exceptions, permissions, status
@@ -20,6 +19,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from backoffice.api import PROBLEM_CONTENT_TYPE, JSONParser
+from backoffice.openapi import ListSchema, problem
 
 from .. import selectors, services
 from ..models import CANCELLATION_ID_RE, AuditEntry
@@ -30,7 +30,6 @@ from .serializers import (
     CancellationSerializer,
     OrderInputSerializer,
     OrderSerializer,
-    ProblemSerializer,
     cancellation_url,
     order_url,
 )
@@ -56,21 +55,34 @@ CANCELLATION_ERROR_FIELDS = {
 }
 
 
-def _problem(description):
-    return OpenApiResponse(ProblemSerializer, description=description)
-
-
 READ_ERRORS = {
-    (401, PROBLEM): _problem(_("No or wrong credentials.")),
-    (403, PROBLEM): _problem(_("The user lacks the model permission.")),
-    (406, PROBLEM): _problem(_("The Accept header asks for something other than JSON.")),
+    (401, PROBLEM): problem(_("No or wrong credentials.")),
+    (403, PROBLEM): problem(_("The user lacks the model permission.")),
+    (406, PROBLEM): problem(_("The Accept header asks for something other than JSON.")),
+}
+LIST_ERRORS = {
+    **READ_ERRORS,
+    (400, PROBLEM): problem(_("A filter is invalid; invalidFields names it.")),
 }
 WRITE_ERRORS = {
     **READ_ERRORS,
-    (400, PROBLEM): _problem(_("Invalid input; invalidFields names each offending field.")),
-    (415, PROBLEM): _problem(_("The body is not application/json.")),
+    (400, PROBLEM): problem(_("Invalid input; invalidFields names each offending field.")),
+    (415, PROBLEM): problem(_("The body is not application/json.")),
 }
-NOT_FOUND = {(404, PROBLEM): _problem(_("No such resource."))}
+NOT_FOUND = {(404, PROBLEM): problem(_("No such resource."))}
+
+
+def location(*status_codes: int) -> OpenApiParameter:
+    """The Location response header of a created (or accepted) resource."""
+    return OpenApiParameter(
+        "Location",
+        OpenApiTypes.URI,
+        OpenApiParameter.HEADER,
+        required=True,
+        response=list(status_codes),
+        description=_("The new resource's URL."),
+    )
+
 
 CANCELLATION_ID = OpenApiParameter(
     "id",
@@ -183,6 +195,7 @@ class OrderListCreateView(JsonApiView):
     serializer_class = OrderInputSerializer
     filterset_class = OrderFilter
     error_field_names = ORDER_ERROR_FIELDS
+    schema = ListSchema()
 
     def get_queryset(self):
         return selectors.order_api_queryset()
@@ -190,7 +203,7 @@ class OrderListCreateView(JsonApiView):
     @extend_schema(
         operation_id="orders_list",
         summary=_("List orders, newest first"),
-        responses={200: OrderSerializer(many=True), **READ_ERRORS},
+        responses={200: OrderSerializer(many=True), **LIST_ERRORS},
     )
     def get(self, request):
         orders = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
@@ -201,10 +214,11 @@ class OrderListCreateView(JsonApiView):
         operation_id="orders_create",
         summary=_("Take in an order from another system"),
         request=OrderInputSerializer,
+        parameters=[location(201)],
         responses={
             201: OrderSerializer,
             **WRITE_ERRORS,
-            (409, PROBLEM): _problem(_("An order with this number exists already.")),
+            (409, PROBLEM): problem(_("An order with this number exists already.")),
         },
     )
     def post(self, request):
@@ -334,11 +348,12 @@ class CancellationViewMixin:
 class CancellationListCreateView(CancellationViewMixin, JsonApiView):
     serializer_class = CancellationInputSerializer
     filterset_class = CancellationFilter
+    schema = ListSchema()
 
     @extend_schema(
         operation_id="order_cancellations_list",
         summary=_("List cancellations, newest first"),
-        responses={200: CancellationSerializer(many=True), **READ_ERRORS},
+        responses={200: CancellationSerializer(many=True), **LIST_ERRORS},
     )
     def get(self, request):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
@@ -349,6 +364,7 @@ class CancellationListCreateView(CancellationViewMixin, JsonApiView):
         operation_id="order_cancellations_create",
         summary=_("Cancel an order or some of its items; Storno chooses the id"),
         request=CancellationInputSerializer,
+        parameters=[location(201)],
         responses={201: CancellationSerializer, **WRITE_ERRORS},
         examples=[SEED_REQUEST, SEED_RESPONSE],
     )
@@ -381,13 +397,13 @@ class CancellationDetailView(CancellationViewMixin, JsonApiView):
             "externalUserId and auditLog may change. Creating needs add_cancellation as well "
             "as change_cancellation."
         ),
-        parameters=[CANCELLATION_ID],
+        parameters=[CANCELLATION_ID, location(201)],
         request=CancellationInputSerializer,
         responses={
             200: CancellationSerializer,
             201: CancellationSerializer,
             **WRITE_ERRORS,
-            (409, PROBLEM): _problem(_("Another request created this id at the same moment.")),
+            (409, PROBLEM): problem(_("Another request created this id at the same moment.")),
         },
         examples=[SEED_REQUEST, SEED_RESPONSE],
     )

@@ -1,13 +1,15 @@
 """The Omnitron-dialect reason endpoints of seed 004, under /api/v1/oms/."""
 
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from django.utils.translation import gettext_lazy
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
 from backoffice.api import PROBLEM_CONTENT_TYPE, Conflict
+from backoffice.openapi import problem
 from backoffice.permissions import FullDjangoModelPermissions
 from reasons import services
 from reasons.models import CancellationReason, SyncTrigger
@@ -29,7 +31,32 @@ class CanPullReasons(permissions.BasePermission):
         return bool(request.user and request.user.has_perm("reasons.pull_reasons"))
 
 
+PROBLEM = PROBLEM_CONTENT_TYPE
+READ_ERRORS = {
+    401: OpenApiResponse(description=gettext_lazy("No or wrong credentials; the body is empty.")),
+    (403, PROBLEM): problem(gettext_lazy("The user lacks the permission.")),
+    (406, PROBLEM): problem(gettext_lazy("The Accept header rules out JSON.")),
+}
+
+
 @extend_schema(tags=["cancellation reasons (Omnitron dialect)"])
+@extend_schema_view(
+    list=extend_schema(
+        responses={
+            200: CancellationReasonSerializer(many=True),
+            **READ_ERRORS,
+            (400, PROBLEM): problem(gettext_lazy("A filter is invalid; invalidFields names it.")),
+            (404, PROBLEM): problem(gettext_lazy("No such page.")),
+        }
+    ),
+    retrieve=extend_schema(
+        responses={
+            200: CancellationReasonSerializer,
+            **READ_ERRORS,
+            (404, PROBLEM): problem(gettext_lazy("No reason with this id.")),
+        }
+    ),
+)
 class CancellationReasonViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = CancellationReason.objects.in_catalog_order()
     serializer_class = CancellationReasonSerializer
@@ -58,7 +85,8 @@ class CancellationReasonViewSet(viewsets.ReadOnlyModelViewSet):
         filters=False,
         responses={
             200: OpenApiResponse(description="Pulled; the body is empty."),
-            409: OpenApiResponse(description="Another pull is running."),
+            **READ_ERRORS,
+            (409, PROBLEM): problem(gettext_lazy("Another pull is running.")),
             (502, PROBLEM_CONTENT_TYPE): OpenApiResponse(
                 PullFailedSerializer, description="Omnitron failed; nothing changed."
             ),

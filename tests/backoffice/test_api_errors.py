@@ -111,3 +111,26 @@ def test_only_duplicates_make_a_409():
 
     assert problem_exception_handler(duplicate, {}).status_code == 409
     assert problem_exception_handler(mixed, {}).status_code == 400
+
+
+# --- found by the API fuzzing (tests/backoffice/test_api_fuzzing.py) ----------------------------
+
+
+def test_an_api_path_no_view_matches_is_a_404_problem(api):
+    response = api.get("/api/v1/no-such-thing/")
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json() == {
+        "type": "urn:storno:problem:http-404",
+        "title": "Not found",
+        "status": 404,
+        "detail": "Not found.",
+    }
+
+
+def test_a_staff_path_no_view_matches_is_still_the_404_page(admin_client):
+    response = admin_client.get("/staff/no-such-page/")
+
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")

@@ -385,3 +385,10 @@ def test_concurrent_posts_with_one_key_cancel_once():
     assert all(r.content == created[0].content for r in others if r.status_code == 201)
     assert all(r["Idempotent-Replayed"] == "true" for r in others if r.status_code == 201)
     assert IdempotencyKey.objects.get().state == IdempotencyKey.State.DONE
+
+
+def test_the_schema_documents_the_400_of_a_bad_key_on_every_api_post():
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+
+    posts = [ops["post"] for path, ops in schema["paths"].items() if "post" in ops]
+    assert all("Idempotency-Key" in str(op["responses"]["400"]["description"]) for op in posts)

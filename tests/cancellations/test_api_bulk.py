@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from cancellations.models import (
@@ -633,3 +634,32 @@ def test_the_schema_documents_the_bulk_endpoints(api):
     assert {"outcome", "limit", "offset"} <= {p["name"] for p in results["parameters"]}
     job_fields = schema["components"]["schemas"]["BulkCancellation"]["properties"]
     assert {"progressPercent", "failures", "_links"} <= set(job_fields)
+
+
+# --- found by the API fuzzing (tests/backoffice/test_api_fuzzing.py) ----------------------------
+
+
+def test_an_unknown_status_filter_is_a_documented_400(api):
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+
+    response = api.get(JOBS, {"status": "lost"})
+
+    assert response.status_code == 400
+    assert response.json()["invalidFields"][0]["field"] == "status"
+    assert "400" in schema["paths"][JOBS]["get"]["responses"]
+    assert "400" in schema["paths"]["/api/v1/bulk-cancellations/{id}/results/"]["get"]["responses"]
+
+
+def test_a_job_id_that_is_no_number_is_a_404_problem(api):
+    response = api.get(f"{JOBS}-1/")
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/problem+json"
+
+
+def test_a_queued_job_documents_its_location():
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+
+    accepted = schema["paths"][CANCEL]["post"]["responses"]["202"]
+    assert accepted["headers"]["Location"]["required"] is True
+    assert "headers" not in schema["paths"][CANCEL]["post"]["responses"]["200"]

@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from cancellations import services
@@ -546,3 +547,44 @@ def test_line_items_adding_up_beyond_what_is_stored_are_refused(api, order_with_
     assert response.status_code == 400
     assert invalid_fields(response) == {"lineItems": "invalid"}
     assert api.get(LIST).status_code == 200
+
+
+# --- found by the API fuzzing (tests/backoffice/test_api_fuzzing.py) ----------------------------
+
+
+def test_invoice_ids_without_an_invoice_are_null_and_documented_so(api, order_with_items, reason):
+    cancellation = cancel(order_with_items, reason)
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+
+    body = api.get(detail(cancellation.pk)).json()
+
+    assert body["proratedInvoiceId"] is None
+    assert body["appliedInvoiceId"] is None
+    fields = schema["components"]["schemas"]["Cancellation"]["properties"]
+    assert fields["proratedInvoiceId"]["nullable"] is True
+    assert fields["appliedInvoiceId"]["nullable"] is True
+
+
+def test_the_cancellation_list_documents_paging_filters_and_a_bad_filter(api):
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+
+    listing = schema["paths"][LIST]["get"]
+    assert {"limit", "offset", "orderId", "status", "churnFrom"} <= {
+        parameter["name"] for parameter in listing["parameters"]
+    }
+    assert "400" in listing["responses"]
+    assert api.get(LIST, {"status": "lost"}).status_code == 400
+
+
+def test_created_cancellations_document_their_location(api, order_with_items, reason):
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+
+    response = api.put(detail("my-id-1"), body_for(order_with_items, reason), format="json")
+
+    assert response.status_code == 201
+    assert response["Location"].endswith(detail("my-id-1"))
+    post = schema["paths"][LIST]["post"]["responses"]
+    upsert = schema["paths"]["/api/v1/order-cancellations/{id}"]["put"]["responses"]
+    assert post["201"]["headers"]["Location"]["required"] is True
+    assert upsert["201"]["headers"]["Location"]["required"] is True
+    assert "headers" not in upsert["200"]

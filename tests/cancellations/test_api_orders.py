@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from drf_spectacular.generators import SchemaGenerator
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -405,3 +406,58 @@ def test_cancelling_through_the_service_shows_up_in_the_order(api, reason):
     )
 
     assert api.get(detail(order.pk)).json()["scheduledCancellations"] == [cancellation.pk]
+
+
+# --- found by the API fuzzing (tests/backoffice/test_api_fuzzing.py) ----------------------------
+
+
+def test_search_and_a_status_filter_combine(api):
+    OrderFactory(number="SO-1", customer_name="Ayşe", status=OrderStatus.OPEN)
+    OrderFactory(number="SO-2", customer_name="Ayşe", status=OrderStatus.COMPLETED)
+    OrderFactory(number="SO-3", customer_name="Jan", status=OrderStatus.OPEN)
+
+    # The status filter is DISTINCT; the search used to be `&`-ed to it, which is a 500.
+    response = api.get(LIST, {"status": ["open", "on_hold"], "search": "Ayşe"})
+
+    assert response.status_code == 200
+    assert [order["number"] for order in response.json()["results"]] == ["SO-1"]
+
+
+def test_an_order_without_an_e_mail_is_documented_as_it_is_rendered(api):
+    response = api.post(LIST, new_order_body(customerEmail=""), format="json")
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+
+    assert response.status_code == 201
+    assert response.json()["customerEmail"] == ""
+    email = schema["components"]["schemas"]["Order"]["properties"]["customerEmail"]
+    assert email["type"] == "string"
+    assert "format" not in email
+
+
+def test_an_order_id_that_is_no_number_is_a_404_problem(api):
+    response = api.get("/api/v1/orders/1.5e-3/")
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["type"] == "urn:storno:problem:http-404"
+
+
+def test_the_order_list_documents_paging_filters_and_a_bad_filter():
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+
+    listing = schema["paths"]["/api/v1/orders/"]["get"]
+    assert {"limit", "offset", "status", "search", "placedFrom"} <= {
+        parameter["name"] for parameter in listing["parameters"]
+    }
+    assert "400" in listing["responses"]
+    page = listing["responses"]["200"]["content"]["application/json"]["schema"]
+    assert page == {"$ref": "#/components/schemas/PaginatedOrderList"}
+
+
+def test_a_created_order_documents_and_sends_its_location(api):
+    response = api.post(LIST, new_order_body(), format="json")
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+
+    created = schema["paths"]["/api/v1/orders/"]["post"]["responses"]["201"]
+    assert created["headers"]["Location"]["required"] is True
+    assert response["Location"].endswith(detail(response.json()["id"]))

@@ -376,3 +376,17 @@ def test_a_wrong_bearer_token_is_401(order, reason):
 )
 def test_odd_json_types_are_422_not_500(client, order, reason, changes):
     assert send(client, payload=fields(**changes)).status_code == 422
+
+
+# --- found by the API fuzzing (tests/backoffice/test_api_fuzzing.py) ----------------------------
+
+
+def test_a_path_no_route_matches_is_a_laminas_404(client, order, reason):
+    # `/` inside the cancel id: no route matches, so Django itself answers.
+    response = client.put(f"{URL}/a/b", fields(), format="json")
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["title"] == "Not Found"
+    assert body["type"].startswith("http://www.w3.org/")

@@ -1,6 +1,7 @@
 """The Omnitron-dialect reason endpoints of seed 004: /api/v1/oms/cancellation-reasons/."""
 
 import pytest
+from drf_spectacular.generators import SchemaGenerator
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -219,3 +220,40 @@ def test_a_pull_while_another_runs_is_409(puller, omnitron):
 
     assert response.status_code == 409
     assert response.json()["status"] == 409
+
+
+# --- found by the API fuzzing (tests/backoffice/test_api_fuzzing.py) ----------------------------
+
+
+def documented(path: str, method: str = "get") -> dict:
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    return schema["paths"][path][method]["responses"]
+
+
+PROBLEM_BODY = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+def test_the_list_documents_its_errors(reader):
+    responses = documented(LIST)
+
+    assert {"200", "400", "401", "403", "404", "406"} <= set(responses)
+    assert responses["404"]["content"] == PROBLEM_BODY
+    assert "content" not in responses["401"]  # seed 004: no body
+    assert reader.get(LIST, {"page": 9})["Content-Type"] == "application/problem+json"
+
+
+def test_one_reason_documents_its_404(reader):
+    responses = documented(f"{LIST}{{id}}/")
+
+    assert {"200", "401", "403", "404", "406"} <= set(responses)
+    assert responses["404"]["content"] == PROBLEM_BODY
+    assert reader.get(f"{LIST}999999/")["Content-Type"] == "application/problem+json"
+
+
+def test_a_pull_documents_its_409_as_a_problem(puller):
+    ReasonSyncRun.objects.create(trigger=SyncTrigger.SCHEDULE)
+
+    response = puller.get(PULL)
+
+    assert response["Content-Type"] == "application/problem+json"
+    assert documented(PULL)["409"]["content"] == PROBLEM_BODY

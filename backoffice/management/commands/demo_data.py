@@ -6,12 +6,13 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
 from backoffice.models import StaffProfile
+from backoffice.roles import BULK_OPERATOR, CUSTOMER_SERVICE, REASON_MANAGER, sync_roles
 from cancellations import billing, services
 from cancellations.errors import CancellationError
 from cancellations.models import AuditEntry, Order, SettlementState
@@ -52,16 +53,22 @@ FALLBACK_REASONS = [
     ("Sonstiges (bitte beschreiben)", True),
 ]
 MONTH = timedelta(days=30)  # a billing month of the demo's subscriptions
-AGENT_PERMISSIONS = [
-    "cancellations.view_order",
-    "cancellations.cancel_order",
-    "cancellations.view_cancellation",
-    "cancellations.add_cancellation",
-    "cancellations.change_cancellation",
-    "cancellations.revoke_cancellation",
-    "cancellations.view_auditentry",
-    "reasons.view_cancellationreason",
-]
+DEMO_PASSWORD = "storno-demo"  # noqa: S105 - the demo prints it
+# username → (roles, what the printed login says about it); "admin" is a superuser.
+DEMO_USERS = {
+    "agent": ([CUSTOMER_SERVICE], "customer service"),
+    "lead": ([BULK_OPERATOR, REASON_MANAGER], "bulk operator, reason manager"),
+}
+
+
+def login_lines(password: str = DEMO_PASSWORD) -> str:
+    """The demo's logins, as demo_data and rundemo print them."""
+    lines = [
+        f"Staff login: {username} / {password}   ({description})"
+        for username, (_roles, description) in DEMO_USERS.items()
+    ]
+    lines.append(f"Admin login: admin / {password}   (superuser)")
+    return "\n".join(lines)
 
 
 class Command(BaseCommand):
@@ -69,12 +76,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--orders", type=int, default=300)
-        parser.add_argument("--password", default="storno-demo")
+        parser.add_argument("--password", default=DEMO_PASSWORD)
         parser.add_argument("--seed", type=int, default=2026)
 
     def handle(self, *args, orders, password, seed, **options):
         rng = random.Random(seed)  # noqa: S311 - demo data, not security
-        admin, agent = self._users(password)
+        agent = self._users(password)
         if not CancellationReason.objects.exists():
             for index, (subject, extra) in enumerate(FALLBACK_REASONS):
                 CancellationReason.objects.create(
@@ -84,12 +91,7 @@ class Command(BaseCommand):
             self.stdout.write("Orders exist already; no demo orders added.")
         else:
             self._orders(orders, rng, agent)
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"Staff login: {agent.username} / {password}   (customer service)\n"
-                f"Admin login: {admin.username} / {password}   (superuser)"
-            )
-        )
+        self.stdout.write(self.style.SUCCESS(login_lines(password)))
 
     def _users(self, password):
         user_model = get_user_model()
@@ -99,23 +101,28 @@ class Command(BaseCommand):
         agent, _ = user_model.objects.get_or_create(
             username="agent", defaults={"is_staff": True, "first_name": "Demo"}
         )
-        for user in (admin, agent):
+        lead, _ = user_model.objects.get_or_create(
+            username="lead", defaults={"is_staff": True, "first_name": "Team lead"}
+        )
+        for user in (admin, agent, lead):
             user.set_password(password)
             user.save()
         # Callisto needs a Salesforce user id (15 or 18 characters) for every cancellation.
         for user, salesforce_id, zone in (
             (agent, "0055e00000AGENT", "Europe/Berlin"),
+            (lead, "0055e000000LEAD", "Europe/Berlin"),
             (admin, "0055e00000ADMIN", "Europe/Istanbul"),
         ):
             StaffProfile.objects.get_or_create(
                 user=user, defaults={"salesforce_user_id": salesforce_id, "time_zone": zone}
             )
-        for dotted in AGENT_PERMISSIONS:
-            app_label, codename = dotted.split(".")
-            agent.user_permissions.add(
-                Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            )
-        return admin, agent
+        # The migration made the groups; syncing again costs little and repairs a demo
+        # database whose groups were edited or deleted.
+        sync_roles()
+        for user in (agent, lead):
+            roles, _description = DEMO_USERS[user.username]
+            user.groups.add(*Group.objects.filter(name__in=roles))
+        return agent
 
     @transaction.atomic
     def _orders(self, count, rng, agent):

@@ -10,6 +10,7 @@ import sys
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from backoffice.management.commands.demo_data import login_lines
 from cancellations.external_ids import JS7_CONTROLLER, JS7_ORDERS
 from cancellations.models import Order
 from providers.management.commands.run_fakes import start_fakes
@@ -72,7 +73,10 @@ class Command(BaseCommand):
                         ]
                     )
                 )
-            self.stdout.write(self.style.SUCCESS(f"Storno runs on http://{addrport}/"))
+            # Again after the worker's start-up lines, which push demo_data's print out of view.
+            self.stdout.write(
+                self.style.SUCCESS(f"Storno runs on http://{addrport}/\n{login_lines()}")
+            )
             server = subprocess.Popen(
                 [sys.executable, "manage.py", "runserver", "--noreload", addrport]
             )
