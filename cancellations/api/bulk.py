@@ -277,7 +277,8 @@ class OrdersCancelView(JsonApiView):
         description=gettext_lazy(
             "The body is JS7 JOC's /orders/cancel filter (orderIds, folders, states, dateFrom, "
             "dateTo, timeZone, deep, kill, auditLog) with the cancellation's fields beside it. "
-            "No filter key selects every order: try dryRun first. dryRun: true answers 200 "
+            'A real job needs at least one filter key (the folder "/" means every order); a '
+            "dry run without one previews every order. dryRun: true answers 200 "
             "with counts and the newest orders and writes nothing. Otherwise the job is "
             "queued: 202 with the job and its Location; poll it there. Unknown keys are a "
             "400. A filter that selects no order is a 400 with the code no_match. Needs the "
