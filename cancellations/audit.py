@@ -38,6 +38,22 @@ def record(action, *, order, actor, via, cancellation=None, data=None, audit=Non
     return row
 
 
+class Trail:
+    """The audit rows of one service call, written together with one INSERT at its end. Each
+    row is made (and gets its time) when it is added, so the rows keep the order and the times
+    they would have had if each had been written at once."""
+
+    def __init__(self):
+        self.entries: list[AuditEntry] = []
+
+    def add(self, action, **kwargs) -> None:
+        self.entries.append(entry(action, **kwargs))
+
+    def write(self) -> None:
+        AuditEntry.objects.bulk_create(self.entries)
+        self.entries = []
+
+
 def entry(action, *, order, actor, via, cancellation=None, data=None, audit=None, comment=None):
     """The audit row record() writes, unsaved, for callers that write many at once."""
     return AuditEntry(

@@ -73,6 +73,18 @@ def cancellation_list() -> QuerySet[Cancellation]:
     )
 
 
+def cancellation_for_display(cancellation: Cancellation) -> Cancellation:
+    """The cancellation as cancellation_list() returns it. A cancellation a service call has
+    just written (services.cancel_order) carries its reason and its items, lines and
+    deliveries already, and is taken as it is; any other is read again."""
+    prefetched = getattr(cancellation, "_prefetched_objects_cache", {})
+    if Cancellation.reason.is_cached(cancellation) and {"items", "lines", "deliveries"} <= set(
+        prefetched
+    ):
+        return cancellation
+    return cancellation_list().get(pk=cancellation.pk)
+
+
 def cancellation_detail_queryset() -> QuerySet[Cancellation]:
     return (
         cancellation_list()

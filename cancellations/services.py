@@ -8,6 +8,7 @@ audit trail and, from the delivery issue on, the outbox rows.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -16,7 +17,16 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import (
+    Exists,
+    F,
+    OuterRef,
+    Prefetch,
+    Subquery,
+    Sum,
+    prefetch_related_objects,
+)
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -341,27 +351,80 @@ def quote_cancellation(
 # --- writing -----------------------------------------------------------------------------------
 
 
-def _lock_order(order_or_pk) -> Order:
+def _lock_order(order_or_pk, *, with_items: bool = False) -> Order:
     pk = getattr(order_or_pk, "pk", order_or_pk)
-    return Order.objects.select_for_update().get(pk=pk)
+    order = Order.objects.select_for_update().get(pk=pk)
+    if with_items:
+        _lock_items(order)
+    return order
 
 
-def _derived_order_status(order: Order, fallback: str) -> str:
-    totals = order.items.aggregate(quantity=Sum("quantity"), cancelled=Sum("cancelled_quantity"))
-    if totals["quantity"] and totals["cancelled"] == totals["quantity"]:
+def _lock_items(order: Order) -> list[OrderItem]:
+    """Lock the items of a locked order in one query and keep them as `order.items.all()`, so
+    the quote, the quantities and the order's new status all work on these rows. Every writer
+    of an order's items holds the order's lock first, so this can't deadlock with another.
+    Nothing is read when they are locked already.
+
+    Each item comes with its `scheduled_quantity` (what scheduled_quantities() says of it) and
+    whether it has settlement items that are present (`has_present_settlements`) or blocking
+    (`has_blocking_settlements`). Settlement items are only added or changed under the order's
+    lock (cancellations.billing), so these hold until the commit."""
+    if not hasattr(order, "_locked_items"):
+        locked = _locked_items_queryset().all()  # a copy: the shared one is never evaluated
+        prefetch_related_objects([order], Prefetch("items", queryset=locked))
+        order._locked_items = list(order.items.all())
+    return order._locked_items
+
+
+@functools.cache
+def _locked_items_queryset():
+    # Built once per process: building its three subqueries takes longer than running them.
+    scheduled = (
+        CancellationItem.objects.filter(
+            order_item=OuterRef("pk"), cancellation__status=CancellationStatus.CONFIRMED
+        )
+        .order_by()
+        .values("order_item")
+        .annotate(total=Sum("quantity"))
+        .values("total")
+    )
+    settlements = SettlementItem.objects.filter(order_item=OuterRef("pk"))
+    return (
+        OrderItem.objects.select_for_update(of=("self",))
+        .annotate(
+            scheduled_quantity=Coalesce(Subquery(scheduled), 0),
+            has_present_settlements=Exists(settlements.present()),
+            has_blocking_settlements=Exists(settlements.blocking()),
+        )
+        .order_by("id")
+    )
+
+
+def _blocked_items(order: Order) -> dict[int, SettlementItem]:
+    """blocking_settlements() of an order whose items are locked: read only when one of the
+    items has any."""
+    if any(item.has_blocking_settlements for item in _lock_items(order)):
+        return blocking_settlements([order])
+    return {}
+
+
+def _derived_order_status(items, fallback: str) -> str:
+    quantity = sum(item.quantity for item in items)
+    cancelled = sum(item.cancelled_quantity for item in items)
+    if quantity and cancelled == quantity:
         return OrderStatus.CANCELLED
-    if totals["cancelled"]:
+    if cancelled:
         return OrderStatus.PARTIALLY_CANCELLED
     return fallback
 
 
-def _set_order_status(order, status, *, actor, via, cancellation=None, audit=None) -> None:
+def _set_order_status(order, status, *, trail, actor, via, cancellation=None, audit=None) -> None:
     if status == order.status:
         return
     check_order_transition(order.status, status)
     before, order.status = order.status, status
     order.save(update_fields=["status", "updated_at"])
-    audit_log.record(
+    trail.add(
         "order.status_changed",
         order=order,
         cancellation=cancellation,
@@ -372,44 +435,75 @@ def _set_order_status(order, status, *, actor, via, cancellation=None, audit=Non
     )
 
 
-def _complete(cancellation: Cancellation, order: Order, *, actor, via, now, audit=None) -> None:
-    """Make a confirmed cancellation effective: take the quantities off and move the order."""
+def _mark_completed(cancellation: Cancellation, now: datetime) -> None:
     check_cancellation_transition(cancellation.status, CancellationStatus.COMPLETED)
+    cancellation.status = CancellationStatus.COMPLETED
+    cancellation.completed_time = now
+
+
+def _complete(cancellation: Cancellation, order: Order, *, trail, actor, via, now) -> None:
+    """Make a saved, confirmed cancellation effective (its time has come)."""
+    check_cancellation_transition(cancellation.status, CancellationStatus.COMPLETED)
+    _take_effect(cancellation, order, trail=trail, actor=actor, via=via, now=now)
+    _mark_completed(cancellation, now)
+    cancellation.save(update_fields=["status", "completed_time", "updated_time"])
+
+
+def _take_effect(
+    cancellation: Cancellation,
+    order: Order,
+    *,
+    trail,
+    actor,
+    via,
+    now,
+    audit=None,
+    cancelled: list[tuple[int, int]] | None = None,
+) -> None:
+    """What an effective cancellation does: take the quantities off, remove the settlement
+    items of the items it cancels completely, move the order on.
+
+    `cancelled` (order item id, quantity per row) may come from a caller that has it from
+    this transaction; it is read otherwise."""
+    items = {item.pk: item for item in _lock_items(order)}
+    if cancelled is None:
+        cancelled = list(cancellation.items.values_list("order_item_id", "quantity"))
     # A settlement item may have been settled since the cancellation was scheduled.
-    settled = (
-        SettlementItem.objects.blocking()
-        .filter(order_item__cancellation_items__cancellation=cancellation)
-        .select_related("order_item")
-        .first()
-    )
-    if settled is not None:
+    if any(items[item_id].has_blocking_settlements for item_id, _quantity in cancelled):
+        blocked = blocking_settlements([order])
+        item_id = min(item_id for item_id, _quantity in cancelled if item_id in blocked)
         raise CancellationError(
-            {"items": _settlement_blocked_message(settled.order_item, settled)}, code="conflict"
+            {"items": _settlement_blocked_message(items[item_id], blocked[item_id])},
+            code="conflict",
         )
-    fully_cancelled = []
-    for row in cancellation.items.select_related("order_item"):
-        item = OrderItem.objects.select_for_update().get(pk=row.order_item_id)
-        if row.quantity > item.open_quantity:
+    partly_cancelled, fully_cancelled = [], []
+    for item_id, quantity in cancelled:
+        item = items[item_id]
+        if quantity > item.open_quantity:
             raise CancellationError(
                 {
                     "items": _("%(sku)s no longer has %(quantity)s to cancel.")
-                    % {"sku": item.sku, "quantity": row.quantity}
+                    % {"sku": item.sku, "quantity": quantity}
                 },
                 code="conflict",
             )
-        item.cancelled_quantity += row.quantity
-        item.save(update_fields=["cancelled_quantity"])
+        item.cancelled_quantity += quantity
         if item.open_quantity == 0:
             fully_cancelled.append(item.pk)
+        else:
+            partly_cancelled.append(item)
+    # The items are locked, so "all of it" is what was computed here for each fully cancelled
+    # one; a plain UPDATE is cheaper to build than bulk_update's CASE.
+    if fully_cancelled:
+        OrderItem.objects.filter(pk__in=fully_cancelled).update(cancelled_quantity=F("quantity"))
+    OrderItem.objects.bulk_update(partly_cancelled, ["cancelled_quantity"])
     # A service item that is gone takes its settlement items with it (logically: marked
     # removed by this cancellation, so a revoke can put them back).
-    SettlementItem.objects.present().filter(order_item__in=fully_cancelled).update(
-        removed_at=now, removed_by_cancellation=cancellation
-    )
-    cancellation.status = CancellationStatus.COMPLETED
-    cancellation.completed_time = now
-    cancellation.save(update_fields=["status", "completed_time", "updated_time"])
-    audit_log.record(
+    if any(items[item_id].has_present_settlements for item_id in fully_cancelled):
+        SettlementItem.objects.present().filter(order_item__in=fully_cancelled).update(
+            removed_at=now, removed_by_cancellation=cancellation
+        )
+    trail.add(
         "cancellation.completed",
         order=order,
         cancellation=cancellation,
@@ -419,7 +513,8 @@ def _complete(cancellation: Cancellation, order: Order, *, actor, via, now, audi
     )
     _set_order_status(
         order,
-        _derived_order_status(order, order.status),
+        _derived_order_status(items.values(), order.status),
+        trail=trail,
         actor=actor,
         via=via,
         cancellation=cancellation,
@@ -488,11 +583,13 @@ def cancellation_item_rows(cancellation: Cancellation, quote: CancellationQuote)
     ]
 
 
-def _write_plan(cancellation: Cancellation, quote: CancellationQuote) -> None:
+def _write_plan(
+    cancellation: Cancellation, quote: CancellationQuote
+) -> tuple[list[CancellationItem], list[CancellationLine]]:
     _apply_quote(cancellation, quote)
     cancellation.save()
-    CancellationItem.objects.bulk_create(cancellation_item_rows(cancellation, quote))
-    CancellationLine.objects.bulk_create(
+    items = CancellationItem.objects.bulk_create(cancellation_item_rows(cancellation, quote))
+    lines = CancellationLine.objects.bulk_create(
         CancellationLine(
             cancellation=cancellation,
             type=line.type,
@@ -505,6 +602,22 @@ def _write_plan(cancellation: Cancellation, quote: CancellationQuote) -> None:
         )
         for line in quote.lines
     )
+    return items, lines
+
+
+def _keep_written(cancellation: Cancellation, items, lines, deliveries) -> None:
+    """Keep the rows just written as the cancellation's prefetched items, lines and deliveries
+    (what selectors.cancellation_list() reads), in the order that reads them."""
+    cancellation._prefetched_objects_cache = {}
+    for name, rows in (
+        ("items", items),
+        ("lines", lines),
+        ("deliveries", sorted(deliveries, key=lambda row: (row.provider, row.action))),
+    ):
+        queryset = getattr(cancellation, name).all()
+        queryset._result_cache = list(rows)
+        queryset._prefetch_done = True
+        cancellation._prefetched_objects_cache[name] = queryset
 
 
 def plan_summary(cancellation: Cancellation, quote: CancellationQuote) -> dict:
@@ -587,11 +700,14 @@ def cancel_order(
     """Cancel the whole order (items=None) or some quantities of its items, now or later.
 
     Effective at once when the effective time has come (status completed), otherwise scheduled
-    (status confirmed) for complete_due_cancellations to apply."""
+    (status confirmed) for complete_due_cancellations to apply.
+
+    The returned cancellation carries its items, lines and deliveries as written (prefetched),
+    so a caller can show it without reading it back."""
     _check_request_fields(canceled_by, audit=audit, external_user_id=external_user_id)
     try:
         with transaction.atomic():
-            order = _lock_order(order)
+            order = _lock_order(order, with_items=True)
             _check_cancellation_id(cancellation_id)
             now = timezone.now()
             quote = quote_cancellation(
@@ -604,6 +720,12 @@ def cancel_order(
                 prorated=prorated,
                 description=description,
                 now=now,
+                reserved={
+                    item.pk: item.scheduled_quantity
+                    for item in order.items.all()
+                    if item.scheduled_quantity
+                },
+                blocked=_blocked_items(order),
             )
             cancellation = new_cancellation(
                 order,
@@ -622,8 +744,12 @@ def cancel_order(
             )
             if cancellation_id:
                 cancellation.id = cancellation_id
-            _write_plan(cancellation, quote)
-            audit_log.record(
+            if not quote.is_scheduled:
+                # Effective at once: written as completed in the first place.
+                _mark_completed(cancellation, now)
+            written = _write_plan(cancellation, quote)
+            trail = audit_log.Trail()
+            trail.add(
                 "cancellation.created",
                 order=order,
                 cancellation=cancellation,
@@ -633,8 +759,19 @@ def cancel_order(
                 audit=audit,
             )
             if not quote.is_scheduled:
-                _complete(cancellation, order, actor=actor, via=via, now=now, audit=audit)
-            enqueue_deliveries(cancellation, DeliveryAction.ADD)
+                _take_effect(
+                    cancellation,
+                    order,
+                    trail=trail,
+                    actor=actor,
+                    via=via,
+                    now=now,
+                    audit=audit,
+                    cancelled=[(q.order_item.pk, q.quantity) for q in quote.items],
+                )
+            trail.write()
+            deliveries = enqueue_deliveries(cancellation, DeliveryAction.ADD)
+            _keep_written(cancellation, *written, deliveries)
     except IntegrityError as exc:
         # Two requests racing for one client-chosen id: the loser gets the same answer as if
         # it had come second.
@@ -756,6 +893,7 @@ def update_cancellation(
             )
         now = timezone.now()
         if plan_changed:
+            _lock_items(locked_order)
             quote = quote_cancellation(
                 locked_order,
                 reason=reason,
@@ -767,6 +905,7 @@ def update_cancellation(
                 description=description,
                 now=now,
                 excluding=cancellation.pk,
+                blocked=_blocked_items(locked_order),
             )
             cancellation.items.all().delete()
             cancellation.lines.all().delete()
@@ -779,11 +918,15 @@ def update_cancellation(
         cancellation.audit_time_spent = audit.time_spent
         cancellation.audit_ticket_link = audit.ticket_link
         cancellation.request_fingerprint = request_fingerprint
+        effective_now = plan_changed and not quote.is_scheduled
+        if effective_now:
+            _mark_completed(cancellation, now)
         if plan_changed:
             _write_plan(cancellation, quote)
         else:
             cancellation.save()
-        audit_log.record(
+        trail = audit_log.Trail()
+        trail.add(
             "cancellation.updated",
             order=locked_order,
             cancellation=cancellation,
@@ -792,8 +935,18 @@ def update_cancellation(
             data={"replanned": plan_changed},
             audit=audit,
         )
-        if plan_changed and not quote.is_scheduled:
-            _complete(cancellation, locked_order, actor=actor, via=via, now=now, audit=audit)
+        if effective_now:
+            _take_effect(
+                cancellation,
+                locked_order,
+                trail=trail,
+                actor=actor,
+                via=via,
+                now=now,
+                audit=audit,
+                cancelled=[(q.order_item.pk, q.quantity) for q in quote.items],
+            )
+        trail.write()
         # Any accepted change may alter what providers were told (plan, description, who):
         # providers that take updates hear it again.
         enqueue_deliveries(cancellation, DeliveryAction.ADD)
@@ -820,10 +973,12 @@ def revoke_cancellation(
         check_cancellation_transition(cancellation.status, CancellationStatus.REVOKED)
         was_effective = cancellation.status == CancellationStatus.COMPLETED
         if was_effective:
-            for row in cancellation.items.all():
-                item = OrderItem.objects.select_for_update().get(pk=row.order_item_id)
-                item.cancelled_quantity -= row.quantity
-                item.save(update_fields=["cancelled_quantity"])
+            items = {item.pk: item for item in _lock_items(order)}
+            changed = []
+            for item_id, quantity in cancellation.items.values_list("order_item_id", "quantity"):
+                items[item_id].cancelled_quantity -= quantity
+                changed.append(items[item_id])
+            OrderItem.objects.bulk_update(changed, ["cancelled_quantity"])
             cancellation.removed_settlement_items.update(
                 removed_at=None, removed_by_cancellation=None
             )
@@ -832,7 +987,8 @@ def revoke_cancellation(
         cancellation.revoked_by = actor if actor is not None and actor.pk else None
         cancellation.revoke_comment = comment
         cancellation.save()
-        audit_log.record(
+        trail = audit_log.Trail()
+        trail.add(
             "cancellation.revoked",
             order=order,
             cancellation=cancellation,
@@ -847,11 +1003,13 @@ def revoke_cancellation(
                 restored = OrderStatus.OPEN
             _set_order_status(
                 order,
-                _derived_order_status(order, restored),
+                _derived_order_status(items.values(), restored),
+                trail=trail,
                 actor=actor,
                 via=via,
                 cancellation=cancellation,
             )
+        trail.write()
         enqueue_deliveries(cancellation, DeliveryAction.REVOKE)
     return cancellation
 
@@ -876,7 +1034,9 @@ def complete_due_cancellations(*, now: datetime | None = None, limit: int = 500)
                 cancellation = Cancellation.objects.select_for_update().get(pk=pk)
                 if cancellation.status != CancellationStatus.CONFIRMED:
                     continue
-                _complete(cancellation, order, actor=None, via=Via.TASK, now=now)
+                trail = audit_log.Trail()
+                _complete(cancellation, order, trail=trail, actor=None, via=Via.TASK, now=now)
+                trail.write()
                 completed += 1
         except CancellationError as exc:
             with transaction.atomic():

@@ -26,9 +26,11 @@ REVOKE: sent only after its add was delivered.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 
 from django.db import transaction
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -64,12 +66,59 @@ def build_adapter(setting: ProviderSetting) -> ProviderAdapter | None:
     return adapter_class(config)
 
 
-def ensure_provider_settings() -> None:
-    """Give every registered provider a settings row, enabled when the environment configures
-    it, so a fresh installation delivers to what it was set up for without an admin step."""
+# The provider settings, as this process last read them: (read at, rows by kind). Every new
+# cancellation needs them and they hardly ever change, so they are read again only when this
+# process saves or deletes one (the signals below) or when they are older than
+# registry.settings_max_age() (PROVIDER_SETTINGS_MAX_AGE, 2 s): that is how changes made by
+# other processes, or by queryset updates, get here. Until then a process may still write a
+# new cancellation's rows for the providers enabled before the change.
+_settings_cache: tuple[float, dict[str, ProviderSetting]] | None = None
+_clock = time.monotonic
+
+
+def forget_provider_settings(**_kwargs) -> None:
+    """Make the next enabled_adapters() read the settings again."""
+    global _settings_cache
+    _settings_cache = None
+
+
+def _setting_changed(**_kwargs) -> None:
+    # Now, and again after the commit: in between another thread could have read (and kept)
+    # the rows as they were before this change.
+    forget_provider_settings()
+    transaction.on_commit(forget_provider_settings)
+
+
+post_save.connect(_setting_changed, sender=ProviderSetting, dispatch_uid="outbox-settings-save")
+post_delete.connect(_setting_changed, sender=ProviderSetting, dispatch_uid="outbox-settings-del")
+
+
+def _read_settings() -> dict[str, ProviderSetting]:
+    return {setting.kind: setting for setting in ProviderSetting.objects.all()}
+
+
+def provider_settings() -> dict[str, ProviderSetting]:
+    """Every registered provider's settings row by kind (ensure_provider_settings), kept for
+    a few seconds (see above). The rows are shared: read them, don't change them."""
+    from .registry import settings_max_age
+
+    global _settings_cache
+    max_age = settings_max_age()
+    cached = _settings_cache
+    now = _clock()
+    if cached is not None and now - cached[0] < max_age:
+        return cached[1]
+    rows = _read_settings()
+    if not set(adapter_classes()) <= rows.keys():
+        _create_missing_settings(rows)
+        rows = _read_settings()
+    _settings_cache = (now, rows)
+    return rows
+
+
+def _create_missing_settings(known) -> None:
     from .registry import config_from_env
 
-    known = set(ProviderSetting.objects.values_list("kind", flat=True))
     missing = [
         ProviderSetting(kind=kind, enabled=config_from_env(kind).is_configured)
         for kind in adapter_classes()
@@ -79,10 +128,18 @@ def ensure_provider_settings() -> None:
         ProviderSetting.objects.bulk_create(missing, ignore_conflicts=True)
 
 
+def ensure_provider_settings() -> None:
+    """Give every registered provider a settings row, enabled when the environment configures
+    it, so a fresh installation delivers to what it was set up for without an admin step."""
+    _create_missing_settings(set(ProviderSetting.objects.values_list("kind", flat=True)))
+    forget_provider_settings()
+
+
 def enabled_adapters() -> list[ProviderAdapter]:
-    ensure_provider_settings()
     adapters = []
-    for setting in ProviderSetting.objects.filter(enabled=True).order_by("kind"):
+    for setting in sorted(provider_settings().values(), key=lambda setting: setting.kind):
+        if not setting.enabled:
+            continue
         adapter = build_adapter(setting)
         if adapter is None:
             logger.warning("Provider %s is enabled but has no adapter; ignored.", setting.kind)
@@ -120,6 +177,9 @@ def kick(delivery_ids) -> None:
 
 
 def _enqueue_adds(cancellation) -> list[Delivery]:
+    adapters = enabled_adapters()
+    if not adapters:
+        return []
     now = timezone.now()
     existing = {
         row.provider: row
@@ -128,7 +188,7 @@ def _enqueue_adds(cancellation) -> list[Delivery]:
         )
     }
     new_rows, changed = [], []
-    for adapter in enabled_adapters():
+    for adapter in adapters:
         row = existing.get(adapter.kind)
         if row is None:
             new_rows.append(

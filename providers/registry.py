@@ -7,6 +7,9 @@ Settings are read from the environment only (never the database):
     {KIND}_USERNAME, {KIND}_PASSWORD   HTTP Basic
     {KIND}_TOKEN or {KIND}_API_KEY     a Bearer token (Callisto) or an API key (REBILLY_API_KEY)
     PROVIDER_TIMEOUT                   seconds per request, 10 by default
+    PROVIDER_SETTINGS_MAX_AGE          seconds a process keeps the provider settings rows
+                                       (providers.outbox), 2 by default; 0 reads them for
+                                       every cancellation
 """
 
 from __future__ import annotations
@@ -43,6 +46,24 @@ def provider_timeout() -> float:
             f"PROVIDER_TIMEOUT must be a positive number of seconds: {raw!r}"
         )
     return timeout
+
+
+DEFAULT_SETTINGS_MAX_AGE = 2.0
+
+
+def settings_max_age() -> float:
+    raw = os.environ.get("PROVIDER_SETTINGS_MAX_AGE", "").strip()
+    if not raw:
+        return DEFAULT_SETTINGS_MAX_AGE
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise ImproperlyConfigured(
+            f"PROVIDER_SETTINGS_MAX_AGE must be 0 or a positive number of seconds: {raw!r}"
+        )
+    return seconds
 
 
 def config_from_env(kind: str) -> ProviderConfig:

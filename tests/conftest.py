@@ -1,17 +1,21 @@
 import pytest
 from django.core.cache import caches
 
+from providers.outbox import forget_provider_settings
 from tests.factories import CancellationReasonFactory, OrderFactory, OrderItemFactory, UserFactory
 
 
 @pytest.fixture(autouse=True)
 def _empty_caches():
-    """API throttles count in the cache: each test starts with none of another test's requests."""
+    """API throttles count in the cache: each test starts with none of another test's requests.
+    Nor with the provider settings another test's database had (providers.outbox keeps them)."""
     for cache in caches.all():
         cache.clear()
+    forget_provider_settings()
     yield
     for cache in caches.all():
         cache.clear()
+    forget_provider_settings()
 
 
 @pytest.fixture

@@ -335,8 +335,8 @@ class CancellationViewMixin:
         return cancellation
 
     def render(self, cancellation, status_code=status.HTTP_200_OK, headers=None):
-        # Read back through the selector: the service's object lacks the prefetches.
-        cancellation = self.get_queryset().get(pk=cancellation.pk)
+        # What the serializer needs: in hand after a create, read back otherwise.
+        cancellation = selectors.cancellation_for_display(cancellation)
         data = CancellationSerializer(cancellation, context={"request": self.request}).data
         return Response(data, status=status_code, headers=headers)
 

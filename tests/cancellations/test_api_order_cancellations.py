@@ -9,11 +9,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
+from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from cancellations import services
 from cancellations.models import AuditEntry, Cancellation
 from cancellations.states import CancellationStatus, OrderStatus
+from providers.models import ProviderSetting
+from providers.registry import ADAPTERS
 from tests.factories import (
     CancellationFactory,
     CancellationReasonFactory,
@@ -588,3 +591,86 @@ def test_created_cancellations_document_their_location(api, order_with_items, re
     assert post["201"]["headers"]["Location"]["required"] is True
     assert upsert["201"]["headers"]["Location"]["required"] is True
     assert "headers" not in upsert["200"]
+
+
+# --- cost ----------------------------------------------------------------------------------------
+
+
+def token_client(*permissions) -> APIClient:
+    client = APIClient()
+    user = UserFactory(permissions=list(permissions))
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+def test_a_whole_order_post_stays_within_its_query_budget(reason, django_assert_max_num_queries):
+    """What bench/api_load.py measures: an API client with a token cancels a whole order, every
+    provider turned off."""
+    for kind in ADAPTERS:
+        ProviderSetting.objects.create(kind=kind, enabled=False)
+    client = token_client(
+        "cancellations.view_cancellation",
+        "cancellations.add_cancellation",
+        "cancellations.cancel_order",
+    )
+    order = OrderFactory()
+    OrderItemFactory(order=order, quantity=2, subscription=True)
+    OrderItemFactory(order=order)
+
+    # token + user; user and group permissions; orderId; reasonId; savepoint; the order, then
+    # its items with their scheduled quantities and settlement flags, locked; the cancellation;
+    # its items; the items' quantities; the order's status; the three audit entries; the
+    # provider settings (kept for a few seconds after); release. Read back: nothing.
+    with django_assert_max_num_queries(15):
+        response = client.post(LIST, body_for(order, reason), format="json")
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["status"] == "completed"
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [
+        pytest.param({}, id="whole-order-now"),
+        pytest.param(
+            {"churnTimePolicy": "at-next-renewal", "prorated": True}, id="scheduled-prorated"
+        ),
+        pytest.param(
+            {"lineItems": [line(), line(type="credit", description="Goodwill")]}, id="lines"
+        ),
+    ],
+)
+def test_the_answer_to_a_post_is_what_reading_the_cancellation_gives(
+    api, order_with_items, reason, plan
+):
+    """The POST answers from the rows it has just written: it must not differ from a GET."""
+    for kind in ("callisto", "rebilly"):
+        ProviderSetting.objects.create(kind=kind, base_url="http://127.0.0.1:9/organizations/o")
+    subscription, plain = order_with_items.items.order_by("id")
+    # Not in id order: the answer keeps the order of the picks, as reading does.
+    picks = [{"itemId": plain.pk, "quantity": 1}, {"itemId": subscription.pk, "quantity": 1}]
+    body = body_for(
+        order_with_items,
+        reason,
+        items=picks,
+        description="  Moved abroad ",
+        externalUserId="005Dn000003xyz",
+        auditLog={"comment": "By phone", "timeSpent": 5, "ticketLink": "T-1"},
+        **plan,
+    )
+
+    created = api.post(LIST, body, format="json")
+
+    assert created.status_code == 201, created.json()
+    read = api.get(detail(created.json()["id"]))
+    assert created.json() == read.json()
+    assert [row["provider"] for row in read.json()["deliveries"]] == ["callisto", "rebilly"]
+
+
+def test_the_answer_to_an_upsert_that_creates_is_what_reading_gives(api, order_with_items, reason):
+    body = body_for(order_with_items, reason, lineItems=[line()])
+
+    created = api.put(detail("crm-7"), body, format="json")
+
+    assert created.status_code == 201, created.json()
+    assert created.json() == api.get(detail("crm-7")).json()

@@ -4,6 +4,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.urls import reverse
 from django.utils import timezone
 
 from cancellations import services
@@ -11,6 +13,8 @@ from cancellations.errors import CancellationError
 from cancellations.models import AuditEntry, Cancellation, CancellationItem, Order
 from cancellations.services import AuditInfo, ExtraLine, ItemPick
 from cancellations.states import CancellationStatus, OrderStatus
+from providers import outbox
+from providers.models import ProviderSetting
 from tests.factories import (
     CancellationReasonFactory,
     OrderFactory,
@@ -703,3 +707,148 @@ def test_workflow_order_ids_with_nul_characters_are_refused():
         )
 
     assert error_keys(excinfo) == {"external_ids.js7OrderIds"}
+
+
+# --- cost: one service call, few queries ------------------------------------------------------
+
+
+def test_the_audit_entries_of_one_call_keep_their_order_in_time(order_with_items, reason):
+    cancellation = cancel(order_with_items, reason)
+
+    entries = list(
+        AuditEntry.objects.filter(cancellation=cancellation).values_list("action", "created_at")
+    )
+    assert [action for action, _created in entries] == [
+        "order.status_changed",
+        "cancellation.completed",
+        "cancellation.created",
+    ]
+    assert entries[0][1] > entries[1][1] > entries[2][1]
+
+
+def test_a_due_cancellation_completes_with_the_order_read_and_locked_once(
+    order_with_items, reason, django_assert_num_queries
+):
+    cancel(order_with_items, reason, churn_time=timezone.now() + timedelta(hours=1))
+
+    # due ids; then per cancellation: savepoint, cancellation, order locked, cancellation
+    # locked, the order's items locked, the cancellation's items, the quantities, the order's
+    # status, the cancellation, the audit entries, release.
+    with django_assert_num_queries(12):
+        completed = services.complete_due_cancellations(now=timezone.now() + timedelta(hours=2))
+
+    assert completed == 1
+    order_with_items.refresh_from_db()
+    assert order_with_items.status == OrderStatus.CANCELLED
+    assert all(item.open_quantity == 0 for item in order_with_items.items.all())
+
+
+# --- provider settings as the cancellations see them --------------------------------------------
+
+
+def providers_told(cancellation) -> list[str]:
+    return sorted(cancellation.deliveries.values_list("provider", flat=True))
+
+
+def open_order():
+    order = OrderFactory(external_ids={"callisto": "4711", "rebilly": "ord_1"})
+    OrderItemFactory(order=order)
+    return order
+
+
+@pytest.fixture
+def callisto_and_rebilly(db):
+    return [
+        ProviderSetting.objects.create(kind=kind, base_url="http://127.0.0.1:9/organizations/o")
+        for kind in ("callisto", "rebilly")
+    ]
+
+
+def test_the_provider_settings_are_read_once_for_many_cancellations(
+    callisto_and_rebilly, django_assert_num_queries, monkeypatch
+):
+    monkeypatch.delenv("PROVIDER_SETTINGS_MAX_AGE", raising=False)
+    outbox.enabled_adapters()
+
+    with django_assert_num_queries(0):
+        adapters = outbox.enabled_adapters()
+
+    assert [adapter.kind for adapter in adapters] == ["callisto", "rebilly"]
+
+
+def test_a_provider_turned_off_in_the_admin_hears_nothing_of_the_next_cancellation(
+    admin_client, callisto_and_rebilly, reason
+):
+    _callisto, rebilly = callisto_and_rebilly
+    assert providers_told(cancel(open_order(), reason)) == ["callisto", "rebilly"]
+
+    response = admin_client.post(
+        reverse("admin:providers_providersetting_change", args=[rebilly.pk]),
+        {"kind": "rebilly", "base_url": rebilly.base_url, "timeout_seconds": 10},  # unticked
+    )
+
+    assert response.status_code == 302
+    assert providers_told(cancel(open_order(), reason)) == ["callisto"]
+
+
+def test_a_provider_turned_on_hears_of_the_next_cancellation(callisto_and_rebilly, reason):
+    _callisto, rebilly = callisto_and_rebilly
+    rebilly.enabled = False
+    rebilly.save()
+    assert providers_told(cancel(open_order(), reason)) == ["callisto"]
+
+    rebilly.enabled = True
+    rebilly.save()
+
+    assert providers_told(cancel(open_order(), reason)) == ["callisto", "rebilly"]
+
+
+def test_a_deleted_provider_setting_is_made_again_and_no_longer_kept(
+    callisto_and_rebilly, reason, monkeypatch
+):
+    monkeypatch.delenv("CALLISTO_BASE_URL", raising=False)
+    callisto, _rebilly = callisto_and_rebilly
+    assert providers_told(cancel(open_order(), reason)) == ["callisto", "rebilly"]
+
+    callisto.delete()
+
+    # Made again as a fresh installation would: enabled only when the environment says so.
+    assert providers_told(cancel(open_order(), reason)) == ["rebilly"]
+    assert ProviderSetting.objects.filter(kind="callisto").exists()
+
+
+def test_changes_this_process_does_not_see_are_read_within_seconds(
+    callisto_and_rebilly, reason, monkeypatch
+):
+    monkeypatch.setenv("PROVIDER_SETTINGS_MAX_AGE", "2")
+    clock = [1000.0]
+    monkeypatch.setattr(outbox, "_clock", lambda: clock[0])
+    assert providers_told(cancel(open_order(), reason)) == ["callisto", "rebilly"]
+
+    # Another process's admin, or a queryset update: no signal reaches this process, which
+    # goes on with what it read for up to PROVIDER_SETTINGS_MAX_AGE seconds.
+    ProviderSetting.objects.filter(kind="rebilly").update(enabled=False)
+    clock[0] += 1.9
+    assert providers_told(cancel(open_order(), reason)) == ["callisto", "rebilly"]
+    clock[0] += 0.1
+
+    assert providers_told(cancel(open_order(), reason)) == ["callisto"]
+
+
+def test_a_max_age_of_zero_reads_the_settings_for_every_cancellation(
+    callisto_and_rebilly, reason, monkeypatch
+):
+    monkeypatch.setenv("PROVIDER_SETTINGS_MAX_AGE", "0")
+    assert providers_told(cancel(open_order(), reason)) == ["callisto", "rebilly"]
+
+    ProviderSetting.objects.filter(kind="rebilly").update(enabled=False)
+
+    assert providers_told(cancel(open_order(), reason)) == ["callisto"]
+
+
+@pytest.mark.parametrize("value", ["-1", "soon", "inf", "nan"])
+def test_a_max_age_that_is_no_number_of_seconds_is_refused(monkeypatch, value):
+    monkeypatch.setenv("PROVIDER_SETTINGS_MAX_AGE", value)
+
+    with pytest.raises(ImproperlyConfigured, match="PROVIDER_SETTINGS_MAX_AGE"):
+        outbox.enabled_adapters()
