@@ -54,6 +54,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.support import ensure_database  # noqa: E402 - after the path is set
+
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/storno_bench_api"
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/15"
 CHANNEL = "/bench/api"
@@ -131,18 +133,6 @@ end
 
 
 # --- database ------------------------------------------------------------------------------------
-
-
-def ensure_database(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    name = url.rsplit("/", 1)[1]
-    admin_url = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def server_environment(args, var_dir: str) -> dict[str, str]:

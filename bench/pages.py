@@ -30,6 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.support import ensure_database  # noqa: E402 - after the path is set
+
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/storno_bench_pages"
 CHANNELS = [
     "/shop/de",
@@ -46,18 +48,6 @@ CHANNELS = [
     "/app/android",
 ]
 SLOW_MS = 300
-
-
-def ensure_database(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    name = url.rsplit("/", 1)[1]
-    admin_url = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def setup_django() -> None:
