@@ -735,34 +735,8 @@ class BulkCancellationAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
             },
         ),
     ]
-    readonly_fields = [
-        "id",
-        "staff_page",
-        "targets_link",
-        "status",
-        "progress",
-        "total",
-        "cancelled_count",
-        "skipped_count",
-        "failed_count",
-        "pretty_filter",
-        "missing_order_refs",
-        "reason",
-        "description",
-        "canceled_by",
-        "churn_time",
-        "prorated",
-        "created_by",
-        "via",
-        "created_at",
-        "started_at",
-        "finished_at",
-        "worker",
-        "lease_until",
-        "audit_comment",
-        "audit_time_spent",
-        "audit_ticket_link",
-    ]
+    # Everything shown is read-only: the fields are the fieldsets'.
+    readonly_fields = [name for _title, options in fieldsets for name in options["fields"]]
     actions = ["resume_jobs"]
 
     @admin.display(description=_("progress"))

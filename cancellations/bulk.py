@@ -136,15 +136,9 @@ def bulk_cancellation_errors(
     errors = services.reason_errors(reason, description)
     if len(description or "") > 255:
         errors["description"] = _("Use at most 255 characters.")
-    if canceled_by not in CanceledBy.values:
-        errors["canceled_by"] = _("Use one of: %(values)s.") % {
-            "values": ", ".join(CanceledBy.values)
-        }
-    if churn_time is not None:
-        if timezone.is_naive(churn_time):
-            errors["churn_time"] = _("Give the time with its time zone or offset.")
-        elif churn_time < now:
-            errors["churn_time"] = _("The effective time can't be in the past.")
+    errors.update(services.canceled_by_errors(canceled_by))
+    if churn_time is not None and (error := services.churn_time_error(churn_time, now)):
+        errors["churn_time"] = error
     return errors
 
 
@@ -643,9 +637,10 @@ def bulk_cancellation_id_prefix(job_id: int) -> str:
 
 
 def _nothing_left(order: Order, reserved: dict[int, int]) -> str:
-    if any(item.open_quantity - reserved.get(item.pk, 0) > 0 for item in order.items.all()):
+    """quote_cancellation refuses such an order too; here it is skipped, not failed."""
+    if services.open_to_cancel(order.items.all(), reserved):
         return ""
-    return _("Nothing is left to cancel on this order.")
+    return services.nothing_left_message()
 
 
 def _outcome_of(error: CancellationError) -> str:

@@ -182,8 +182,8 @@ class BulkCancelForm(forms.Form):
         if value and not 1900 <= value.year <= 9000:
             raise forms.ValidationError(_("Give a date between the years 1900 and 9000."))
         # start_bulk_cancellation checks this again; here it is told before the preview.
-        if value and value < timezone.now():
-            raise forms.ValidationError(_("The effective time can't be in the past."))
+        if value and (error := services.churn_time_error(value, timezone.now())):
+            raise forms.ValidationError(error)
         return value
 
     def clean(self):

@@ -172,13 +172,36 @@ def _effective_time(picked, *, churn_time, churn_time_policy, now, errors) -> da
         return now
     if churn_time is None:
         return now
-    if timezone.is_naive(churn_time):
-        errors["churn_time"] = _("Give the time with its time zone or offset.")
-        return now
-    if churn_time < now:
-        errors["churn_time"] = _("The effective time can't be in the past.")
+    error = churn_time_error(churn_time, now)
+    if error:
+        errors["churn_time"] = error
         return now
     return churn_time
+
+
+def churn_time_error(churn_time: datetime, now: datetime) -> str:
+    """What is wrong with an explicit effective time, or ""."""
+    if timezone.is_naive(churn_time):
+        return _("Give the time with its time zone or offset.")
+    if churn_time < now:
+        return _("The effective time can't be in the past.")
+    return ""
+
+
+def open_to_cancel(items, reserved: dict[int, int]) -> list[tuple[OrderItem, int]]:
+    """(item, quantity) still open and not promised to a scheduled cancellation."""
+    open_items = [(item, item.open_quantity - reserved.get(item.pk, 0)) for item in items]
+    return [(item, qty) for item, qty in open_items if qty > 0]
+
+
+def nothing_left_message() -> str:
+    return _("Nothing is left to cancel on this order.")
+
+
+def canceled_by_errors(canceled_by: str) -> dict[str, str]:
+    if canceled_by in CanceledBy.values:
+        return {}
+    return {"canceled_by": _("Use one of: %(values)s.") % {"values": ", ".join(CanceledBy.values)}}
 
 
 def _settlement_blocked_message(item: OrderItem, settlement: SettlementItem) -> str:
@@ -205,12 +228,9 @@ def _pick_items(order, items, reserved, blocked, errors) -> list[tuple[OrderItem
     if blocked is None:
         blocked = blocking_settlements([order])
     if items is None:
-        picked = [
-            (item, item.open_quantity - reserved.get(item.pk, 0)) for item in order_items.values()
-        ]
-        picked = [(item, qty) for item, qty in picked if qty > 0]
+        picked = open_to_cancel(order_items.values(), reserved)
         if not picked:
-            errors["order"] = _("Nothing is left to cancel on this order.")
+            errors["order"] = nothing_left_message()
         for item, _qty in picked:
             if item.pk in blocked:
                 errors["order"] = _settlement_blocked_message(item, blocked[item.pk])
@@ -652,11 +672,7 @@ MAX_MINUTES = 2**31 - 1
 def _check_request_fields(canceled_by: str, *, audit=None, external_user_id: str = "") -> None:
     """Who asked and the audit note: checked here, not only by each interface, so no caller
     can get a value past the service that the database would refuse."""
-    errors = {}
-    if canceled_by not in CanceledBy.values:
-        errors["canceled_by"] = _("Use one of: %(values)s.") % {
-            "values": ", ".join(CanceledBy.values)
-        }
+    errors = canceled_by_errors(canceled_by)
     texts = {"external_user_id": (external_user_id, 64)}
     if audit is not None:
         texts["audit.comment"] = (audit.comment, 255)
