@@ -298,6 +298,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(VAR_DIR / "broker-processed"),
         "store_processed": False,
+        # Broadcast (pidbox) exchanges; Kombu's default is ./control in the working directory.
+        "control_folder": str(VAR_DIR / "broker-control"),
     }
 # Web requests publish too (the after-commit kick of a new cancellation), but a message is only
 # a hint: the Delivery rows are the truth and the beat sweep sends what a lost kick left behind.
