@@ -82,6 +82,7 @@ def run(count: int, workers: int) -> None:
                 external_ids={"callisto": str(offset + n), "rebilly": f"ord_{offset}_{n}"},
             )
             OrderItemFactory(order=order)
+            rebilly.add_orders([order.external_ids["rebilly"]])
             services.cancel_order(
                 order,
                 reason=reason,

@@ -153,7 +153,8 @@ def main(argv=None) -> None:
     token = api_load.api_user_token()
     redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]).delete("celery")
 
-    with CallistoFake() as callisto, RebillyFake() as rebilly:
+    rebilly_orders = [f"ord_api_{n}" for n in range(cancellations)]  # api_load.write_orders
+    with CallistoFake() as callisto, RebillyFake(orders=rebilly_orders) as rebilly:
         os.environ.update(
             CALLISTO_USERNAME=callisto.username,
             CALLISTO_PASSWORD=callisto.password,

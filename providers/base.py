@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from datetime import datetime
 
 
 class Action(enum.StrEnum):
@@ -34,6 +35,9 @@ class Result:
     credentials_problem: bool = False  # 401/403: someone must fix the configuration
     bug: bool = False  # 406/415 and the like: we sent something the contract forbids
     references: dict = field(default_factory=dict)  # ids the provider gave back, to store
+    # RETRY: the provider's own "not before" (e.g. Rebilly's X-RateLimit-Retry-After); the
+    # dispatcher waits for it when it is later than its backoff.
+    retry_after: datetime | None = None
 
 
 @dataclass(frozen=True)

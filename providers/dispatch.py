@@ -62,6 +62,13 @@ def backoff_seconds(attempts: int, *, rng: random.Random | None = None) -> float
     return (rng or random).uniform(ceiling / 2, ceiling)
 
 
+def next_try_at(now, attempts: int, retry_after=None):
+    """When to try again: after the backoff, or at the provider's own "not before" (a rate
+    limit's reset) when that is later."""
+    backoff = now + timedelta(seconds=backoff_seconds(attempts))
+    return max(backoff, retry_after) if retry_after is not None else backoff
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -235,7 +242,7 @@ def finish(claimed: Claim, result: Result, duration_ms: int) -> Delivery:
             }
         else:
             move(delivery, S.PENDING)
-            delivery.next_attempt_at = now + timedelta(seconds=backoff_seconds(delivery.attempts))
+            delivery.next_attempt_at = next_try_at(now, delivery.attempts, result.retry_after)
             delivery.last_error = result.message
         delivery.save()
         _settle_revoke(delivery)

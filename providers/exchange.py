@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import requests
 from django.utils.translation import gettext as _
@@ -32,6 +33,7 @@ class Exchange:
     duration_ms: int = 0
     transport_error: str = ""  # set when no HTTP answer came back
     transient: bool = False  # a timeout or a connection problem: try again later
+    response_headers: Mapping[str, str] = field(default_factory=dict)  # case-insensitive
 
     @property
     def response_excerpt(self) -> str:
@@ -77,6 +79,7 @@ def send_json(session: requests.Session, method: str, url: str, payload=None) ->
     else:
         exchange.status_code = response.status_code
         exchange.body_text = response.text
+        exchange.response_headers = response.headers
         if response.content:
             try:
                 exchange.data = response.json()

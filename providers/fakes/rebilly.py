@@ -1,57 +1,46 @@
-"""A strict fake of Rebilly's order-cancellation upsert (seed 001, specs/rebilly), on loopback.
+"""A strict fake of Rebilly's order cancellations and reactivations, on loopback.
 
-    PUT /organizations/{organizationId}/order-cancellations/{id}   201 created, 200 updated
-    GET /organizations/{organizationId}/order-cancellations/{id}   200, 404
+    PUT  /organizations/{org}/order-cancellations/{id}   201 created, 200 updated, 422
+    GET  /organizations/{org}/order-cancellations/{id}   200, 404
+    POST /organizations/{org}/order-reactivations        201, 409, 422
+    GET  /organizations/{org}/order-reactivations        200 (filter, limit, offset), Pagination-*
+    GET  /organizations/{org}/order-reactivations/{id}   200, 404
 
-It checks what the OpenAPI definition says: the `REB-APIKEY` header (401), an Accept that allows
-JSON (406), a JSON body (415/400), the id pattern `^[@~\\-.\\w]+$` (≤50), and the body's
-required fields, types, enums and lengths; problems are 422 RFC 7807 objects with
-`invalidFields: [{field, message}]` (dot notation for nested fields). An `orderId` it doesn't
-know is a 422 on `orderId` (every id is known unless `known_ids` is given).
+It answers as docs/contracts/rebilly/ says (order-cancellations.paths.resolved.json,
+order-reactivations.paths.resolved.json): every body is validated against
+OrderCancellation.resolved.json / OrderReactivation.resolved.json and refused with a 422 RFC 7807
+problem carrying `invalidFields: [{field, message}]`; the `REB-APIKEY` header is checked (401),
+a key used for another organization is 403; 429 carries `X-RateLimit-Retry-After`, a UTC Unix
+timestamp (raw/openapi/components/headers/X-RateLimit-Retry-After.yaml). It knows its orders: an
+`orderId` it wasn't given (`orders=`, `add_orders`) is a 422 on `orderId`. Cancellations complete
+at their churnTime (`auto_complete=False` keeps them confirmed) and a completed one can't be
+changed; the rules are in rebilly_store.py, the guesses in docs/contracts/rebilly/GUESSES.md.
 
-State follows the spec: `completed` is read-only (set by Rebilly when churnTime is reached —
-`auto_complete=True` imitates that on the first PUT whose churnTime has passed), a completed or
-revoked cancellation can't be changed, and the same PUT twice is an idempotent upsert.
-`fake.cancellations[id]` is the resource as it stands; `fake.history[id]` each PUT received.
+`fake.cancellations[id]` / `fake.reactivations[id]` are the resources as they stand (read
+through `fake.cancellation(id)` to see them settled); `fake.history[id]` each PUT received.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import hashlib
 import hmac
 import re
 from datetime import UTC, datetime
-from decimal import Decimal
 
+from . import rebilly_store as store
 from .faults import ControlledFake
 from .server import FakeRequest, FakeResponse
 
 DEFAULT_API_KEY = "rebilly-fake-api-key"
 DEFAULT_ORGANIZATION = "org_storno_demo"
-PATH = re.compile(r"^/organizations/(?P<org>[^/]+)/order-cancellations/(?P<id>[^/]+)$")
-ID_PATTERN = re.compile(r"^[@~\-.\w]+$")
-DATE_TIME = re.compile(
-    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$", re.IGNORECASE
+ROUTE = re.compile(
+    r"^/organizations/(?P<org>[^/]+)/(?P<collection>order-cancellations|order-reactivations)"
+    r"(?:/(?P<id>[^/]+))?$"
 )
-CANCELED_BY = ("merchant", "customer", "rebilly")
-REASONS = (
-    "did-not-use",
-    "did-not-want",
-    "missing-features",
-    "bugs-or-problems",
-    "do-not-remember",
-    "risk-warning",
-    "contract-expired",
-    "too-expensive",
-    "other",
-    "billing-failure",
-)
-WRITABLE_STATUSES = ("draft", "confirmed", "revoked")  # completed is set by Rebilly only
-CHURN_TIME_POLICIES = (None, "now", "at-next-renewal")
-LINE_TYPES = ("debit", "credit")
+ID_PATTERN = re.compile(r"^[@~\-.\w]+$")  # raw/openapi/components/parameters/resourceId.yaml
 JSON_TYPES = {"application/json", "application/*", "*/*", "application/problem+json"}
+# Titles as the ProblemTypes define them (raw/openapi/components/schemas/ProblemTypes/).
 TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -59,6 +48,7 @@ TITLES = {
     404: "Not Found",
     405: "Method Not Allowed",
     406: "Not Acceptable",
+    409: "Conflict",
     415: "Unsupported Media Type",
     422: "Validation error",
     429: "Rate Limit Exceeded",
@@ -73,102 +63,6 @@ def _media_type(value: str) -> str:
     return value.split(";", 1)[0].strip().lower()
 
 
-def _parse_time(value) -> datetime | None:
-    if not isinstance(value, str) or not DATE_TIME.match(value):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _check_string(errors, field, value, *, max_length=None, choices=None, required=False):
-    if value is None:
-        if required:
-            errors.append((field, f"{field} is required."))
-        return
-    if not isinstance(value, str):
-        errors.append((field, f"{field} must be a string."))
-    elif required and not value:
-        errors.append((field, f"{field} must not be empty."))
-    elif max_length is not None and len(value) > max_length:
-        errors.append((field, f"{field} must be at most {max_length} characters long."))
-    elif choices is not None and value not in choices:
-        errors.append((field, f"{field} must be one of: {', '.join(choices)}."))
-
-
-def _check_time(errors, field, value):
-    if value is not None and _parse_time(value) is None:
-        errors.append(
-            (field, f"{field} must be a date-time (RFC 3339), e.g. 2025-01-31T10:00:00Z.")
-        )
-
-
-def validate(body: dict) -> list[tuple[str, str]]:
-    """[(field, message)] for every problem in a PUT body; empty when valid."""
-    errors: list[tuple[str, str]] = []
-    _check_string(errors, "orderId", body.get("orderId"), max_length=50, required=True)
-    _check_string(errors, "canceledBy", body.get("canceledBy"), choices=CANCELED_BY)
-    _check_string(errors, "reason", body.get("reason"), choices=REASONS)
-    _check_string(errors, "description", body.get("description"), max_length=255)
-    status = body.get("status")
-    if status == "completed":
-        errors.append(("status", "status completed is set by Rebilly when churnTime is reached."))
-    else:
-        _check_string(errors, "status", status, choices=WRITABLE_STATUSES)
-    if "prorated" in body and not isinstance(body["prorated"], bool):
-        errors.append(("prorated", "prorated must be a boolean."))
-    _check_time(errors, "churnTime", body.get("churnTime"))
-    if body.get("churnTimePolicy") not in CHURN_TIME_POLICIES:
-        errors.append(("churnTimePolicy", "churnTimePolicy must be null, now or at-next-renewal."))
-
-    items = body.get("lineItems")
-    if items is None:
-        return errors
-    if not isinstance(items, list):
-        errors.append(("lineItems", "lineItems must be an array."))
-        return errors
-    for index, item in enumerate(items):
-        prefix = f"lineItems.{index}"
-        if not isinstance(item, dict):
-            errors.append((prefix, f"{prefix} must be an object."))
-            continue
-        _check_string(errors, f"{prefix}.type", item.get("type"), choices=LINE_TYPES, required=True)
-        amount = item.get("unitPriceAmount")
-        if amount is None:
-            errors.append((f"{prefix}.unitPriceAmount", "unitPriceAmount is required."))
-        elif not _is_number(amount):
-            errors.append((f"{prefix}.unitPriceAmount", "unitPriceAmount must be a number."))
-        currency = item.get("unitPriceCurrency")
-        if currency is None:
-            errors.append((f"{prefix}.unitPriceCurrency", "unitPriceCurrency is required."))
-        elif not isinstance(currency, str) or not re.fullmatch(r"[A-Z]{3}", currency):
-            errors.append(
-                (f"{prefix}.unitPriceCurrency", "unitPriceCurrency must be an ISO 4217 code.")
-            )
-        quantity = item.get("quantity")
-        if quantity is None:
-            errors.append((f"{prefix}.quantity", "quantity is required."))
-        elif isinstance(quantity, bool) or not isinstance(quantity, int):
-            errors.append((f"{prefix}.quantity", "quantity must be an integer."))
-        _check_string(errors, f"{prefix}.description", item.get("description"), max_length=1000)
-        _check_time(errors, f"{prefix}.periodStartTime", item.get("periodStartTime"))
-        _check_time(errors, f"{prefix}.periodEndTime", item.get("periodEndTime"))
-    return errors
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _invoice_id(*parts: str) -> str:
-    return "in_" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:26].upper()
-
-
 class RebillyFake(ControlledFake):
     def __init__(
         self,
@@ -176,13 +70,16 @@ class RebillyFake(ControlledFake):
         port: int = 0,
         api_key: str = DEFAULT_API_KEY,
         organization_id: str = DEFAULT_ORGANIZATION,
-        known_ids=None,
-        auto_complete: bool = False,
+        orders=(),
+        auto_complete: bool = True,
     ):
-        super().__init__(port=port, known_ids=known_ids)
+        super().__init__(port=port, known_ids=set(orders))
         self.api_key = api_key
         self.organization_id = organization_id
         self.auto_complete = auto_complete
+        self.retry_after_seconds = 60  # a 429's X-RateLimit-Retry-After: now + this
+        self.clock = lambda: datetime.now(UTC)  # tests move time on by replacing it
+        self.renewal_times: dict[str, datetime] = {}
         self.reset_state()
 
     @property
@@ -191,19 +88,47 @@ class RebillyFake(ControlledFake):
         return f"{self.url}/organizations/{self.organization_id}"
 
     # --- what it holds ------------------------------------------------------------------------
+    def add_orders(self, order_ids, *, renewal_time: datetime | None = None) -> None:
+        """Orders Rebilly knows; they renew at `renewal_time` (by default the next first of a
+        month), which is when a cancellation `at-next-renewal` takes effect."""
+        with self.lock:
+            if self.known_ids is None:
+                return  # accepts any order already
+            for order_id in order_ids:
+                self.known_ids.add(order_id)
+                if renewal_time is not None:
+                    self.renewal_times[order_id] = renewal_time
+
     def reset_state(self) -> None:
         with self.lock:
             self.cancellations: dict[str, dict] = {}
+            self.reactivations: dict[str, dict] = {}
             self.history: dict[str, list[dict]] = {}
 
     def state(self) -> dict:
         with self.lock:
-            return {"cancellations": self.cancellations, "history": self.history}
+            self._settle_all()
+            return {
+                "cancellations": self.cancellations,
+                "reactivations": self.reactivations,
+                "history": self.history,
+            }
+
+    def cancellation(self, cancellation_id: str) -> dict | None:
+        """The cancellation as Rebilly would show it now."""
+        with self.lock:
+            self._settle_all()
+            return copy.deepcopy(self.cancellations.get(cancellation_id))
 
     def effects(self, cancellation_id: str) -> list[str]:
         """What each PUT did to the resource: "created", "updated" or "unchanged"."""
         with self.lock:
             return [h["effect"] for h in self.history.get(cancellation_id, [])]
+
+    def _settle_all(self) -> None:
+        now = self.clock()
+        for resource in self.cancellations.values():
+            store.settle(resource, now, auto_complete=self.auto_complete)
 
     # --- the API ------------------------------------------------------------------------------
     def error_response(self, status: int, detail: str = "", invalid_fields=None) -> FakeResponse:
@@ -215,148 +140,161 @@ class RebillyFake(ControlledFake):
         }
         if invalid_fields is not None:
             body["invalidFields"] = [{"field": f, "message": m} for f, m in invalid_fields]
-        headers = {"Content-Type": "application/problem+json"}
+        headers = {}
         if status == 429:
-            headers["X-RateLimit-Retry-After"] = str(int(datetime.now(UTC).timestamp()) + 60)
+            reset = int(datetime.now(UTC).timestamp()) + self.retry_after_seconds
+            headers["X-RateLimit-Retry-After"] = str(reset)
+        # The responses are documented as application/json (raw/openapi/components/responses).
         return FakeResponse.json(body, status=status, headers=headers)
 
     def handle_api(self, request: FakeRequest) -> FakeResponse:
-        match = PATH.match(request.path)
-        if not match or match.group("org") != self.organization_id:
+        route = ROUTE.match(request.path)
+        if not route:
             return self.error_response(404, "Not found.")
         key = request.headers.get("reb-apikey", "")
         if not (key and hmac.compare_digest(key, self.api_key)):
             return self.error_response(401, "Invalid authentication credentials.")
+        if route.group("org") != self.organization_id:
+            return self.error_response(403, "This API key has no access to that organization.")
         accept = request.headers.get("accept")
         if accept and not any(_media_type(p) in JSON_TYPES for p in accept.split(",")):
             return self.error_response(406, "Only application/json is available.")
-        cancellation_id = match.group("id")
-        if request.method == "GET":
-            with self.lock:
-                found = copy.deepcopy(self.cancellations.get(cancellation_id))
-            if found is None:
-                return self.error_response(404, f"Order cancellation {cancellation_id} not found.")
-            return FakeResponse.json(found)
-        if request.method != "PUT":
+        handler, allowed = self._route(route.group("collection"), route.group("id"), request)
+        if handler is None:
             response = self.error_response(405, f"{request.method} is not allowed here.")
-            response.headers["Allow"] = "GET, PUT"
+            response.headers["Allow"] = allowed
             return response
+        try:
+            with self.lock:
+                self._settle_all()
+                return handler()
+        except store.Refused as refused:
+            return self.error_response(refused.status, refused.detail, refused.invalid_fields)
+
+    def _route(self, collection: str, resource_id: str | None, request: FakeRequest):
+        """(the handler for this method, the methods allowed here)."""
+        if collection == "order-cancellations":
+            if resource_id is None:
+                return None, "GET, PUT"  # the collection isn't served by this fake
+            handlers = {
+                "GET": lambda: self._get(self.cancellations, resource_id, "Order cancellation"),
+                "PUT": lambda: self._put(resource_id, request),
+            }
+            return handlers.get(request.method), "GET, PUT"
+        if resource_id is None:
+            handlers = {
+                "GET": lambda: self._list_reactivations(request),
+                "POST": lambda: self._reactivate(request),
+            }
+            return handlers.get(request.method), "GET, POST"
+        handlers = {"GET": lambda: self._get(self.reactivations, resource_id, "Reactivation")}
+        return handlers.get(request.method), "GET"
+
+    def _body(self, request: FakeRequest) -> dict:
         if _media_type(request.headers.get("content-type", "")) != "application/json":
-            return self.error_response(415, "Send application/json.")
+            raise store.Refused(415, "Send application/json.")
         try:
             body = request.json()
-        except ValueError:
-            return self.error_response(400, "The request body is not valid JSON.")
+        except ValueError as exc:
+            raise store.Refused(400, "The request body is not valid JSON.") from exc
         if not isinstance(body, dict):
-            return self.error_response(400, "The request body must be a JSON object.")
+            raise store.Refused(400, "The request body must be a JSON object.")
+        return body
 
-        errors = []
+    def _check_order(self, body: dict, problems: list) -> None:
+        if problems:
+            raise store.Refused(422, "Invalid data sent.", problems)
+        if not self.is_known(body["orderId"]):
+            problem = ("orderId", f"Order {body['orderId']} not found.")
+            raise store.Refused(422, "Invalid data sent.", [problem])
+
+    def _href(self, request: FakeRequest, collection: str, resource_id: str) -> str:
+        host = request.headers.get("host") or f"{self.host}:{self.port}"
+        return f"http://{host}/organizations/{self.organization_id}/{collection}/{resource_id}"
+
+    def _get(self, resources: dict, resource_id: str, what: str) -> FakeResponse:
+        found = resources.get(resource_id)
+        if found is None:
+            return self.error_response(404, f"{what} {resource_id} not found.")
+        return FakeResponse.json(copy.deepcopy(found))
+
+    def _put(self, cancellation_id: str, request: FakeRequest) -> FakeResponse:
+        body = self._body(request)
+        problems = []
         if len(cancellation_id) > 50 or not ID_PATTERN.match(cancellation_id):
-            errors.append(("id", "id must match ^[@~\\-.\\w]+$ and be at most 50 characters."))
-        errors += validate(body)
-        if not errors and not self.is_known(body["orderId"]):
-            errors.append(("orderId", f"Order {body['orderId']} not found."))
-        if errors:
-            return self.error_response(422, "Invalid data sent.", errors)
-        return self._upsert(cancellation_id, body, request)
-
-    def _upsert(self, cancellation_id: str, body: dict, request: FakeRequest) -> FakeResponse:
-        now = datetime.now(UTC)
-        with self.lock:
-            current = self.cancellations.get(cancellation_id)
-            wanted = self._resource(cancellation_id, body, current, now, request)
-            if current is not None:
-                problem = self._refuse_change(current, wanted)
-                if problem:
-                    return self.error_response(422, "Invalid data sent.", [problem])
-            if current is None:
-                effect = "created"
-            elif _comparable(current) == _comparable(wanted):
+            problems.append(("id", "id must match ^[@~\\-.\\w]+$ and be at most 50 characters."))
+        self._check_order(body, problems + store.cancellation_problems(body))
+        now = self.clock()
+        current = self.cancellations.get(cancellation_id)
+        renewal = self.renewal_times.get(body["orderId"]) or store.next_month(now)
+        href = self._href(request, "order-cancellations", cancellation_id)
+        wanted = store.cancellation_resource(
+            cancellation_id, body, current, now=now, renewal=renewal, self_href=href
+        )
+        if current is None:
+            effect = "created"
+        else:
+            store.refuse_change(current, wanted)
+            if store.comparable(current) == store.comparable(wanted):
                 effect, wanted = "unchanged", current
             else:
                 effect = "updated"
-                wanted["updatedTime"] = _stamp(now)
-            self.cancellations[cancellation_id] = wanted
-            self.history.setdefault(cancellation_id, []).append({"effect": effect, "body": body})
-            resource = copy.deepcopy(wanted)
+                wanted["updatedTime"] = store.stamp(now)
+        store.settle(wanted, now, auto_complete=self.auto_complete)
+        self.cancellations[cancellation_id] = wanted
+        self.history.setdefault(cancellation_id, []).append({"effect": effect, "body": body})
         if effect == "created":
-            return FakeResponse.json(
-                resource, status=201, headers={"Location": resource["_links"][0]["href"]}
-            )
-        return FakeResponse.json(resource)
+            return FakeResponse.json(copy.deepcopy(wanted), status=201, headers={"Location": href})
+        return FakeResponse.json(copy.deepcopy(wanted))
 
-    def _refuse_change(self, current: dict, wanted: dict) -> tuple[str, str] | None:
-        if wanted["orderId"] != current["orderId"]:
-            return ("orderId", "orderId of an existing cancellation can't be changed.")
-        if current["status"] == "completed" and _comparable(current) != _comparable(wanted):
-            return ("status", "A completed cancellation may not be changed.")
-        if current["status"] == "revoked" and wanted["status"] != "revoked":
-            return ("status", "A revoked cancellation can't be confirmed again.")
-        return None
-
-    def _resource(self, cancellation_id, body, current, now, request) -> dict:
-        status = body.get("status", "confirmed")
-        policy = body.get("churnTimePolicy")
-        churn = _parse_time(body.get("churnTime")) if body.get("churnTime") else None
-        if policy == "now" or churn is None:
-            churn = now if current is None else _parse_time(current["churnTime"])
-        due = self.auto_complete and churn <= now
-        was_completed = current is not None and current["status"] == "completed"
-        if status == "confirmed" and (due or was_completed):
-            status = "completed"
-        items = body.get("lineItems") or []
-        subtotal = sum(
-            (
-                Decimal(str(i["unitPriceAmount"]))
-                * i["quantity"]
-                * (1 if i["type"] == "debit" else -1)
-                for i in items
-            ),
-            Decimal(0),
+    def _reactivate(self, request: FakeRequest) -> FakeResponse:
+        body = self._body(request)
+        self._check_order(body, store.invalid_fields(body, store.REACTIVATION_SCHEMA))
+        undo = store.cancellation_to_undo(
+            self.cancellations.values(), self.reactivations.values(), body["orderId"]
         )
-        prorated = body.get("prorated", False)
-        host = request.headers.get("host") or f"{self.host}:{self.port}"
-        return {
-            "id": cancellation_id,
-            "orderId": body["orderId"],
-            "canceledBy": body.get("canceledBy", "customer"),
-            "reason": body.get("reason", "other"),
-            "description": body.get("description", ""),
-            "prorated": prorated,
-            "status": status,
-            "churnTime": _stamp(churn),
-            "churnTimePolicy": policy,
-            "canceledTime": (current or {}).get("canceledTime")
-            or (_stamp(now) if status != "draft" else None),
-            "proratedInvoiceId": _invoice_id("prorated", cancellation_id) if prorated else None,
-            "appliedInvoiceId": _invoice_id("applied", cancellation_id) if items else None,
-            "lineItems": copy.deepcopy(items),
-            "lineItemSubtotal": {
-                "amount": float(subtotal),
-                "currency": items[0]["unitPriceCurrency"] if items else None,
-            },
-            "createdTime": (current or {}).get("createdTime") or _stamp(now),
-            "updatedTime": (current or {}).get("updatedTime") or _stamp(now),
-            "_links": [
-                {
-                    "rel": "self",
-                    "href": f"http://{host}/organizations/{self.organization_id}"
-                    f"/order-cancellations/{cancellation_id}",
-                }
-            ],
+        if undo is None:
+            raise store.Refused(409, f"Order {body['orderId']} is active: nothing to reactivate.")
+        if undo["status"] == "confirmed":
+            undo["status"] = (
+                "revoked"  # "If the order had a … confirmed cancellation, it is revoked."
+            )
+        now = self.clock()
+        new_id = store.reactivation_id(len(self.reactivations) + 1)
+        href = self._href(request, "order-reactivations", new_id)
+        resource = store.reactivation_resource(new_id, body, undo, now=now, self_href=href)
+        self.reactivations[new_id] = resource
+        return FakeResponse.json(copy.deepcopy(resource), status=201, headers={"Location": href})
+
+    def _list_reactivations(self, request: FakeRequest) -> FakeResponse:
+        try:
+            limit = int(request.param("limit", "100"))
+            offset = int(request.param("offset", "0"))
+        except ValueError as exc:
+            problem = ("limit", "limit and offset must be integers.")
+            raise store.Refused(422, "Invalid data sent.", [problem]) from exc
+        found = [
+            r
+            for r in self.reactivations.values()
+            if store.matches_filter(r, request.param("filter"))
+        ]
+        found.sort(key=lambda r: r["createdTime"], reverse=request.param("sort") == "-createdTime")
+        page = found[offset : offset + limit]
+        headers = {
+            "Pagination-Total": str(len(found)),
+            "Pagination-Limit": str(limit),
+            "Pagination-Offset": str(offset),
         }
-
-
-def _comparable(resource: dict) -> dict:
-    return {k: v for k, v in resource.items() if k not in ("updatedTime", "canceledTime")}
+        return FakeResponse.json(copy.deepcopy(page), headers=headers)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Run the fake Rebilly on a fixed port.")
     parser.add_argument("--port", type=int, default=8103)
-    parser.add_argument("--auto-complete", action="store_true")
+    parser.add_argument("--order", action="append", default=[], help="An order id it knows.")
+    parser.add_argument("--no-auto-complete", action="store_true")
     args = parser.parse_args(argv)
-    fake = RebillyFake(port=args.port, auto_complete=args.auto_complete)
+    fake = RebillyFake(port=args.port, orders=args.order, auto_complete=not args.no_auto_complete)
     print(f"Fake Rebilly on {fake.base_url} (REB-APIKEY {fake.api_key})")
     fake.serve_forever()
 

@@ -603,7 +603,7 @@ def test_the_rebilly_api_key_never_reaches_the_attempt_record(
     db, monkeypatch, django_capture_on_commit_callbacks, accepted
 ):
     api_key = secret("rebilly-key")
-    with RebillyFake(api_key=api_key if accepted else secret("other")) as fake:
+    with RebillyFake(api_key=api_key if accepted else secret("other"), orders=["ord_1"]) as fake:
         monkeypatch.setenv("REBILLY_API_KEY", api_key)
         ProviderSetting.objects.create(kind="rebilly", base_url=fake.base_url, timeout_seconds=2)
         cancel_order_for({"rebilly": "ord_1"}, django_capture_on_commit_callbacks)

@@ -238,7 +238,9 @@ def test_a_staff_cancellation_whose_connection_is_killed_is_the_503_page_and_wri
 
 @pytest.fixture
 def fakes(db, monkeypatch):
-    with CallistoFake() as callisto, RebillyFake() as rebilly:
+    # Rebilly knows the orders new_order makes.
+    rebilly_orders = [f"ord_{n}" for n in (4711, 4712)]
+    with CallistoFake() as callisto, RebillyFake(orders=rebilly_orders) as rebilly:
         monkeypatch.setenv("CALLISTO_USERNAME", callisto.username)
         monkeypatch.setenv("CALLISTO_PASSWORD", callisto.password)
         monkeypatch.setenv("REBILLY_API_KEY", rebilly.api_key)

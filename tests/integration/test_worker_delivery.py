@@ -125,7 +125,9 @@ class Worker:
 
 @pytest.fixture(scope="module")
 def fakes():
-    with CallistoFake() as callisto, RebillyFake() as rebilly:
+    # Rebilly knows the orders new_order makes (4711, 4712, 5000…5049).
+    rebilly_orders = [f"ord_{n}" for n in (4711, 4712, *range(5000, 5050))]
+    with CallistoFake() as callisto, RebillyFake(orders=rebilly_orders) as rebilly:
         yield callisto, rebilly
 
 

@@ -11,7 +11,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from providers import dispatch
-from providers.base import Outcome
+from providers.base import Outcome, Result
 from providers.fakes.callisto import CallistoFake
 from providers.fakes.rebilly import RebillyFake
 from providers.models import AttemptOutcome, Delivery, DeliveryAttempt, ProviderSetting
@@ -165,6 +165,30 @@ def test_a_transient_failure_is_retried_after_a_backoff(make_provider):
     assert delivery.last_error == "alpha said retry"
     wait = (delivery.next_attempt_at - before).total_seconds()
     assert 15 <= wait <= 31
+
+
+def test_a_providers_not_before_later_than_the_backoff_is_waited_for(make_provider):
+    alpha = make_provider("alpha")
+    not_before = timezone.now() + timedelta(minutes=15)
+    alpha.script.append(Result(Outcome.RETRY, status_code=429, retry_after=not_before))
+    cancel()
+
+    with override_settings(DELIVERY_BACKOFF_BASE_SECONDS=30):
+        dispatch.deliver()
+
+    assert the_add().next_attempt_at == not_before
+
+
+def test_a_providers_not_before_earlier_than_the_backoff_is_not_sooner(make_provider):
+    alpha = make_provider("alpha")
+    before = timezone.now()
+    alpha.script.append(Result(Outcome.RETRY, status_code=429, retry_after=before))
+    cancel()
+
+    with override_settings(DELIVERY_BACKOFF_BASE_SECONDS=30):
+        dispatch.deliver()
+
+    assert (the_add().next_attempt_at - before).total_seconds() >= 15
 
 
 def test_a_retried_delivery_is_delivered_on_the_next_try(make_provider):
@@ -387,7 +411,7 @@ def test_the_sweep_delivers_everything_due(make_provider):
 
 @pytest.fixture
 def fakes(db, monkeypatch):
-    with CallistoFake() as callisto, RebillyFake() as rebilly:
+    with CallistoFake() as callisto, RebillyFake(orders=["ord_1"]) as rebilly:
         monkeypatch.setenv("CALLISTO_USERNAME", callisto.username)
         monkeypatch.setenv("CALLISTO_PASSWORD", callisto.password)
         monkeypatch.setenv("REBILLY_API_KEY", rebilly.api_key)
@@ -452,7 +476,8 @@ def test_a_revoke_reaches_both_providers_after_the_add(fakes):
     dispatch.deliver_due()
 
     assert callisto.effects(4711) == ["Add", "Delete"]
-    assert rebilly.cancellations[cancellation.pk]["status"] == "revoked"
+    # Effective at once, so Rebilly had completed it: the revoke reactivates the order.
+    assert [r["cancellationId"] for r in rebilly.reactivations.values()] == [cancellation.pk]
     assert set(Delivery.objects.values_list("status", flat=True)) == {DeliveryStatus.DELIVERED}
 
 

@@ -1,29 +1,37 @@
 """The Rebilly adapter over real HTTP against the strict fake, for every answer and fault."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from cancellations.models import CancellationLine
+from providers import dispatch
 from providers.base import Action, Outcome, ProviderConfig
 from providers.fakes.rebilly import RebillyFake
-from providers.rebilly import RebillyAdapter
+from providers.models import Delivery, ProviderSetting
+from providers.rebilly import RebillyAdapter, retry_after
+from providers.states import DeliveryStatus
 from reasons.models import ProviderKind, ReasonMapping
 from tests.factories import CancellationFactory, OrderFactory
+from tests.providers.outbox_support import cancel, revoke
+
+ORDER = "ord_01HRF27SATGE"
 
 
 @pytest.fixture(scope="module")
 def server():
-    with RebillyFake() as running:
+    with RebillyFake(orders=[ORDER]) as running:
         yield running
 
 
 @pytest.fixture
 def fake(server):
     server.reset()
-    server.known_ids = None
-    server.auto_complete = False
+    server.known_ids = {ORDER}
+    server.auto_complete = True
+    server.retry_after_seconds = 60
     return server
 
 
@@ -37,7 +45,7 @@ def adapter_for(fake, **config):
 def cancellation(db):
     cancellation = CancellationFactory(
         id="cnl_0123456789abcdef01234567",
-        order=OrderFactory(external_ids={"rebilly": "ord_01HRF27SATGE"}),
+        order=OrderFactory(external_ids={"rebilly": ORDER}),
         churn_time=datetime(2030, 3, 1, tzinfo=UTC),
         description="Customer moved abroad",
         canceled_by="customer",
@@ -164,20 +172,128 @@ def test_a_retry_after_a_lost_answer_is_an_idempotent_upsert(cancellation, fake)
     assert len(fake.cancellations) == 1
 
 
-def test_revoking_what_rebilly_already_completed_fails_with_its_message(cancellation, fake):
-    fake.auto_complete = True
+def completed_at_rebilly(cancellation, fake, adapter):
+    """Storno's cancellation, delivered and completed at Rebilly (its churnTime is past)."""
     cancellation.churn_time = datetime(2020, 1, 1, tzinfo=UTC)
-    adapter = adapter_for(fake)
+    cancellation.revoke_comment = "Kunde bleibt – Rückruf"
     adapter.deliver(cancellation, Action.ADD)
+    assert fake.cancellation(cancellation.pk)["status"] == "completed"
+    return cancellation
+
+
+def test_revoking_what_rebilly_completed_reactivates_the_order(cancellation, fake):
+    adapter = adapter_for(fake)
+    completed_at_rebilly(cancellation, fake, adapter)
 
     result = adapter.deliver(cancellation, Action.REVOKE)
 
-    assert result.outcome == Outcome.FAILED
-    assert result.status_code == 422
-    assert "status: A completed cancellation may not be changed." in result.message
+    (reactivation,) = fake.reactivations.values()
+    assert result.outcome == Outcome.DELIVERED
+    assert result.references == {"reactivationId": reactivation["id"], "status": "reactivated"}
+    assert reactivation["orderId"] == ORDER
+    assert reactivation["cancellationId"] == cancellation.pk
+    assert fake.cancellation(cancellation.pk)["status"] == "completed"
 
 
-def test_a_validation_error_fails_with_the_invalid_fields(cancellation, fake):
+def test_the_reactivation_names_the_undone_cancellation_and_the_comment(cancellation, fake):
+    adapter = adapter_for(fake)
+    completed_at_rebilly(cancellation, fake, adapter)
+
+    adapter.deliver(cancellation, Action.REVOKE)
+
+    sent = [r for r in fake.received if r.method == "POST"][-1]
+    assert sent.path.endswith("/order-reactivations")
+    assert sent.json() == {
+        "orderId": ORDER,
+        "description": f"Storno: undo of cancellation {cancellation.pk}: Kunde bleibt – Rückruf",
+    }
+
+
+def test_the_attempt_record_shows_every_request_of_a_reactivation(cancellation, fake):
+    adapter = adapter_for(fake)
+    completed_at_rebilly(cancellation, fake, adapter)
+
+    result = adapter.deliver(cancellation, Action.REVOKE)
+
+    calls = [(r.method, r.path.rsplit("/", 1)[-1]) for r in fake.received[1:]]
+    assert calls == [
+        ("PUT", cancellation.pk),
+        ("GET", cancellation.pk),
+        ("GET", "order-reactivations"),
+        ("POST", "order-reactivations"),
+    ]
+    assert result.request_excerpt.count(fake.base_url) == 4
+    assert "HTTP 422" in result.response_excerpt and "HTTP 201" in result.response_excerpt
+    assert fake.api_key not in result.request_excerpt
+
+
+def test_a_repeated_revoke_finds_its_reactivation_instead_of_posting_again(cancellation, fake):
+    adapter = adapter_for(fake)
+    completed_at_rebilly(cancellation, fake, adapter)
+    first = adapter.deliver(cancellation, Action.REVOKE)  # as if its answer had been lost
+
+    second = adapter.deliver(cancellation, Action.REVOKE)
+
+    assert second.outcome == Outcome.DELIVERED
+    assert second.references == first.references
+    assert len(fake.reactivations) == 1
+    assert [r.method for r in fake.received].count("POST") == 1
+
+
+def test_a_conflict_rebilly_does_not_explain_fails_with_its_words(cancellation, fake, monkeypatch):
+    adapter = adapter_for(fake)
+    completed_at_rebilly(cancellation, fake, adapter)
+    monkeypatch.setattr(
+        fake, "_reactivate", lambda request: fake.error_response(409, "Order is active.")
+    )
+
+    result = adapter.deliver(cancellation, Action.REVOKE)
+
+    assert (result.outcome, result.status_code) == (Outcome.FAILED, 409)
+    assert result.message == (
+        f"Rebilly would not reactivate order {ORDER} (HTTP 409): Order is active."
+    )
+
+
+def test_a_revoke_before_completion_does_not_reactivate(cancellation, fake):
+    adapter = adapter_for(fake)
+    adapter.deliver(cancellation, Action.ADD)
+
+    adapter.deliver(cancellation, Action.REVOKE)
+
+    assert fake.reactivations == {}
+    assert [r.method for r in fake.received] == ["PUT", "PUT"]
+
+
+def test_an_outage_while_checking_the_refusal_is_retried(cancellation, fake):
+    adapter = adapter_for(fake)
+    completed_at_rebilly(cancellation, fake, adapter)
+    fake.fail_next(1, status=422)  # the PUT
+    fake.fail_next(1, status=503)  # the GET that would tell why
+
+    result = adapter.deliver(cancellation, Action.REVOKE)
+
+    assert result.outcome == Outcome.RETRY
+    assert fake.reactivations == {}
+
+
+def test_an_immediate_cancellation_undone_in_storno_reactivates_the_order_at_rebilly(
+    db, fake, monkeypatch
+):
+    monkeypatch.setenv("REBILLY_API_KEY", fake.api_key)
+    ProviderSetting.objects.create(kind="rebilly", base_url=fake.base_url, timeout_seconds=2)
+    fake.known_ids.add("ord_1")
+    cancellation = cancel()  # effective at once: completed in Storno and at Rebilly
+    dispatch.deliver_due()
+
+    revoke(cancellation)
+    dispatch.deliver_due()
+
+    assert set(Delivery.objects.values_list("status", flat=True)) == {DeliveryStatus.DELIVERED}
+    assert [r["cancellationId"] for r in fake.reactivations.values()] == [cancellation.pk]
+
+
+def test_an_order_rebilly_does_not_know_fails_with_the_invalid_field(cancellation, fake):
     fake.known_ids = {"ord_other"}
 
     result = adapter_for(fake).deliver(cancellation, Action.ADD)
@@ -217,7 +333,7 @@ def test_a_refused_format_is_a_bug(cancellation, fake, status):
     assert (result.outcome, result.bug) == (Outcome.FAILED, True)
 
 
-@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_transient_statuses_are_retried(cancellation, fake, status):
     fake.fail_next(1, status=status)
 
@@ -260,3 +376,55 @@ def test_the_recorded_request_leaves_out_the_api_key(cancellation, fake):
     assert fake.api_key not in result.request_excerpt
     assert '"orderId": "ord_01HRF27SATGE"' in result.request_excerpt
     assert result.response_excerpt.startswith("HTTP 201")
+
+
+# --- the rate limit -----------------------------------------------------------------------------
+def test_a_429_is_retried_not_before_rebillys_reset(cancellation, fake):
+    fake.retry_after_seconds = 600
+    fake.fail_next(1, status=429)
+    before = timezone.now()
+
+    result = adapter_for(fake).deliver(cancellation, Action.ADD)
+
+    assert result.outcome == Outcome.RETRY
+    assert before + timedelta(seconds=598) <= result.retry_after <= before + timedelta(seconds=601)
+    assert fake.cancellations == {}
+
+
+def test_a_rate_limited_delivery_waits_for_the_reset_not_the_backoff(db, fake, monkeypatch):
+    monkeypatch.setenv("REBILLY_API_KEY", fake.api_key)
+    ProviderSetting.objects.create(kind="rebilly", base_url=fake.base_url, timeout_seconds=2)
+    fake.known_ids.add("ord_1")
+    fake.retry_after_seconds = 900  # beyond the first backoff (at most 30 s)
+    fake.fail_next(1, status=429)
+    cancel()
+    before = timezone.now()
+
+    dispatch.deliver_due()
+
+    delivery = Delivery.objects.get(provider="rebilly")
+    assert delivery.status == DeliveryStatus.PENDING
+    assert delivery.next_attempt_at >= before + timedelta(seconds=898)
+    assert dispatch.deliver_due() == 0  # not due before the reset
+
+
+NOW = datetime(2027, 1, 15, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (str(int(NOW.timestamp()) + 90), NOW + timedelta(seconds=90)),  # documented: Unix seconds
+        (str(int(NOW.timestamp()) * 1000 + 90000), NOW + timedelta(seconds=90)),  # milliseconds
+        ("90", NOW + timedelta(seconds=90)),  # seconds to wait
+        ("2027-01-15T12:01:30Z", NOW + timedelta(seconds=90)),
+        ("Fri, 15 Jan 2027 12:01:30 GMT", NOW + timedelta(seconds=90)),
+        (str(int(NOW.timestamp()) - 5), None),  # past: the backoff decides
+        ("soon", None),
+        ("", None),
+        (None, None),
+        (str(int(NOW.timestamp()) + 30 * 86400), NOW + timedelta(days=1)),  # not believed
+    ],
+)
+def test_the_retry_after_header_is_read_in_every_plausible_form(header, expected):
+    assert retry_after(header, NOW) == expected

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from backoffice.management.commands.demo_data import login_lines
-from cancellations.external_ids import JS7_CONTROLLER, JS7_ORDERS
+from cancellations.external_ids import JS7_CONTROLLER, JS7_ORDERS, REBILLY
 from cancellations.models import Order
 from providers.management.commands.run_fakes import start_fakes
 
@@ -55,6 +55,7 @@ class Command(BaseCommand):
                 self.stderr.write(f"Pulling reasons failed: {exc}")
             call_command("demo_data")
             self._seed_js7({entry.name: fake for entry, fake in fakes}.get("js7"))
+            self._seed_rebilly({entry.name: fake for entry, fake in fakes}.get("rebilly"))
             if not no_worker:
                 children.append(
                     subprocess.Popen(
@@ -98,3 +99,11 @@ class Command(BaseCommand):
                 by_controller.setdefault(refs[JS7_CONTROLLER], []).extend(refs[JS7_ORDERS])
         for controller_id, order_ids in by_controller.items():
             fake.seed_orders(controller_id, order_ids)
+
+    def _seed_rebilly(self, fake) -> None:
+        """Tell the Rebilly fake the demo orders' Rebilly ids: like Rebilly, it refuses a
+        cancellation of an order it doesn't know."""
+        if fake is None:
+            return
+        refs = Order.objects.values_list("external_ids", flat=True).iterator()
+        fake.add_orders(ref[REBILLY] for ref in refs if ref.get(REBILLY))

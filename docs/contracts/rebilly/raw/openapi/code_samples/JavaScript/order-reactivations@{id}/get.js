@@ -1,0 +1,2 @@
+const order = await api.orderReactivations.get({id: 'foobar-001'});
+console.log(order.fields.description);
