@@ -246,15 +246,76 @@ def test_a_new_session_that_times_out_at_once_is_retried_later_not_looped(cancel
     assert len(cancels(fake)) == 1
 
 
-def test_orders_js7_no_longer_has_count_as_delivered(cancellation, fake):
-    adapter_for(fake).deliver(cancellation, Action.ADD)
+def test_orders_js7_no_longer_has_are_delivered_marked_no_such_orders(cancellation, fake):
+    first = adapter_for(fake).deliver(cancellation, Action.ADD)
 
     result = adapter_for(fake).deliver(cancellation, Action.ADD)
 
+    assert first.references == {"js7NoSuchOrders": False}
     assert result.outcome == Outcome.DELIVERED
     assert result.status_code == 420
+    assert result.message.startswith("JS7 had no such orders")
     assert "JOC-161" in result.message
-    assert "nothing left to cancel" in result.message
+    assert result.references == {"js7NoSuchOrders": True}
+
+
+def test_ids_js7_never_had_are_marked_no_such_orders_not_plain_success(db, fake):
+    cancellation = CancellationFactory(
+        order=OrderFactory(
+            external_ids={"js7ControllerId": DEFAULT_CONTROLLER, "js7OrderIds": ["#never"]}
+        )
+    )
+
+    result = adapter_for(fake).deliver(cancellation, Action.ADD)
+
+    assert (result.outcome, result.references) == (Outcome.DELIVERED, {"js7NoSuchOrders": True})
+    assert "#never" in result.message
+    assert "cancelled the workflow orders" not in result.message
+
+
+def test_the_callers_audit_log_is_passed_on(db, fake, settings):
+    settings.STORNO_PUBLIC_URL = "https://storno.example.com"
+    cancellation = CancellationFactory(
+        id="cnl_js7000000000000000000002",
+        order=OrderFactory(external_ids=dict(JS7_IDS)),
+        audit_comment="Kunde zieht nach Übersee",
+        audit_time_spent=12,
+        audit_ticket_link="https://tickets.example/OPS-17",
+    )
+
+    audit = adapter_for(fake).build_payload(cancellation)["auditLog"]
+
+    assert audit == {
+        "comment": "Kunde zieht nach Übersee (Storno cnl_js7000000000000000000002: "
+        "https://storno.example.com/staff/cancellations/cnl_js7000000000000000000002/)",
+        "timeSpent": 12,
+        "ticketLink": "https://tickets.example/OPS-17",
+    }
+
+
+def test_a_full_length_callers_comment_is_never_cut_for_storno(db, fake):
+    cancellation = CancellationFactory(
+        order=OrderFactory(external_ids=dict(JS7_IDS)), audit_comment="c" * 250
+    )
+
+    payload = adapter_for(fake).build_payload(cancellation)
+
+    assert payload["auditLog"]["comment"] == "c" * 250
+    assert schema_errors(payload, CANCEL_SCHEMA) == []
+
+
+def test_angle_brackets_in_the_callers_audit_become_look_alikes(db, fake):
+    cancellation = CancellationFactory(
+        order=OrderFactory(external_ids=dict(JS7_IDS)),
+        audit_comment="<urgent> customer",
+        audit_ticket_link="https://tickets.example/?q=<1>",
+    )
+
+    payload = adapter_for(fake).build_payload(cancellation)
+
+    assert payload["auditLog"]["comment"].startswith("\u2039urgent\u203a customer (Storno ")
+    assert payload["auditLog"]["ticketLink"] == "https://tickets.example/?q=\u20391\u203a"
+    assert schema_errors(payload, CANCEL_SCHEMA) == []
 
 
 def test_a_lost_answer_is_retried_and_the_repeat_finds_nothing_left(cancellation, fake):
@@ -269,6 +330,7 @@ def test_a_lost_answer_is_retried_and_the_repeat_finds_nothing_left(cancellation
     assert first.outcome == Outcome.RETRY
     assert second.outcome == Outcome.DELIVERED
     assert "JOC-161" in second.message
+    assert second.references == {"js7NoSuchOrders": True}
     assert len(fake.state()["cancellations"]) == 2  # the first delivery's and the lost one
 
 
