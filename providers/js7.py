@@ -5,17 +5,22 @@
                                                          ["kill"], "auditLog"}
     REVOKE → nothing: JS7 can't bring a cancelled workflow order back (SKIPPED, with a message)
 
-The order's workflow orders are in Order.external_ids ("js7ControllerId", "js7OrderIds", see
-cancellations/external_ids.py). `deep` is always true, so child orders forked from them are
-cancelled too ("deep: if true then child orders are also processed"); `kill` (SIGTERM to a
-running job) only when the cancellation asks for it with a truthy `kill_running`. The auditLog
-names the reason and the cancellation and links back to its staff page (STORNO_PUBLIC_URL).
+Every body validates against docs/contracts/js7/cancelOrders.resolved.json (the contract test
+tests/providers/test_contract_js7.py checks it). The order's workflow orders are in
+Order.external_ids ("js7ControllerId", "js7OrderIds", see cancellations/external_ids.py). `deep`
+is always true, so child orders forked from them are cancelled too ("deep: if true then child
+orders are also processed"); `kill` (SIGTERM to a running job) only when the cancellation asks
+for it with a truthy `kill_running`.
 
-Answers (specs/js7/NOTES.md): 200 {ok: true} → DELIVERED; 420 {error: {code, message}} →
-FAILED with JOC's code and message, except JOC-161 "No orders found." → DELIVERED (the orders
-are gone already: a repeat after a lost answer, or cancelled in JOC); 401/403 → FAILED, a
-credentials problem; 433 (four-eyes approval) and 419 (per-order errors) → FAILED; 408/429/5xx,
-timeouts and dropped connections → RETRY.
+The auditLog is the caller's, passed on (js7_body.py says what Storno adds where it fits).
+
+Answers (docs/contracts/js7/NOTES.md): 200 {ok: true} → DELIVERED; 420 {error: {code,
+message}} → FAILED with JOC's code and message, except JOC-161 "No orders found." → DELIVERED,
+but marked: the message says "JS7 had no such orders" and references["js7NoSuchOrders"] is true
+(the ids Storno sent are unknown to JS7: a repeat after a lost answer, cancelled in JOC, or ids
+JS7 never had; not a failure a retry could mend); 401/403 → FAILED, a credentials problem; 433
+(four-eyes approval) and 419 (per-order errors) → FAILED; 408/429/5xx, timeouts and dropped
+connections → RETRY.
 
 The access token is cached per base URL and account for the process (JOC sessions last 30
 minutes of idleness by default). A cached token answered with 440 (login timed out) or 401
@@ -31,8 +36,6 @@ import re
 import threading
 import time
 
-from django.conf import settings
-from django.urls import NoReverseMatch
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from requests.auth import HTTPBasicAuth
@@ -42,6 +45,7 @@ from cancellations.external_ids import JS7_CONTROLLER, JS7_ORDERS
 from .base import Action, Outcome, ProviderAdapter, ProviderConfig, Result
 from .exchange import TRANSIENT_STATUSES, Exchange, send_json
 from .http import build_session, excerpt
+from .js7_body import cancel_body
 
 KIND = "js7"
 API_PREFIX = "/joc/api"
@@ -50,9 +54,7 @@ LOGOUT_PATH = API_PREFIX + "/authentication/logout"
 CANCEL_PATH = API_PREFIX + "/orders/cancel"
 TOKEN_HEADER = "X-Access-Token"  # noqa: S105 - a header name, not a secret
 NO_ORDERS_FOUND = "JOC-161"
-AUDIT_TEXT_MAX = 255  # auditLog.comment and ticketLink
-DEFAULT_PUBLIC_URL = "http://localhost:8000"
-_ANGLE_BRACKETS = re.compile(r"[<>]")  # JOC's "string without < and >"
+NO_SUCH_ORDERS = "js7NoSuchOrders"  # the reference flag on a JOC-161 delivery
 _TOKEN_IN_JSON = re.compile(r'("accessToken"\s*:\s*")[^"]*(")')
 
 # One JOC session per base URL and account, shared by the threads of this process.
@@ -90,14 +92,6 @@ def api_root(base_url: str) -> str:
     return root
 
 
-def public_url() -> str:
-    return (getattr(settings, "STORNO_PUBLIC_URL", "") or DEFAULT_PUBLIC_URL).rstrip("/")
-
-
-def _clean_text(text: str) -> str:
-    return _ANGLE_BRACKETS.sub("", text).strip()
-
-
 class _LoginFailed(Exception):
     """Raised inside deliver() to return the login's Result."""
 
@@ -131,32 +125,8 @@ class Js7Adapter(ProviderAdapter):
         )
 
     def build_payload(self, cancellation) -> dict:
-        """The /orders/cancel body; valid against cancelOrders-schema.json (no extra keys)."""
-        external_ids = cancellation.order.external_ids
-        payload = {
-            "controllerId": external_ids[JS7_CONTROLLER],
-            "orderIds": list(dict.fromkeys(external_ids[JS7_ORDERS])),
-            "deep": True,  # child orders of a cancelled workflow order go with it
-        }
-        if cancellation.kill_running:  # only when forced: a bulk job with kill
-            payload["kill"] = True
-        payload["auditLog"] = self.audit_log(cancellation)
-        return payload
-
-    def audit_log(self, cancellation) -> dict:
-        suffix = f" (Storno {cancellation.pk})"
-        subject = _clean_text(cancellation.reason.subject)
-        audit = {"comment": subject[: AUDIT_TEXT_MAX - len(suffix)] + suffix}
-        if cancellation.audit_time_spent is not None:
-            audit["timeSpent"] = int(cancellation.audit_time_spent)
-        try:
-            link = public_url() + cancellation.get_absolute_url()
-        except NoReverseMatch:
-            link = ""
-        # A cut link is a broken link: leave it out when it doesn't fit.
-        if link and len(link) <= AUDIT_TEXT_MAX and not _ANGLE_BRACKETS.search(link):
-            audit["ticketLink"] = link
-        return audit
+        """The /orders/cancel body (js7_body.cancel_body)."""
+        return cancel_body(cancellation)
 
     # --- sending ------------------------------------------------------------------------------
     def deliver(self, cancellation, action: Action) -> Result:
@@ -290,18 +260,25 @@ class Js7Adapter(ProviderAdapter):
                 Outcome.DELIVERED,
                 _("JS7 cancelled the workflow orders %(orders)s on controller %(controller)s.")
                 % where,
+                references={NO_SUCH_ORDERS: False},  # an earlier JOC-161 no longer holds
             )
         if status == 420:
             error = data.get("error") if isinstance(data.get("error"), dict) else {}
             code, message = str(error.get("code") or ""), str(error.get("message") or "")
             if code == NO_ORDERS_FOUND:
+                # Not plain success: JS7 doesn't know the ids Storno sent. Nothing a retry
+                # would change, so delivered, but marked for staff to look at.
                 return exchange.result(
                     Outcome.DELIVERED,
                     _(
-                        "JS7 has none of the workflow orders %(orders)s any more (%(code)s "
-                        "%(message)s): nothing left to cancel."
+                        "JS7 had no such orders: controller %(controller)s has none of the "
+                        "workflow orders %(orders)s (%(code)s %(message)s), so nothing was "
+                        "cancelled there. They may have been cancelled or finished in JS7 "
+                        "already, or by an earlier attempt whose answer was lost; if not, "
+                        "check the order's JS7 references."
                     )
                     % {**where, "code": code, "message": message},
+                    references={NO_SUCH_ORDERS: True},
                 )
             return exchange.result(
                 Outcome.FAILED,

@@ -1,9 +1,10 @@
 """Shapes of the bulk cancellation API (api/bulk.py), camelCase like the rest of Storno's API.
 
-The request body of `POST /orders/cancel/` is JOC's /orders/cancel filter (seed 003) with the
-cancellation's own fields beside it. Only the cancellation fields are parsed here; the filter
-keys go to cancellations.order_filter.parse_order_filter, the one parser of that filter, and
-JocOrderFilterSerializer only documents them.
+The request body of `POST /orders/cancel/` is JOC's /orders/cancel body (seed 003,
+docs/contracts/js7/cancelOrders.resolved.json) with the cancellation's own fields beside it.
+Only the cancellation fields are parsed here; JOC's keys are checked against JOC's schema and
+mapped in api/joc.py, and JocOrderFilterSerializer only documents them. The Joc* answer
+serializers document JOC's shapes (ok, error420, security401_403).
 """
 
 from django.urls import reverse
@@ -16,8 +17,9 @@ from rest_framework import serializers
 from reasons.models import CancellationReason
 
 from ..models import BulkCancellationStatus, CanceledBy, TargetOutcome
-from ..order_filter import MAX_ORDER_REFS, STATE_ALIASES, STORNO_STATES, date_formats_help
+from ..order_filter import MAX_ORDER_REFS, STATE_ALIASES, date_formats_help
 from ..states import OrderStatus
+from .joc import JOC_STATES
 from .serializers import AuditLogSerializer, LinkSerializer, ModelIdField, UtcDateTimeField
 
 _date_help = lazy(date_formats_help, str)
@@ -41,18 +43,31 @@ class FolderSerializer(serializers.Serializer):
     )
 
 
-class JocOrderFilterSerializer(serializers.Serializer):
-    """Which orders: JOC's /orders/cancel filter. Documentation only (parse_order_filter parses);
-    every key is optional and no key means every order."""
+class WorkflowIdSerializer(serializers.Serializer):
+    path = serializers.CharField(max_length=255)
+    versionId = serializers.CharField(max_length=255, required=False)
 
+
+class JocOrderFilterSerializer(serializers.Serializer):
+    """Which orders: JOC's /orders/cancel body. Documentation only (api/joc.py reads it)."""
+
+    controllerId = serializers.CharField(
+        max_length=100,
+        help_text=_("Required as in JOC, and ignored: Storno has one order store."),
+    )
     orderIds = serializers.ListField(
         child=OrderRefField(),
         required=False,
         max_length=MAX_ORDER_REFS,
         help_text=_(
-            "Storno order ids (numbers) or order numbers (text). Given, they alone select: "
-            "folders, states and the dates don't apply."
+            "Order numbers (text, as JOC sends ids) or Storno order ids (numbers). Given, "
+            "they alone select: workflowIds, folders, states and the dates don't apply."
         ),
+    )
+    workflowIds = WorkflowIdSerializer(
+        many=True,
+        required=False,
+        help_text=_("Accepted as JOC defines it; Storno's orders belong to no JS7 workflow."),
     )
     folders = FolderSerializer(
         many=True,
@@ -60,12 +75,12 @@ class JocOrderFilterSerializer(serializers.Serializer):
         help_text=_("Orders whose channel is one of these folders (a bare path is recursive)."),
     )
     states = serializers.ListField(
-        child=serializers.CharField(),
+        child=serializers.ChoiceField(choices=JOC_STATES),
         required=False,
         help_text=lazy(
             lambda: (
-                _("Order statuses: %(storno)s, or JOC's %(joc)s.")
-                % {"storno": ", ".join(STORNO_STATES), "joc": ", ".join(STATE_ALIASES)}
+                _("JOC's order states; %(mapped)s select Storno's statuses, the others none.")
+                % {"mapped": ", ".join(STATE_ALIASES)}
             ),
             str,
         )(),
@@ -77,6 +92,13 @@ class JocOrderFilterSerializer(serializers.Serializer):
     timeZone = serializers.CharField(
         required=False,
         help_text=_("IANA time zone of dateFrom and dateTo; beats their offsets. Default UTC."),
+    )
+    orderType = serializers.ChoiceField(
+        choices=["FreshOnly", "FreshOrStarted"],
+        required=False,
+        help_text=_(
+            "Accepted as JOC defines it, and ignored: kill decides about orders in progress."
+        ),
     )
     deep = serializers.BooleanField(default=False, help_text=_("Also every child order."))
     kill = serializers.BooleanField(
@@ -108,13 +130,6 @@ class BulkCancellationFieldsSerializer(serializers.Serializer):
         default=False,
         help_text=_("true: only count what the filter selects (200); nothing is written."),
     )
-    controllerId = serializers.CharField(
-        max_length=100,
-        required=False,
-        allow_blank=True,
-        default="",
-        help_text=_("Accepted from JOC clients and ignored: Storno has one order store."),
-    )
 
 
 class BulkCancelRequestSerializer(JocOrderFilterSerializer, BulkCancellationFieldsSerializer):
@@ -122,6 +137,42 @@ class BulkCancelRequestSerializer(JocOrderFilterSerializer, BulkCancellationFiel
 
 
 # --- responses ---------------------------------------------------------------------------------
+
+
+class IgnoredFieldSerializer(serializers.Serializer):
+    field = serializers.CharField(help_text=_("The field as sent, e.g. orderType or states.1."))
+    reason = serializers.CharField()
+
+
+class JocOkSerializer(serializers.Serializer):
+    """JOC's ok answer (ok.resolved.json) and Storno's list of what it did not apply."""
+
+    deliveryDate = serializers.CharField(help_text=_("UTC, ISO 8601."))
+    surveyDate = serializers.CharField(help_text=_("UTC, ISO 8601."))
+    ok = serializers.BooleanField()
+    ignored = IgnoredFieldSerializer(
+        many=True, help_text=_("The fields Storno accepted but did not apply, and why.")
+    )
+
+
+class JocErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text=_("JOC-420, JOC-400 or JOC-161."))
+    message = serializers.CharField()
+
+
+class JocErrorSerializer(serializers.Serializer):
+    """JOC's HTTP 420 answer (error420.resolved.json)."""
+
+    deliveryDate = serializers.CharField()
+    error = JocErrorDetailSerializer()
+
+
+class JocSecuritySerializer(serializers.Serializer):
+    """JOC's 401/403 answer (security401_403.resolved.json)."""
+
+    isAuthenticated = serializers.BooleanField()
+    isPermitted = serializers.BooleanField()
+    message = serializers.CharField()
 
 
 class PreviewOrderSerializer(serializers.Serializer):
@@ -239,3 +290,11 @@ def bulk_cancellation_url(pk: int) -> str:
 
 def bulk_results_url(pk: int) -> str:
     return reverse("cancellations-api:bulk-cancellation-results", args=[pk])
+
+
+class JocPreviewSerializer(JocOkSerializer, BulkPreviewSerializer):
+    """A dry run's answer (documentation)."""
+
+
+class JocJobSerializer(JocOkSerializer, BulkCancellationSerializer):
+    """A queued job's answer (documentation)."""

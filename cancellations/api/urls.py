@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import billing, bulk, views
+from . import billing, bulk, orders_cancel, views
 
 app_name = "cancellations-api"
 
@@ -28,7 +28,7 @@ urlpatterns = [
         views.CancellationRevokeView.as_view(),
         name="cancellation-revoke",
     ),
-    path("orders/cancel/", bulk.OrdersCancelView.as_view(), name="orders-cancel"),
+    path("orders/cancel/", orders_cancel.OrdersCancelView.as_view(), name="orders-cancel"),
     path(
         "bulk-cancellations/",
         bulk.BulkCancellationListView.as_view(),

@@ -1,41 +1,37 @@
-"""A strict fake of JS7's JOC API for cancelling workflow orders (seed 003, specs/js7), on loopback.
+"""A strict fake of JS7's JOC API for cancelling workflow orders (docs/contracts/js7/), on loopback.
 
-    POST /joc/api/authentication/login    HTTP Basic → 200, token in the X-Access-Token header
-                                          and in the body's accessToken; 401 otherwise
+    POST /joc/api/authentication/login    HTTP Basic → 200 with the token in the X-Access-Token
+                                          header and the body's accessToken; 401 otherwise
     POST /joc/api/authentication/logout   ends the session
-    POST /joc/api/orders/cancel           cancels workflow orders; 200 {deliveryDate,
-                                          surveyDate, ok: true}
+    POST /joc/api/orders/cancel           200 {deliveryDate, surveyDate, ok: true} (ok.resolved)
 
-Like JOC it answers 406 to an Accept without JSON and 415 to a body that isn't
-application/json, 401 (security shape `{isAuthenticated, isPermitted, message}`) to a call
-without a valid X-Access-Token, and 440 to a session that timed out (`session_timeout` seconds
-without a call; `expire_sessions()` ends them all at once). The cancel body is validated against
-JOC's own schema (schemas/js7_cancelOrders.json, copied from sos-berlin/js7-api-schemas, with
-`additionalProperties: false`); a violation is 420 `{deliveryDate, error: {code: "JOC-420",
-message}}`, as JOC answers non-JOC exceptions.
+As JOC does (raw/api/resourceTypes/common/error.raml, NOTES.md): 406 to an Accept without JSON,
+415 to a body that isn't JSON; 401/403/440 in the security shape (security401_403.resolved.json)
+for a missing or unknown X-Access-Token, a forbidden account, a session idle for longer than
+`session_timeout`; 433 with `four_eyes`; 420 {deliveryDate, error: {code, message}}
+(error420.resolved.json) for a body that breaks cancelOrders.resolved.json (JOC-420, checked
+through providers/contracts.py), dateFrom not older than dateTo (JOC-400), and when no live order
+matches (JOC-161 "No orders found.": unknown ids, or orders cancelled already).
 
-It knows workflow orders per controller (`seed_orders`), each with a JOC state (PENDING,
-RUNNING, …) and a workflow path. A cancel takes the given orderIds — or, without them, the
-orders matching workflowIds / folders (of the workflow path) / states; dateFrom and dateTo are
-checked by the schema but not applied — plus, with `deep`, their child orders (ids
-`<parent>|<branch>`). Cancelled orders leave the controller's live set as in JS7, so cancelling
-them again finds nothing: when no live order matches, the answer is 420 JOC-161
-"No orders found.". An order seeded with `refuse="…"` is not cancelled and turns the answer
-into 419 with one error per refused order. `forbidden_accounts` get 403, and `four_eyes=True`
-answers 433 (approval required). Every request is kept (`received`, `cancel_bodies()`), and the
-faults of faults.ControlledFake apply (fail/delay/drop the next N requests).
+It knows workflow orders per controller (`seed_orders`, workflow_order): a JOC state, a workflow
+path (and versionId), the time it is scheduled for. js7_orders.py says which of them a body
+selects (orderIds beat the filters; workflowIds beat folders; states; dateFrom/dateTo in
+timeZone) plus, with `deep`, their child orders (`<parent>|<branch>`). An order seeded with
+`refuse="…"` stays and turns the answer into 419. Requests are kept (`received`,
+`cancel_bodies()`); faults.ControlledFake's faults apply. What JOC's docs leave open: GUESSES.md.
 
 Control API (besides /_fake/faults, /_fake/requests, /_fake/state, /_fake/reset):
 
     GET  /_fake/orders             {"controllers": {controllerId: {orderId: order}}}
     POST /_fake/orders             {"controllerId": "c", "orders": ["#1", {"orderId": "#2",
-                                    "state": "RUNNING", "workflowPath": "/shop/x"}]}
+                                    "state": "RUNNING", "workflowPath": "/shop/x",
+                                    "scheduledFor": "2027-01-15T08:00:00Z"}]}
     POST /_fake/config             {"sessionTimeout": 1800, "fourEyes": false,
                                     "forbiddenAccounts": [], "accounts": {"user": "pw"}}
     POST /_fake/sessions/expire    every current session answers 440 from now on
 
-Run one on a fixed port: `python -m providers.fakes.js7 --port 8105`, then
-JS7_BASE_URL=http://127.0.0.1:8105 JS7_USERNAME=storno JS7_PASSWORD=js7-fake-password.
+Run one: `python -m providers.fakes.js7 --port 8105`, then JS7_BASE_URL=http://127.0.0.1:8105
+JS7_USERNAME=storno JS7_PASSWORD=js7-fake-password.
 """
 
 from __future__ import annotations
@@ -45,94 +41,46 @@ import base64
 import binascii
 import copy
 import hmac
-import json
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from pathlib import Path
 
-import jsonschema
+from providers.contracts import schema, schema_errors
 
 from .faults import ControlledFake
+from .js7_orders import (  # noqa: F401 - STATES and workflow_order: the fake's API
+    CANCEL_SCHEMA,
+    STATES,
+    BadRequest,
+    as_workflow_order,
+    cancel_orders,
+    date_bounds,
+    refusals,
+    stamp,
+    targets,
+    workflow_order,
+)
 from .server import FakeRequest, FakeResponse
 
 DEFAULT_USERNAME = "storno"
 DEFAULT_PASSWORD = "js7-fake-password"  # noqa: S105 - a fake's well-known test credential
 DEFAULT_CONTROLLER = "storno-controller"
-DEFAULT_WORKFLOW = "/storno/orders"
 DEFAULT_SESSION_TIMEOUT = 1800.0  # JOC's default sessionTimeout, seconds
 LOGIN_PATH = "/joc/api/authentication/login"
 LOGOUT_PATH = "/joc/api/authentication/logout"
 CANCEL_PATH = "/joc/api/orders/cancel"
 TOKEN_HEADER = "X-Access-Token"  # noqa: S105 - a header name
-SCHEMA_PATH = Path(__file__).parent / "schemas" / "js7_cancelOrders.json"
-STATES = (
-    "PLANNED",
-    "PENDING",
-    "SCHEDULED",
-    "RUNNING",
-    "INPROGRESS",
-    "PROMPTING",
-    "SUSPENDED",
-    "FAILED",
-    "WAITING",
-    "BLOCKED",
-    "CANCELLED",
-    "FINISHED",
-    "BROKEN",
-    "UNKNOWN",
-)
-ENDED_STATES = {"CANCELLED", "FINISHED"}  # no longer on the controller's live set
-RUNNING_STATES = {"RUNNING", "INPROGRESS", "PROMPTING"}
 JSON_TYPES = {"application/json", "application/*", "*/*"}
-
-with SCHEMA_PATH.open(encoding="utf-8") as schema_file:
-    CANCEL_SCHEMA = json.load(schema_file)
-_VALIDATOR = jsonschema.Draft4Validator(CANCEL_SCHEMA)
-
-
-def stamp(moment: datetime | None = None) -> str:
-    """JOC's timestamps: UTC ISO 8601 with milliseconds."""
-    moment = (moment or datetime.now(UTC)).astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def validate_cancel_body(body) -> list[str]:
     """Schema violations as `path: message`, sorted; empty when the body is valid."""
-    problems = []
-    for error in _VALIDATOR.iter_errors(body):
-        path = ".".join(str(part) for part in error.absolute_path) or "$"
-        problems.append(f"{path}: {error.message}")
-    return sorted(problems)
-
-
-def workflow_order(
-    order_id: str,
-    *,
-    state: str = "PENDING",
-    workflow_path: str = DEFAULT_WORKFLOW,
-    refuse: str = "",
-) -> dict:
-    if state not in STATES:
-        raise ValueError(f"Unknown JS7 order state {state!r}; use one of {', '.join(STATES)}.")
-    order = {"orderId": order_id, "state": state, "workflowPath": workflow_path}
-    if refuse:
-        order["refuse"] = refuse
-    return order
+    return schema_errors(body, schema(CANCEL_SCHEMA))
 
 
 def _media_type(value: str) -> str:
     return value.split(";", 1)[0].strip().lower()
-
-
-def _in_folder(path: str, folder: str, recursive: bool) -> bool:
-    """Whether the workflow at `path` lies in `folder` (or below it, when recursive)."""
-    parent = path.rsplit("/", 1)[0] or "/"
-    folder = folder.rstrip("/") or "/"
-    if recursive:
-        return folder == "/" or parent == folder or parent.startswith(folder + "/")
-    return parent == folder
 
 
 class Js7Fake(ControlledFake):
@@ -144,11 +92,13 @@ class Js7Fake(ControlledFake):
         orders: dict[str, Iterable] | None = None,
         session_timeout: float = DEFAULT_SESSION_TIMEOUT,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
         super().__init__(port=port)
         self.accounts = dict(accounts or {DEFAULT_USERNAME: DEFAULT_PASSWORD})
         self.session_timeout = session_timeout
-        self.clock = clock
+        self.clock = clock  # sessions' idle time
+        self.wall_clock = wall_clock  # "now" of relative dateFrom/dateTo values
         self.forbidden_accounts: set[str] = set()
         self.four_eyes = False
         self._initial_orders = {c: list(o) for c, o in (orders or {}).items()}
@@ -187,16 +137,8 @@ class Js7Fake(ControlledFake):
 
     def _seed(self, controller_id: str, orders: Iterable) -> None:
         known = self.controllers.setdefault(controller_id, {})
-        for order in orders:
-            if isinstance(order, str):
-                order = workflow_order(order)
-            else:
-                order = workflow_order(
-                    order["orderId"],
-                    state=order.get("state", "PENDING"),
-                    workflow_path=order.get("workflowPath", DEFAULT_WORKFLOW),
-                    refuse=order.get("refuse", ""),
-                )
+        for item in orders:
+            order = as_workflow_order(item, now=self.wall_clock())
             known[order["orderId"]] = order
 
     def order(self, controller_id: str, order_id: str) -> dict | None:
@@ -363,65 +305,20 @@ class Js7Fake(ControlledFake):
             controller_id = body["controllerId"]
             if controller_id not in self.controllers:
                 return self._error(420, "JOC-420", f"Unknown controller '{controller_id}'.")
-            targets = self._targets(self.controllers[controller_id], body)
-            if not targets:
+            try:
+                bounds = date_bounds(body, self.wall_clock())
+            except BadRequest as exc:
+                return self._error(420, "JOC-400", str(exc))
+            chosen = targets(self.controllers[controller_id], body, bounds)
+            if not chosen:
                 return self._error(420, "JOC-161", "No orders found.")
-            refused = [order for order in targets if order.get("refuse")]
-            effect = []
-            for order in targets:
-                if order.get("refuse"):
-                    continue
-                killed = bool(body.get("kill")) and order["state"] in RUNNING_STATES
-                order["state"] = "CANCELLED"
-                order["cancelledBy"] = account
-                order["killed"] = killed
-                effect.append(order["orderId"])
+            effect, refused = cancel_orders(chosen, kill=bool(body.get("kill")), account=account)
             self.cancellations.append(
                 {"controllerId": controller_id, "cancelled": effect, "body": body}
             )
         if refused:
-            errors = [
-                {
-                    "code": "JOC-419",
-                    "message": f"{order['orderId']}: {order['refuse']}",
-                    "path": order["workflowPath"],
-                    "surveyDate": stamp(),
-                }
-                for order in refused
-            ]
-            return FakeResponse.json({"deliveryDate": stamp(), "errors": errors}, status=419)
+            return FakeResponse.json(refusals(refused), status=419)
         return FakeResponse.json({"deliveryDate": stamp(), "surveyDate": stamp(), "ok": True})
-
-    @staticmethod
-    def _targets(orders: dict[str, dict], body: dict) -> list[dict]:
-        live = {oid: o for oid, o in orders.items() if o["state"] not in ENDED_STATES}
-        if body.get("orderIds"):
-            chosen = [live[oid] for oid in body["orderIds"] if oid in live]
-        else:
-            chosen = list(live.values())
-            if body.get("workflowIds"):
-                paths = {w["path"] for w in body["workflowIds"]}
-                chosen = [o for o in chosen if o["workflowPath"] in paths]
-            elif body.get("folders"):
-                chosen = [
-                    o
-                    for o in chosen
-                    if any(
-                        _in_folder(o["workflowPath"], f["folder"], f.get("recursive", True))
-                        for f in body["folders"]
-                    )
-                ]
-            if body.get("states"):
-                chosen = [o for o in chosen if o["state"] in body["states"]]
-        if body.get("deep"):
-            chosen_ids = {o["orderId"] for o in chosen}
-            prefixes = tuple(oid + "|" for oid in chosen_ids)
-            chosen += [
-                order
-                for oid, order in live.items()
-                if oid not in chosen_ids and prefixes and oid.startswith(prefixes)
-            ]
-        return chosen
 
     def _four_eyes(self, account: str, body: dict) -> FakeResponse:
         return FakeResponse.json(

@@ -18,6 +18,7 @@ from cancellations.models import (
     TargetOutcome,
 )
 from cancellations.states import OrderStatus
+from providers.contracts import schema, schema_errors
 from tests.factories import (
     CancellationReasonFactory,
     OrderFactory,
@@ -73,8 +74,19 @@ def shop_order(channel="/shop/de", status=OrderStatus.OPEN, **kwargs):
     return order
 
 
+JOC = {"controllerId": "storno"}  # JOC's one required field
+
+
 def post(api, body, **kwargs):
-    return api.post(CANCEL, body, format="json", **kwargs)
+    """POST a JOC body: controllerId added unless the test sets it."""
+    return api.post(CANCEL, {**JOC, **body}, format="json", **kwargs)
+
+
+def joc_error(response) -> dict:
+    """The error of JOC's HTTP 420 answer, after checking its shape (error420.resolved.json)."""
+    assert response.status_code == 420, response.content
+    assert schema_errors(response.json(), schema("js7/error420.resolved.json")) == []
+    return response.json()["error"]
 
 
 def nothing_written():
@@ -289,11 +301,11 @@ def test_a_jobs_controller_id_is_accepted_and_ignored(api, reason):
     ("overrides", "field"),
     [
         ({"dateFrom": "yesterday"}, "dateFrom"),
-        ({"dateFrom": "0", "dateTo": "1d"}, "dateFrom"),
         ({"timeZone": "Mars/Olympus"}, "timeZone"),
-        ({"folder": "/shop/de"}, "folder"),
-        ({"workflowIds": [{"path": "/wf"}]}, "workflowIds"),
-        ({"churn_time": "2030-01-01T00:00:00Z"}, "churn_time"),
+        ({"folder": "/shop/de"}, "folder: unknown field; did you mean folders?"),
+        ({"churn_time": "2030-01-01T00:00:00Z"}, "churn_time: unknown field; did you mean"),
+        ({"controllerId": None}, "controllerId"),
+        ({"controllerId": "a/b"}, "controllerId"),
         ({"reasonId": None}, "reasonId"),
         ({"reasonId": 999999}, "reasonId"),
         ({"churnTime": "2020-01-01T00:00:00+02:00"}, "churnTime"),
@@ -301,59 +313,81 @@ def test_a_jobs_controller_id_is_accepted_and_ignored(api, reason):
         ({"canceledBy": "nobody"}, "canceledBy"),
         ({"description": "x" * 256}, "description"),
         ({"folders": [{"folder": "shop/de"}]}, "folders.0.folder"),
-        ({"folders": [{"folder": "/shop", "depth": 1}]}, "folders.0.depth"),
-        ({"states": ["OPEN", "BROKEN"]}, "states.1"),
+        ({"folders": [{"folder": "/shop", "depth": 1}]}, "folders.0"),
+        ({"workflowIds": [{"versionId": "v1"}]}, "workflowIds.0"),
+        ({"states": ["OPEN"]}, "states.0"),
+        ({"orderType": "Fresh"}, "orderType"),
         ({"orderIds": [0]}, "orderIds.0"),
+        ({"orderIds": ["A", "A"]}, "orderIds"),
         ({"kill": "yes"}, "kill"),
         ({"auditLog": {"timeSpent": -1}}, "auditLog.timeSpent"),
         ({"auditLog": {"comment": "x" * 256}}, "auditLog.comment"),
     ],
 )
-def test_invalid_input_is_a_400_naming_the_field_and_writes_nothing(
+def test_invalid_input_is_joc_420_naming_the_field_and_writes_nothing(
     api, reason, overrides, field, dry_run
 ):
     shop_order()
     body = {"reasonId": reason.pk, "dryRun": dry_run, **overrides}
 
-    response = post(api, body)
+    error = joc_error(post(api, body))
 
-    assert response.status_code == 400, response.json()
-    assert response["Content-Type"] == "application/problem+json"
-    assert set(invalid_fields(response)) == {field}
+    assert error["code"] == "JOC-420"
+    assert field in error["message"]
     assert nothing_written()
 
 
-def test_a_bad_date_explains_the_formats(api, reason):
-    response = post(api, {"reasonId": reason.pk, "dateFrom": "yesterday"})
+@pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry-run"])
+def test_date_from_not_older_than_date_to_is_joc_400(api, reason, dry_run):
+    body = {"reasonId": reason.pk, "dryRun": dry_run, "dateFrom": "0", "dateTo": "1d"}
 
-    message = invalid_fields(response)["dateFrom"]["message"]
-    assert "'yesterday' is not a valid date" in message
+    assert joc_error(post(api, body)) == {
+        "code": "JOC-400",
+        "message": "'dateFrom' must be older than 'dateTo'",
+    }
+
+
+def test_a_missing_controller_id_is_refused_as_joc_refuses_it(api, reason):
+    response = api.post(CANCEL, {"reasonId": reason.pk, "dryRun": True}, format="json")
+
+    assert "controllerId" in joc_error(response)["message"]
+
+
+def test_a_bad_date_names_it_and_the_pattern(api, reason):
+    message = joc_error(post(api, {"reasonId": reason.pk, "dateFrom": "yesterday"}))["message"]
+
+    assert message.startswith("dateFrom: 'yesterday' does not match")
+
+
+def test_an_impossible_date_the_pattern_allows_explains_the_formats(api, reason):
+    response = post(api, {"reasonId": reason.pk, "dateFrom": "2026-13-45T00:00:00"})
+
+    message = joc_error(response)["message"]
+    assert "dateFrom: '2026-13-45T00:00:00' is not a valid date" in message
     assert "ISO 8601" in message
-    assert "1d" in message
 
 
-def test_an_unknown_key_is_named_as_sent_with_the_known_ones(api, reason):
-    response = post(api, {"reasonId": reason.pk, "reason_id": 1})
+def test_an_unknown_key_is_named_as_sent_with_the_close_match(api, reason):
+    message = joc_error(post(api, {"reasonId": reason.pk, "reason_id": 1}))["message"]
 
-    error = invalid_fields(response)["reason_id"]
-    assert "orderIds" in error["message"]
-    assert "reasonId" in error["message"]
+    assert message == "reason_id: unknown field; did you mean reasonId?"
 
 
 def test_every_bad_field_is_named_at_once(api):
     response = post(api, {"dateFrom": "soon", "folder": "/x", "auditLog": {"timeSpent": -5}})
 
-    assert set(invalid_fields(response)) == {"dateFrom", "folder", "auditLog.timeSpent", "reasonId"}
+    message = joc_error(response)["message"]
+    for name in ("dateFrom", "folder", "auditLog.timeSpent", "reasonId"):
+        assert f"{name}: " in message
 
 
 def test_an_inactive_reason_is_refused_under_reason_id(api):
     shop_order()
     reason = CancellationReasonFactory(is_active=False)
 
-    response = post(api, {"reasonId": reason.pk})
+    response = post(api, {"reasonId": reason.pk, "folders": [{"folder": "/"}]})
 
-    assert response.status_code == 400
-    assert set(invalid_fields(response)) == {"reasonId"}
+    assert joc_error(response)["message"].startswith("reasonId: ")
     assert nothing_written()
 
 
@@ -363,19 +397,15 @@ def test_a_reason_needing_extra_information_needs_a_description(api):
 
     response = post(api, {"reasonId": reason.pk, "dryRun": True})
 
-    assert response.status_code == 400
-    assert set(invalid_fields(response)) == {"description"}
+    assert joc_error(response)["message"].startswith("description: ")
 
 
-def test_a_filter_that_selects_nothing_is_a_400_no_match(api, reason):
+def test_a_filter_that_selects_nothing_is_joc_161(api, reason):
     shop_order(channel="/shop/tr")
 
     response = post(api, {"folders": [{"folder": "/shop/de"}], "reasonId": reason.pk})
 
-    assert response.status_code == 400
-    assert [(e["field"], e["code"]) for e in response.json()["invalidFields"]] == [
-        ("__all__", "no_match")
-    ]
+    assert joc_error(response) == {"code": "JOC-161", "message": "No orders found."}
     assert nothing_written()
 
 
@@ -400,24 +430,23 @@ def test_a_filter_that_selects_nothing_is_a_400_no_match(api, reason):
         '{"orderIds": [1e400]}',
     ],
 )
-def test_garbage_bodies_are_a_400_not_a_crash(api, reason, raw):
+def test_garbage_bodies_are_joc_420_not_a_crash(api, reason, raw):
     shop_order()
 
     response = api.post(CANCEL, raw, content_type="application/json")
 
-    assert response.status_code == 400, response.content
-    assert response.json()["invalidFields"]
+    assert joc_error(response)["code"] == "JOC-420"
     assert nothing_written()
 
 
-def test_a_body_that_is_not_an_object_is_named_under_all(api):
-    response = post(api, [1, 2])
+def test_a_body_that_is_not_an_object_is_joc_420(api):
+    response = api.post(CANCEL, [1, 2], format="json")
 
-    assert [e["field"] for e in response.json()["invalidFields"]] == ["__all__"]
+    assert joc_error(response)["message"] == "Send the body as a JSON object."
 
 
-def test_a_body_that_is_not_json_is_a_400_or_415(api):
-    assert api.post(CANCEL, "{", content_type="application/json").status_code == 400
+def test_a_body_that_is_not_json_is_joc_420_or_415(api):
+    assert joc_error(api.post(CANCEL, "{", content_type="application/json"))["code"] == "JOC-420"
     assert api.post(CANCEL, "a=b", content_type="text/plain").status_code == 415
 
 
@@ -663,3 +692,129 @@ def test_a_queued_job_documents_its_location():
     accepted = schema["paths"][CANCEL]["post"]["responses"]["202"]
     assert accepted["headers"]["Location"]["required"] is True
     assert "headers" not in schema["paths"][CANCEL]["post"]["responses"]["200"]
+
+
+# --- JOC's fields and answers --------------------------------------------------------------------
+
+SECURITY = schema("js7/security401_403.resolved.json")
+
+
+def ignored(response) -> dict:
+    return {entry["field"]: entry["reason"] for entry in response.json()["ignored"]}
+
+
+def test_a_dry_run_answers_jocs_ok_keys_and_what_it_ignored(api, reason):
+    shop_order()
+
+    response = post(api, {"reasonId": reason.pk, "dryRun": True, "orderType": "FreshOnly"})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["ok"] is True
+    assert body["deliveryDate"].endswith("Z")
+    assert set(ignored(response)) == {"controllerId", "orderType"}
+
+
+def test_a_queued_job_answers_jocs_ok_keys_beside_the_job(
+    api, reason, django_capture_on_commit_callbacks
+):
+    shop_order()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(api, {"reasonId": reason.pk, "folders": [{"folder": "/"}]})
+
+    assert response.status_code == 202
+    assert (response.json()["ok"], response.json()["status"]) == (True, "queued")
+    assert "surveyDate" in response.json()
+
+
+@pytest.mark.parametrize("state", ["FAILED", "BROKEN", "UNKNOWN"])
+def test_a_joc_state_no_storno_order_has_finds_no_orders(api, reason, state):
+    shop_order()
+
+    assert joc_error(post(api, {"reasonId": reason.pk, "states": [state]}))["code"] == "JOC-161"
+    assert nothing_written()
+
+
+def test_a_dry_run_of_such_states_counts_zero_and_says_why(api, reason):
+    shop_order()
+
+    response = post(api, {"reasonId": reason.pk, "dryRun": True, "states": ["FAILED", "BROKEN"]})
+
+    assert (response.status_code, response.json()["total"]) == (200, 0)
+    assert "FAILED" in ignored(response)["states.0"]
+    assert "BROKEN" in ignored(response)["states.1"]
+
+
+def test_the_states_storno_knows_apply_beside_those_it_does_not(api, reason):
+    shop_order(status=OrderStatus.ON_HOLD)
+    shop_order(status=OrderStatus.OPEN)
+
+    response = post(
+        api, {"reasonId": reason.pk, "dryRun": True, "states": ["SUSPENDED", "UNKNOWN"]}
+    )
+
+    assert (response.json()["total"], response.json()["byStatus"]) == (1, {"on_hold": 1})
+    assert set(ignored(response)) == {"controllerId", "states.1"}
+
+
+def test_workflow_ids_find_no_storno_orders_and_beat_folders(api, reason):
+    shop_order()
+    body = {"reasonId": reason.pk, "workflowIds": [{"path": "/shop/pay", "versionId": "v1"}]}
+
+    preview = post(api, {**body, "dryRun": True, "folders": [{"folder": "/"}]})
+
+    assert preview.json()["total"] == 0
+    assert {"workflowIds", "folders"} <= set(ignored(preview))
+    assert joc_error(post(api, body))["code"] == "JOC-161"
+
+
+def test_order_ids_alone_select_and_the_other_filters_are_listed_as_ignored(api, reason):
+    order = shop_order(channel="/shop/tr")
+    body = {
+        "orderIds": [order.number],
+        "folders": [{"folder": "/shop/de"}],
+        "states": ["FAILED"],
+        "dateFrom": "1d",
+    }
+
+    response = post(api, {**body, "reasonId": reason.pk, "dryRun": True})
+
+    assert response.json()["total"] == 1
+    assert {"folders", "states", "dateFrom"} <= set(ignored(response))
+
+
+def test_anonymous_callers_get_jocs_401_shape():
+    response = APIClient().post(CANCEL, {**JOC}, format="json")
+
+    assert response.status_code == 401
+    assert response.json()["isAuthenticated"] is False
+    assert schema_errors(response.json(), SECURITY) == []
+
+
+def test_a_user_without_the_run_permission_gets_jocs_403_shape(reason):
+    response = client_for(VIEW).post(CANCEL, {**JOC, "reasonId": reason.pk}, format="json")
+
+    assert response.status_code == 403
+    assert (response.json()["isAuthenticated"], response.json()["isPermitted"]) == (True, False)
+    assert schema_errors(response.json(), SECURITY) == []
+
+
+@pytest.mark.parametrize(
+    ("url", "query", "hint"),
+    [
+        (JOBS, {"stauts": "queued"}, "did you mean status?"),
+        (JOBS, {"page": "2"}, "unknown field"),
+        ("results", {"outcomes": "failed"}, "did you mean outcome?"),
+        ("detail", {"expand": "1"}, "unknown field"),
+    ],
+)
+def test_the_job_endpoints_refuse_unknown_query_parameters(api, url, query, hint):
+    job = make_job()
+    url = {"results": results_url(job.pk), "detail": job_url(job.pk)}.get(url, url)
+
+    response = api.get(url, query)
+
+    assert response.status_code == 400
+    (name,) = query
+    assert hint in invalid_fields(response)[name]["message"]

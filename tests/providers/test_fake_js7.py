@@ -2,12 +2,12 @@
 
 import json
 import threading
-from pathlib import Path
+from datetime import UTC, datetime
 
-import jsonschema
 import pytest
 import requests
 
+from providers.contracts import schema, schema_errors
 from providers.fakes.js7 import (
     CANCEL_PATH,
     DEFAULT_CONTROLLER,
@@ -19,16 +19,12 @@ from providers.fakes.js7 import (
     workflow_order,
 )
 
-SCHEMAS = Path(__file__).resolve().parents[2] / "providers" / "fakes" / "schemas"
 JSON = {"Accept": "application/json", "Content-Type": "application/json"}
 
 
-def schema(name):
-    return json.loads((SCHEMAS / f"js7_{name}.json").read_text())
-
-
 def assert_shape(body, name):
-    jsonschema.Draft4Validator(schema(name)).validate(body)
+    """The body validates against docs/contracts/js7/<name>.resolved.json."""
+    assert schema_errors(body, schema(f"js7/{name}.resolved.json")) == []
 
 
 class Clock:
@@ -271,8 +267,8 @@ def test_an_unknown_controller_is_a_420(fake):
 @pytest.mark.parametrize(
     ("request_body", "path"),
     [
-        ({"orderIds": ["#1"]}, "$"),
-        (body(force=True), "$"),
+        ({"orderIds": ["#1"]}, "(body)"),
+        (body(force=True), "(body)"),
         (body(controllerId=""), "controllerId"),
         (body(controllerId="a/b"), "controllerId"),
         (body(orderIds=["#1", "#1"]), "orderIds"),
@@ -297,6 +293,7 @@ def test_bodies_that_break_the_schema_are_refused_with_joc_420(fake, request_bod
     assert response.status_code == 420
     assert response.json()["error"]["code"] == "JOC-420"
     assert f"{path}: " in response.json()["error"]["message"]
+    assert_shape(response.json(), "error420")
     assert fake.order(DEFAULT_CONTROLLER, "#1")["state"] == "PENDING"
 
 
@@ -305,7 +302,7 @@ def test_bodies_that_break_the_schema_are_refused_with_joc_420(fake, request_bod
     [
         {"dateFrom": "1d", "dateTo": "0"},
         {"dateFrom": "2024-01-01 10:00:00,123+0100", "timeZone": "Europe/Berlin"},
-        {"dateFrom": "-1d2h", "dateTo": "2d+02:00"},
+        {"dateFrom": "-1d2h", "dateTo": "+2d+02:00"},
         {"workflowIds": [{"path": "/storno/orders", "versionId": "v1"}]},
         {"orderType": "FreshOnly", "kill": False, "deep": False},
         {"auditLog": {"comment": "Kunde zieht um", "timeSpent": 0, "ticketLink": "https://x"}},
@@ -478,3 +475,148 @@ def test_reset_forgets_sessions_and_restores_the_initial_orders(fake):
     assert fake.order(DEFAULT_CONTROLLER, "#1")["state"] == "PENDING"
     assert cancel(fake, body(), token=token).status_code == 401
     assert [r.path for r in fake.received] == [CANCEL_PATH]
+
+
+# --- dates, workflows and states (js7_orders.py) ---------------------------------------------
+
+NOW = datetime(2027, 1, 15, 10, 30, tzinfo=UTC)  # 11:30 in Berlin
+
+
+@pytest.fixture
+def dated(clock):
+    """Orders scheduled around NOW, the fake's wall clock."""
+    orders = {
+        DEFAULT_CONTROLLER: [
+            {"orderId": "yesterday", "scheduledFor": "2027-01-14T09:00:00Z"},
+            {"orderId": "early-today", "scheduledFor": "2027-01-15T00:30:00Z"},
+            {"orderId": "berlin-midnight", "scheduledFor": "2027-01-14T23:30:00Z"},
+            {"orderId": "in-an-hour", "scheduledFor": "2027-01-15T11:30:00Z"},
+            {
+                "orderId": "failed",
+                "state": "FAILED",
+                "workflowPath": "/shop/de/pay",
+                "versionId": "v2",
+                "scheduledFor": "2027-01-10T00:00:00Z",
+            },
+        ]
+    }
+    with Js7Fake(orders=orders, clock=clock, wall_clock=lambda: NOW) as running:
+        yield running
+
+
+def cancelled_by(fake, **filters):
+    """The orders a filter body cancels, after asserting the answer is JOC's ok."""
+    response = cancel(fake, {"controllerId": DEFAULT_CONTROLLER, **filters}, token=token_for(fake))
+    assert response.status_code == 200, response.json()
+    assert_shape(response.json(), "ok")
+    return sorted(fake.state()["cancellations"][-1]["cancelled"])
+
+
+def test_a_relative_date_from_counts_back_to_midnight(dated):
+    assert cancelled_by(dated, dateFrom="0d", dateTo="0") == ["early-today"]
+
+
+def test_relative_day_bounds_select_all_of_yesterday(dated):
+    # 23:30 UTC on the 14th is still yesterday in UTC.
+    assert cancelled_by(dated, dateFrom="1d", dateTo="1d") == ["berlin-midnight", "yesterday"]
+
+
+def test_the_time_zone_moves_midnight(dated):
+    chosen = cancelled_by(dated, dateFrom="0d", dateTo="0", timeZone="Europe/Berlin")
+
+    assert chosen == ["berlin-midnight", "early-today"]
+
+
+def test_the_time_zone_beats_the_offset_of_a_timestamp(dated):
+    # 00:00 read in Berlin (23:00 UTC the day before), not at +05:00.
+    chosen = cancelled_by(
+        dated, dateFrom="2027-01-15T00:00:00+05:00", dateTo="0", timeZone="Europe/Berlin"
+    )
+
+    assert chosen == ["berlin-midnight", "early-today"]
+
+
+def test_a_timestamp_with_an_offset_is_read_at_that_offset(dated):
+    assert cancelled_by(dated, dateFrom="2027-01-15 01:00:00+01", dateTo="+2h") == [
+        "early-today",
+        "in-an-hour",
+    ]
+
+
+def test_date_from_not_older_than_date_to_is_joc_400(dated):
+    response = cancel(
+        dated,
+        {"controllerId": DEFAULT_CONTROLLER, "dateFrom": "0", "dateTo": "1d"},
+        token=token_for(dated),
+    )
+
+    assert response.status_code == 420
+    assert response.json()["error"] == {
+        "code": "JOC-400",
+        "message": "'dateFrom' must be older than 'dateTo'",
+    }
+    assert_shape(response.json(), "error420")
+
+
+def test_order_ids_beat_the_date_filter(dated):
+    assert cancelled_by(dated, orderIds=["yesterday"], dateFrom="0d") == ["yesterday"]
+
+
+def test_workflow_ids_select_by_path_and_version(dated):
+    assert cancelled_by(dated, workflowIds=[{"path": "/shop/de/pay", "versionId": "v2"}]) == [
+        "failed"
+    ]
+
+
+def test_workflow_ids_of_another_version_find_no_orders(dated):
+    response = cancel(
+        dated,
+        {
+            "controllerId": DEFAULT_CONTROLLER,
+            "workflowIds": [{"path": "/shop/de/pay", "versionId": "v1"}],
+        },
+        token=token_for(dated),
+    )
+
+    assert response.json()["error"] == {"code": "JOC-161", "message": "No orders found."}
+
+
+def test_workflow_ids_beat_folders(dated):
+    chosen = cancelled_by(
+        dated, workflowIds=[{"path": "/shop/de/pay"}], folders=[{"folder": "/elsewhere"}]
+    )
+
+    assert chosen == ["failed"]
+
+
+def test_every_schema_state_can_select(dated):
+    assert cancelled_by(dated, states=["FAILED", "BROKEN", "UNKNOWN"]) == ["failed"]
+
+
+def test_unknown_order_ids_answer_joc_161_in_the_error420_shape(fake):
+    response = cancel(fake, body(orderIds=["#never"]), token=token_for(fake))
+
+    assert response.status_code == 420
+    assert response.json()["error"] == {"code": "JOC-161", "message": "No orders found."}
+    assert_shape(response.json(), "error420")
+
+
+@pytest.mark.parametrize("status", [401, 440])
+def test_refused_sessions_answer_in_the_security_shape(fake, clock, status):
+    token = token_for(fake) if status == 440 else "not-a-session"
+    clock.now += 61
+
+    response = cancel(fake, body(), token=token)
+
+    assert response.status_code == status
+    assert response.json()["isAuthenticated"] is False
+    assert_shape(response.json(), "security401_403")
+
+
+def test_a_forbidden_account_answers_in_the_security_shape(fake):
+    fake.forbidden_accounts.add(DEFAULT_USERNAME)
+
+    response = cancel(fake, body(), token=token_for(fake))
+
+    assert (response.status_code, response.json()["isPermitted"]) == (403, False)
+    assert_shape(response.json(), "security401_403")

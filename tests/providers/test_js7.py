@@ -1,13 +1,10 @@
 """The JS7 adapter over real HTTP against the strict fake, for every answer and fault."""
 
-import json
-from pathlib import Path
-
-import jsonschema
 import pytest
 
 from providers import js7
 from providers.base import Action, Outcome, ProviderConfig
+from providers.contracts import schema, schema_errors
 from providers.fakes.js7 import (
     CANCEL_PATH,
     DEFAULT_CONTROLLER,
@@ -18,11 +15,7 @@ from providers.fakes.js7 import (
 from providers.js7 import Js7Adapter, api_root
 from tests.factories import CancellationFactory, CancellationReasonFactory, OrderFactory
 
-CANCEL_SCHEMA = json.loads(
-    (
-        Path(__file__).resolve().parents[2] / "providers/fakes/schemas/js7_cancelOrders.json"
-    ).read_text()
-)
+CANCEL_SCHEMA = schema("js7/cancelOrders.resolved.json")
 JS7_IDS = {"js7ControllerId": DEFAULT_CONTROLLER, "js7OrderIds": ["#2026-01-05#T1-shop", "#child"]}
 
 
@@ -132,7 +125,7 @@ def test_the_body_names_the_orders_goes_deep_and_writes_the_audit_log(cancellati
             "cnl_js7000000000000000000001/",
         },
     }
-    jsonschema.Draft4Validator(CANCEL_SCHEMA).validate(payload)
+    assert schema_errors(payload, CANCEL_SCHEMA) == []
 
 
 def test_kill_is_sent_only_when_the_cancellation_asks_for_it(cancellation, fake):
@@ -141,7 +134,7 @@ def test_kill_is_sent_only_when_the_cancellation_asks_for_it(cancellation, fake)
     payload = adapter_for(fake).build_payload(cancellation)
 
     assert payload["kill"] is True
-    jsonschema.Draft4Validator(CANCEL_SCHEMA).validate(payload)
+    assert schema_errors(payload, CANCEL_SCHEMA) == []
 
 
 def test_a_long_subject_with_angle_brackets_still_fits_the_schema(db, fake):
@@ -157,7 +150,7 @@ def test_a_long_subject_with_angle_brackets_still_fits_the_schema(db, fake):
     assert len(comment) == 255
     assert comment.endswith(f"(Storno {cancellation.pk})")
     assert "timeSpent" not in payload["auditLog"]
-    jsonschema.Draft4Validator(CANCEL_SCHEMA).validate(payload)
+    assert schema_errors(payload, CANCEL_SCHEMA) == []
 
 
 @pytest.mark.parametrize(
@@ -253,15 +246,76 @@ def test_a_new_session_that_times_out_at_once_is_retried_later_not_looped(cancel
     assert len(cancels(fake)) == 1
 
 
-def test_orders_js7_no_longer_has_count_as_delivered(cancellation, fake):
-    adapter_for(fake).deliver(cancellation, Action.ADD)
+def test_orders_js7_no_longer_has_are_delivered_marked_no_such_orders(cancellation, fake):
+    first = adapter_for(fake).deliver(cancellation, Action.ADD)
 
     result = adapter_for(fake).deliver(cancellation, Action.ADD)
 
+    assert first.references == {"js7NoSuchOrders": False}
     assert result.outcome == Outcome.DELIVERED
     assert result.status_code == 420
+    assert result.message.startswith("JS7 had no such orders")
     assert "JOC-161" in result.message
-    assert "nothing left to cancel" in result.message
+    assert result.references == {"js7NoSuchOrders": True}
+
+
+def test_ids_js7_never_had_are_marked_no_such_orders_not_plain_success(db, fake):
+    cancellation = CancellationFactory(
+        order=OrderFactory(
+            external_ids={"js7ControllerId": DEFAULT_CONTROLLER, "js7OrderIds": ["#never"]}
+        )
+    )
+
+    result = adapter_for(fake).deliver(cancellation, Action.ADD)
+
+    assert (result.outcome, result.references) == (Outcome.DELIVERED, {"js7NoSuchOrders": True})
+    assert "#never" in result.message
+    assert "cancelled the workflow orders" not in result.message
+
+
+def test_the_callers_audit_log_is_passed_on(db, fake, settings):
+    settings.STORNO_PUBLIC_URL = "https://storno.example.com"
+    cancellation = CancellationFactory(
+        id="cnl_js7000000000000000000002",
+        order=OrderFactory(external_ids=dict(JS7_IDS)),
+        audit_comment="Kunde zieht nach Übersee",
+        audit_time_spent=12,
+        audit_ticket_link="https://tickets.example/OPS-17",
+    )
+
+    audit = adapter_for(fake).build_payload(cancellation)["auditLog"]
+
+    assert audit == {
+        "comment": "Kunde zieht nach Übersee (Storno cnl_js7000000000000000000002: "
+        "https://storno.example.com/staff/cancellations/cnl_js7000000000000000000002/)",
+        "timeSpent": 12,
+        "ticketLink": "https://tickets.example/OPS-17",
+    }
+
+
+def test_a_full_length_callers_comment_is_never_cut_for_storno(db, fake):
+    cancellation = CancellationFactory(
+        order=OrderFactory(external_ids=dict(JS7_IDS)), audit_comment="c" * 250
+    )
+
+    payload = adapter_for(fake).build_payload(cancellation)
+
+    assert payload["auditLog"]["comment"] == "c" * 250
+    assert schema_errors(payload, CANCEL_SCHEMA) == []
+
+
+def test_angle_brackets_in_the_callers_audit_become_look_alikes(db, fake):
+    cancellation = CancellationFactory(
+        order=OrderFactory(external_ids=dict(JS7_IDS)),
+        audit_comment="<urgent> customer",
+        audit_ticket_link="https://tickets.example/?q=<1>",
+    )
+
+    payload = adapter_for(fake).build_payload(cancellation)
+
+    assert payload["auditLog"]["comment"].startswith("\u2039urgent\u203a customer (Storno ")
+    assert payload["auditLog"]["ticketLink"] == "https://tickets.example/?q=\u20391\u203a"
+    assert schema_errors(payload, CANCEL_SCHEMA) == []
 
 
 def test_a_lost_answer_is_retried_and_the_repeat_finds_nothing_left(cancellation, fake):
@@ -276,6 +330,7 @@ def test_a_lost_answer_is_retried_and_the_repeat_finds_nothing_left(cancellation
     assert first.outcome == Outcome.RETRY
     assert second.outcome == Outcome.DELIVERED
     assert "JOC-161" in second.message
+    assert second.references == {"js7NoSuchOrders": True}
     assert len(fake.state()["cancellations"]) == 2  # the first delivery's and the lost one
 
 
