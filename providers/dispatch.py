@@ -227,7 +227,8 @@ def finish(claimed: Claim, result: Result, duration_ms: int) -> Delivery:
         elif result.outcome == Outcome.DELIVERED:
             move(delivery, S.DELIVERED)
             delivery.delivered_at = now
-            delivery.last_error = ""
+            # A delivered answer may carry a note staff should see ("JS7 had no such orders").
+            delivery.last_error = result.message
         elif result.outcome == Outcome.SKIPPED:
             move(delivery, S.SKIPPED)
             delivery.last_error = result.message

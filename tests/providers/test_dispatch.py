@@ -141,6 +141,18 @@ def test_a_delivered_answer_is_recorded_with_its_attempt(make_provider):
     assert attempt.response_excerpt == "HTTP 200"
 
 
+def test_a_delivered_answers_note_is_kept_for_staff(make_provider):
+    alpha = make_provider("alpha")
+    alpha.script.append(Result(Outcome.DELIVERED, 420, message="JS7 had no such orders"))
+    cancel()
+
+    dispatch.deliver()
+
+    delivery = the_add()
+    assert delivery.status == DeliveryStatus.DELIVERED
+    assert delivery.last_error == "JS7 had no such orders"
+
+
 def test_the_provider_is_called_outside_any_transaction(make_provider, transactional_db):
     alpha = make_provider("alpha")
     cancel()
