@@ -7,8 +7,10 @@ services.cancel_order (one call per order, each in a savepoint of one outer tran
 rolls everything back when any item fails. Every item gets its messages; each message is an
 English msgid rendered in the caller's languages in order of preference (see `Message.texts`).
 
-The selectors (`settlement_items`, `blocked_items`, `service_item_ids`) let the staff pages, the
-admin and the billing adapter show the same answer before anyone tries.
+The selectors (`settlement_items`, `blocked_items`, `service_item_ids`, `engine_items`) let the
+staff pages, the admin and the billing adapter show the same answer before anyone tries. The
+engine knows a service item by the client system's id for it (AEB's itemId), kept as
+OrderItem.billing_item_id; an item without one can't be named to the engine.
 """
 
 from __future__ import annotations
@@ -37,9 +39,13 @@ from .states import CancellationStatus, OrderStatus
 logger = logging.getLogger(__name__)
 
 ERROR, WARNING, INFO = "ERROR", "WARNING", "INFO"
-MAX_ITEMS = 50
 SOURCE_LANGUAGE = "en"  # msgids are English: English text is always there
-MAX_ITEM_ID = 2**63 - 1
+# AEB's documented messageIdentCodes (BReverseServiceItemResultDTO, BServiceItemResultDTO in
+# docs/contracts/billing/): an item cancelled already is a retransmission, an unknown one is
+# not found (the code getServiceItems documents), a locked one may be sent again.
+RETRANSMISSION = "ITEM_RETRANSMISSION_ERROR"
+NOT_FOUND = "ITEM_NOT_FOUND_ERROR"
+LOCKED = "LOCK_ERROR"
 
 
 # --- messages in the caller's languages --------------------------------------------------------
@@ -107,13 +113,14 @@ class Message:
 
 
 def _item_params(item: OrderItem) -> dict:
-    return {"item": item.pk, "sku": item.sku}
+    # The id the engine (and a caller of Storno's cancelServiceItems) knows the item by.
+    return {"item": item.billing_item_id or item.pk, "sku": item.sku}
 
 
 def unknown_item(item_id) -> Message:
     return Message(
         ERROR,
-        "SERVICE_ITEM_NOT_FOUND",
+        NOT_FOUND,
         gettext_noop("There is no service item %(item)s."),
         {"item": item_id},
     )
@@ -122,7 +129,7 @@ def unknown_item(item_id) -> Message:
 def duplicate_item(item_id) -> Message:
     return Message(
         ERROR,
-        "ITEM_RETRANSMISSION_ERROR",
+        RETRANSMISSION,
         gettext_noop("Service item %(item)s is listed more than once."),
         {"item": item_id},
     )
@@ -171,7 +178,7 @@ def _diagnose(item: OrderItem, reserved: int) -> list[Message]:
         return [
             Message(
                 ERROR,
-                "ALREADY_CANCELLED",
+                RETRANSMISSION,
                 gettext_noop("Service item %(item)s (%(sku)s) is already cancelled."),
                 _item_params(item),
             )
@@ -262,6 +269,23 @@ def service_item_ids(cancellation: Cancellation) -> list[int]:
         .filter(order_item__settlement_items__isnull=False)
         .distinct()
         if row.quantity >= row.order_item.open_quantity
+    )
+
+
+@dataclass(frozen=True)
+class EngineItems:
+    """What the billing engine is told about a cancellation (providers/billing.py)."""
+
+    item_ids: list[str]  # the engine's ids of the service items to cancel there
+    unreferenced: list[OrderItem]  # service items Storno has no engine id for: cancel by hand
+
+
+def engine_items(cancellation: Cancellation) -> EngineItems:
+    """service_item_ids as the engine knows them, and the ones it can't be told about."""
+    items = list(OrderItem.objects.filter(pk__in=service_item_ids(cancellation)).order_by("pk"))
+    return EngineItems(
+        item_ids=[item.billing_item_id for item in items if item.billing_item_id],
+        unreferenced=[item for item in items if not item.billing_item_id],
     )
 
 
@@ -448,13 +472,6 @@ def refused(item_ids, *, languages, message: Message) -> ServiceItemsResult:
     return result
 
 
-def _parse_id(raw) -> int | None:
-    text = str(raw).strip()
-    if not text.isascii() or not text.isdigit() or not 0 < int(text) <= MAX_ITEM_ID:
-        return None
-    return int(text)
-
-
 def cancel_service_items(
     *,
     item_ids: list,
@@ -464,34 +481,23 @@ def cancel_service_items(
     languages=(SOURCE_LANGUAGE,),
     audit: services.AuditInfo = services.AuditInfo(),
 ) -> ServiceItemsResult:
-    """Cancel each service item (order item) completely, with its settlement items, now.
+    """Cancel each service item completely, with its settlement items, now.
 
-    All or nothing: when any item can't be cancelled, nothing is written and every item's
-    messages say why (or that it was left alone because of the others)."""
+    `item_ids` are the items' ids in the billing engine (OrderItem.billing_item_id), as AEB's
+    itemId: a client of the engine sends Storno the same ids. All or nothing: when any item
+    can't be cancelled, nothing is written and every item's messages say why (or that it was
+    left alone because of the others)."""
     languages = result_languages(languages)
     results = [ItemResult(str(raw)) for raw in item_ids]
     result = ServiceItemsResult(languages=languages, items=results)
-    if len(results) > MAX_ITEMS:
-        result.messages.append(
-            Message(
-                ERROR,
-                "TOO_MANY_ITEMS",
-                gettext_noop("Send at most %(max)s items at a time."),
-                {"max": MAX_ITEMS},
-            )
-        )
-        _explain_refusal(result)
-        return result
-
-    wanted: dict[int, ItemResult] = {}
+    wanted: dict[str, ItemResult] = {}
     for entry in results:
-        pk = _parse_id(entry.item_id)
-        if pk is None:
+        if not entry.item_id:
             entry.messages.append(unknown_item(entry.item_id))
-        elif pk in wanted:
+        elif entry.item_id in wanted:
             entry.messages.append(duplicate_item(entry.item_id))
         else:
-            wanted[pk] = entry
+            wanted[entry.item_id] = entry
     if not results:
         result.messages.append(Message(ERROR, "NO_ITEMS", gettext_noop("Send at least one item.")))
     reason = billing_reason(reason_of_reversal)
@@ -521,7 +527,7 @@ def cancel_service_items(
             result.messages.append(
                 Message(
                     ERROR,
-                    "DATABASE_BUSY",
+                    LOCKED,
                     gettext_noop("The billing data is busy. Nothing was cancelled; try again."),
                     retryable=True,
                 )
@@ -534,25 +540,23 @@ def cancel_service_items(
 
 def _cancel(wanted, result, reason, reason_of_reversal, actor, via, audit) -> list[Cancellation]:
     """Inside the outer transaction: lock, diagnose, cancel order by order."""
-    order_ids = set(OrderItem.objects.filter(pk__in=wanted).values_list("order_id", flat=True))
+    by_ref = OrderItem.objects.filter(billing_item_id__in=wanted)
+    order_ids = set(by_ref.values_list("order_id", flat=True))
     # Lock in one order (by id) so two requests over the same orders queue instead of deadlock.
     orders = {
         order.pk: order
         for order in Order.objects.select_for_update().filter(pk__in=order_ids).order_by("pk")
     }
-    items = {
-        item.pk: item
-        for item in OrderItem.objects.filter(pk__in=wanted).prefetch_related(_present_settlements())
-    }
+    items = {item.billing_item_id: item for item in by_ref.prefetch_related(_present_settlements())}
     by_order: dict[int, list[OrderItem]] = defaultdict(list)
     reserved_by_order = {pk: services.scheduled_quantities(order) for pk, order in orders.items()}
-    for pk, entry in wanted.items():
-        item = items.get(pk)
+    for ref, entry in wanted.items():
+        item = items.get(ref)
         if item is None:
             entry.messages.append(unknown_item(entry.item_id))
             continue
         item.order = orders[item.order_id]
-        entry.messages += _diagnose(item, reserved_by_order[item.order_id].get(pk, 0))
+        entry.messages += _diagnose(item, reserved_by_order[item.order_id].get(item.pk, 0))
         by_order[item.order_id].append(item)
     if result.has_errors:
         return []
@@ -576,11 +580,12 @@ def _cancel(wanted, result, reason, reason_of_reversal, actor, via, audit) -> li
                     )
                 )
         except CancellationError as exc:
-            _attach_service_errors(exc, order_items, [wanted[i.pk] for i in order_items], result)
+            entries = [wanted[i.billing_item_id] for i in order_items]
+            _attach_service_errors(exc, order_items, entries, result)
     if result.has_errors:
         return []
-    for pk, entry in wanted.items():
-        item = items[pk]
+    for ref, entry in wanted.items():
+        item = items[ref]
         count = len(item.present_settlement_items)
         if count:
             entry.messages.append(

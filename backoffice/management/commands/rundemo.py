@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from backoffice.management.commands.demo_data import login_lines
 from cancellations.external_ids import JS7_CONTROLLER, JS7_ORDERS
-from cancellations.models import Order
+from cancellations.models import Order, SettlementItem
 from providers.management.commands.run_fakes import start_fakes
 
 
@@ -55,6 +55,7 @@ class Command(BaseCommand):
                 self.stderr.write(f"Pulling reasons failed: {exc}")
             call_command("demo_data")
             self._seed_js7({entry.name: fake for entry, fake in fakes}.get("js7"))
+            self._seed_billing({entry.name: fake for entry, fake in fakes}.get("billing"))
             if not no_worker:
                 children.append(
                     subprocess.Popen(
@@ -98,3 +99,15 @@ class Command(BaseCommand):
                 by_controller.setdefault(refs[JS7_CONTROLLER], []).extend(refs[JS7_ORDERS])
         for controller_id, order_ids in by_controller.items():
             fake.seed_orders(controller_id, order_ids)
+
+    def _seed_billing(self, fake) -> None:
+        """Give the billing engine's fake the demo's service items (by their billing item id)
+        with their settlement items' states, so that it knows what Storno asks it to cancel."""
+        if fake is None:
+            return
+        states: dict[str, list[str]] = {}
+        rows = SettlementItem.objects.exclude(order_item__billing_item_id="").order_by("pk")
+        for item_id, state in rows.values_list("order_item__billing_item_id", "state"):
+            states.setdefault(item_id, []).append(state)
+        for item_id, item_states in states.items():
+            fake.add_service_item(item_id, item_states)
