@@ -31,7 +31,7 @@ from backoffice.api import PROBLEM_CONTENT_TYPE, JSONParser
 from backoffice.openapi import ProblemSerializer
 from backoffice.unknown_fields import RefuseUnknownFields
 
-from .. import billing, services
+from .. import billing, service_items, services
 from ..models import BILLING_ITEM_ID_MAX_LENGTH, AuditEntry
 
 logger = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ class CancelServiceItemsInputSerializer(RefuseUnknownFields):
     )
 
 
-# --- output (documentation; billing.ServiceItemsResult.as_dict renders it) ---------------------
+# --- output (documentation; service_items.ServiceItemsResult.as_dict renders it) -------------
 
 
 class TextInLanguageSerializer(serializers.Serializer):
@@ -374,11 +374,11 @@ class ServiceItemsCancelView(APIView):
         languages = data["resultLanguageIsoCodes"]
         actor = acting_user(request, data["userName"])
         if actor is None:
-            result = billing.refused(
+            result = service_items.refused(
                 item_ids, languages=languages, message=billing.not_permitted(data["userName"])
             )
         else:
-            result = billing.cancel_service_items(
+            result = service_items.cancel_service_items(
                 item_ids=item_ids,
                 actor=actor,
                 via=AuditEntry.Via.API,

@@ -24,7 +24,7 @@ from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
-from cancellations import audit, billing, services
+from cancellations import audit, service_items, services
 from cancellations.models import AuditEntry
 from providers import dispatch, js7
 from providers.fakes.billing import DEFAULT_USER_NAME, BillingFake
@@ -632,7 +632,7 @@ def test_the_billing_password_never_reaches_the_attempt_record(
         SettlementItemFactory(order_item=item)
         fake.add_service_item(item.billing_item_id)
         with django_capture_on_commit_callbacks(execute=True):
-            billing.cancel_service_items(
+            service_items.cancel_service_items(
                 item_ids=[item.billing_item_id], actor=agent, via=AuditEntry.Via.API
             )
         deliver_everything("billing")

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from cancellations import billing, services
+from cancellations import billing, service_items, services
 from cancellations.errors import CancellationError
 from cancellations.models import (
     AuditEntry,
@@ -40,7 +40,7 @@ def service_item(db, reason):
 def cancel(items, *, actor=None, **kwargs):
     """cancelServiceItems for these order items (by their billing item id) or raw itemIds."""
     item_ids = [i.billing_item_id if isinstance(i, OrderItem) else str(i) for i in items]
-    return billing.cancel_service_items(item_ids=item_ids, actor=actor, via=API, **kwargs)
+    return service_items.cancel_service_items(item_ids=item_ids, actor=actor, via=API, **kwargs)
 
 
 def codes(messages):
@@ -346,8 +346,8 @@ def test_the_reason_is_the_one_whose_subject_or_billing_mapping_is_the_reason_te
         reason=by_mapping, provider_kind=ProviderKind.BILLING, value="STORNO-DUP"
     )
 
-    assert billing.billing_reason("Customer moved") == by_subject
-    assert billing.billing_reason("STORNO-DUP") == by_mapping
+    assert service_items.billing_reason("Customer moved") == by_subject
+    assert service_items.billing_reason("STORNO-DUP") == by_mapping
 
 
 def test_the_reason_falls_back_to_the_setting_then_the_first_active_in_catalog_order(db, settings):
@@ -355,9 +355,9 @@ def test_the_reason_falls_back_to_the_setting_then_the_first_active_in_catalog_o
     configured = CancellationReasonFactory(ordering=9)
     CancellationReasonFactory(ordering=0, is_active=False)
 
-    assert billing.billing_reason("no such text") == first
+    assert service_items.billing_reason("no such text") == first
     settings.BILLING_DEFAULT_REASON_ID = configured.pk
-    assert billing.billing_reason("") == configured
+    assert service_items.billing_reason("") == configured
 
 
 # --- languages ---------------------------------------------------------------------------------

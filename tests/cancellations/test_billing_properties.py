@@ -4,7 +4,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cancellations import billing
+from cancellations import service_items
 from cancellations.models import AuditEntry, Cancellation, Order, OrderItem, SettlementItem
 from tests.factories import (
     CancellationReasonFactory,
@@ -77,7 +77,7 @@ def test_every_item_changes_or_none_does(setup, picks):
         item_ids.append(make_item_id(kind, orders[order_index], item_ids))
     before = snapshot()
 
-    result = billing.cancel_service_items(
+    result = service_items.cancel_service_items(
         item_ids=item_ids, actor=setup, via=AuditEntry.Via.API, languages=["de", "en"]
     )
 

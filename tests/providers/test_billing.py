@@ -5,7 +5,7 @@ import base64
 
 import pytest
 
-from cancellations import billing, services
+from cancellations import service_items, services
 from cancellations.models import AuditEntry
 from providers import dispatch
 from providers.base import Action, Outcome, ProviderConfig
@@ -66,7 +66,7 @@ def agent_user(db):
 
 
 def cancel_items(*items, actor):
-    result = billing.cancel_service_items(
+    result = service_items.cancel_service_items(
         item_ids=[item.billing_item_id for item in items], actor=actor, via=API
     )
     assert not result.has_errors
