@@ -104,6 +104,7 @@ class OrderItemInline(ReadOnlyTabularInline):
         "unit_price_currency",
         "period_start",
         "period_end",
+        "billing_item_id",
     ]
     readonly_fields = fields
 

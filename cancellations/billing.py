@@ -1,32 +1,28 @@
 """The billing engine's view of an order (seed 002, specs/billing): every order item is a
 service item, billed through its settlement items (amount, period, open / settled / exported).
 
-`cancel_service_items` is AEB's cancelServiceItems served by Storno: cancel a set of service items
-in one transaction, all or nothing. It goes through the one cancellation rule book,
-services.cancel_order (one call per order, each in a savepoint of one outer transaction), and
-rolls everything back when any item fails. Every item gets its messages; each message is an
-English msgid rendered in the caller's languages in order of preference (see `Message.texts`).
+cancellations/service_items.py serves AEB's cancelServiceItems with these rules. The messages
+here (AEB's ResponseMessageDTO) are English msgids rendered in the caller's languages in order
+of preference (see `Message.texts`), the same for the staff pages and that service.
 
-The selectors (`settlement_items`, `blocked_items`, `service_item_ids`) let the staff pages, the
-admin and the billing adapter show the same answer before anyone tries.
+The selectors (`settlement_items`, `blocked_items`, `service_item_ids`, `engine_items`) let the
+staff pages, the admin and the billing adapter show the same answer before anyone tries. The
+engine knows a service item by the client system's id for it (AEB's itemId), kept as
+OrderItem.billing_item_id; an item without one can't be named to the engine.
 """
 
 from __future__ import annotations
 
-import logging
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
-from django.db.models import Prefetch, Q, QuerySet
+from django.db import transaction
+from django.db.models import Prefetch, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext as _
-
-from reasons.models import BILLING_REASON_MAX_LENGTH, CancellationReason, ProviderKind
 
 from . import audit as audit_log
 from . import services
@@ -34,12 +30,14 @@ from .errors import CancellationError
 from .models import Cancellation, Order, OrderItem, SettlementItem, SettlementState
 from .states import CancellationStatus, OrderStatus
 
-logger = logging.getLogger(__name__)
-
 ERROR, WARNING, INFO = "ERROR", "WARNING", "INFO"
-MAX_ITEMS = 50
 SOURCE_LANGUAGE = "en"  # msgids are English: English text is always there
-MAX_ITEM_ID = 2**63 - 1
+# AEB's documented messageIdentCodes (BReverseServiceItemResultDTO, BServiceItemResultDTO in
+# docs/contracts/billing/): an item cancelled already is a retransmission, an unknown one is
+# not found (the code getServiceItems documents), a locked one may be sent again.
+RETRANSMISSION = "ITEM_RETRANSMISSION_ERROR"
+NOT_FOUND = "ITEM_NOT_FOUND_ERROR"
+LOCKED = "LOCK_ERROR"
 
 
 # --- messages in the caller's languages --------------------------------------------------------
@@ -106,14 +104,15 @@ class Message:
         }
 
 
-def _item_params(item: OrderItem) -> dict:
-    return {"item": item.pk, "sku": item.sku}
+def item_params(item: OrderItem) -> dict:
+    # The id the engine (and a caller of Storno's cancelServiceItems) knows the item by.
+    return {"item": item.billing_item_id or item.pk, "sku": item.sku}
 
 
 def unknown_item(item_id) -> Message:
     return Message(
         ERROR,
-        "SERVICE_ITEM_NOT_FOUND",
+        NOT_FOUND,
         gettext_noop("There is no service item %(item)s."),
         {"item": item_id},
     )
@@ -122,7 +121,7 @@ def unknown_item(item_id) -> Message:
 def duplicate_item(item_id) -> Message:
     return Message(
         ERROR,
-        "ITEM_RETRANSMISSION_ERROR",
+        RETRANSMISSION,
         gettext_noop("Service item %(item)s is listed more than once."),
         {"item": item_id},
     )
@@ -138,7 +137,7 @@ def not_permitted(user_name: str) -> Message:
 
 
 def _settlement_blocked(item: OrderItem, settlement: SettlementItem) -> Message:
-    params = {**_item_params(item), "settlement": settlement.pk}
+    params = {**item_params(item), "settlement": settlement.pk}
     if settlement.state == SettlementState.EXPORTED:
         return Message(
             ERROR,
@@ -160,7 +159,7 @@ def _settlement_blocked(item: OrderItem, settlement: SettlementItem) -> Message:
     )
 
 
-def _diagnose(item: OrderItem, reserved: int) -> list[Message]:
+def diagnose(item: OrderItem, reserved: int) -> list[Message]:
     """Why this service item can't be cancelled as a whole, now. Empty when it can.
 
     Reads the same facts services.cancel_order checks (the order's status, open and reserved
@@ -171,9 +170,9 @@ def _diagnose(item: OrderItem, reserved: int) -> list[Message]:
         return [
             Message(
                 ERROR,
-                "ALREADY_CANCELLED",
+                RETRANSMISSION,
                 gettext_noop("Service item %(item)s (%(sku)s) is already cancelled."),
-                _item_params(item),
+                item_params(item),
             )
         ]
     problems = []
@@ -187,7 +186,7 @@ def _diagnose(item: OrderItem, reserved: int) -> list[Message]:
                     "%(status)s and can't be cancelled."
                 ),
                 {
-                    **_item_params(item),
+                    **item_params(item),
                     "order": order.number,
                     "status": dict(OrderStatus.choices)[order.status],
                 },
@@ -201,7 +200,7 @@ def _diagnose(item: OrderItem, reserved: int) -> list[Message]:
                 gettext_noop(
                     "Service item %(item)s (%(sku)s) already has a scheduled cancellation."
                 ),
-                _item_params(item),
+                item_params(item),
             )
         )
     problems += [
@@ -215,7 +214,7 @@ def _diagnose(item: OrderItem, reserved: int) -> list[Message]:
 # --- selectors ---------------------------------------------------------------------------------
 
 
-def _present_settlements() -> Prefetch:
+def present_settlements() -> Prefetch:
     return Prefetch(
         "settlement_items",
         queryset=SettlementItem.objects.present().order_by("period_start", "id"),
@@ -236,11 +235,11 @@ def blocked_items(order: Order) -> dict[int, list[str]]:
     """{order item id: [why it can't be cancelled, …]} in the active language, for the items
     that can't be cancelled as a whole right now. Three queries."""
     reserved = services.scheduled_quantities(order)
-    items = order.items.prefetch_related(_present_settlements()).order_by("id")
+    items = order.items.prefetch_related(present_settlements()).order_by("id")
     blocked = {}
     for item in items:
         item.order = order
-        problems = _diagnose(item, reserved.get(item.pk, 0))
+        problems = diagnose(item, reserved.get(item.pk, 0))
         if problems:
             blocked[item.pk] = [message.render() for message in problems]
     return blocked
@@ -262,6 +261,23 @@ def service_item_ids(cancellation: Cancellation) -> list[int]:
         .filter(order_item__settlement_items__isnull=False)
         .distinct()
         if row.quantity >= row.order_item.open_quantity
+    )
+
+
+@dataclass(frozen=True)
+class EngineItems:
+    """What the billing engine is told about a cancellation (providers/billing.py)."""
+
+    item_ids: list[str]  # the engine's ids of the service items to cancel there
+    unreferenced: list[OrderItem]  # service items Storno has no engine id for: cancel by hand
+
+
+def engine_items(cancellation: Cancellation) -> EngineItems:
+    """service_item_ids as the engine knows them, and the ones it can't be told about."""
+    items = list(OrderItem.objects.filter(pk__in=service_item_ids(cancellation)).order_by("pk"))
+    return EngineItems(
+        item_ids=[item.billing_item_id for item in items if item.billing_item_id],
+        unreferenced=[item for item in items if not item.billing_item_id],
     )
 
 
@@ -346,319 +362,3 @@ def change_settlement_state(settlement: SettlementItem, *, state: str, actor, vi
             data={"settlementItem": settlement.pk, "from": before, "to": state},
         )
     return settlement
-
-
-# --- the service -------------------------------------------------------------------------------
-
-
-@dataclass
-class ItemResult:
-    item_id: str  # as the caller sent it
-    messages: list[Message] = field(default_factory=list)
-
-    @property
-    def has_errors(self) -> bool:
-        return any(m.type == ERROR for m in self.messages)
-
-    @property
-    def has_warnings(self) -> bool:
-        return any(m.type == WARNING for m in self.messages)
-
-
-@dataclass
-class ServiceItemsResult:
-    """AEB's BReverseServiceItemsResponseDTO, before rendering."""
-
-    languages: list[str]
-    items: list[ItemResult]
-    messages: list[Message] = field(default_factory=list)
-    cancellations: list[Cancellation] = field(default_factory=list)
-
-    def _all_messages(self) -> list[Message]:
-        return self.messages + [m for item in self.items for m in item.messages]
-
-    @property
-    def has_errors(self) -> bool:
-        return any(m.type == ERROR for m in self._all_messages())
-
-    @property
-    def has_only_retryable_errors(self) -> bool:
-        errors = [m for m in self._all_messages() if m.type == ERROR]
-        return bool(errors) and all(m.retryable for m in errors)
-
-    @property
-    def has_warnings(self) -> bool:
-        return any(m.type == WARNING for m in self._all_messages())
-
-    def as_dict(self) -> dict:
-        return {
-            "hasErrors": self.has_errors,
-            "hasOnlyRetryableErrors": self.has_only_retryable_errors,
-            "hasWarnings": self.has_warnings,
-            "messages": [m.as_dict(self.languages) for m in self.messages],
-            "itemResponses": [
-                {
-                    "itemId": item.item_id,
-                    "hasErrors": item.has_errors,
-                    "hasWarnings": item.has_warnings,
-                    "messages": [m.as_dict(self.languages) for m in item.messages],
-                }
-                for item in self.items
-            ],
-        }
-
-
-class _Refused(Exception):
-    """Raised to roll the outer transaction back when any item failed."""
-
-
-def billing_reason(reason_of_reversal: str = "") -> CancellationReason | None:
-    """The catalog reason for a billing-engine cancellation: the active reason whose billing
-    mapping or subject is exactly the reason for reversal; else BILLING_DEFAULT_REASON_ID when
-    it names an active reason; else the first active reason in catalog order."""
-    active = CancellationReason.objects.active().in_catalog_order()
-    text = (reason_of_reversal or "").strip()
-    if text:
-        matched = (
-            active.filter(
-                Q(subject=text)
-                | Q(mappings__provider_kind=ProviderKind.BILLING, mappings__value=text)
-            )
-            .distinct()
-            .first()
-        )
-        if matched:
-            return matched
-    default_id = getattr(settings, "BILLING_DEFAULT_REASON_ID", None)
-    if default_id:
-        configured = active.filter(pk=default_id).first()
-        if configured:
-            return configured
-    return active.first()
-
-
-def refused(item_ids, *, languages, message: Message) -> ServiceItemsResult:
-    """A request refused as a whole before anything was looked at (e.g. not permitted)."""
-    result = ServiceItemsResult(
-        languages=result_languages(languages),
-        items=[ItemResult(str(item_id)) for item_id in item_ids],
-        messages=[message],
-    )
-    _explain_refusal(result)
-    return result
-
-
-def _parse_id(raw) -> int | None:
-    text = str(raw).strip()
-    if not text.isascii() or not text.isdigit() or not 0 < int(text) <= MAX_ITEM_ID:
-        return None
-    return int(text)
-
-
-def cancel_service_items(
-    *,
-    item_ids: list,
-    actor,
-    via: str,
-    reason_of_reversal: str = "",
-    languages=(SOURCE_LANGUAGE,),
-    audit: services.AuditInfo = services.AuditInfo(),
-) -> ServiceItemsResult:
-    """Cancel each service item (order item) completely, with its settlement items, now.
-
-    All or nothing: when any item can't be cancelled, nothing is written and every item's
-    messages say why (or that it was left alone because of the others)."""
-    languages = result_languages(languages)
-    results = [ItemResult(str(raw)) for raw in item_ids]
-    result = ServiceItemsResult(languages=languages, items=results)
-    if len(results) > MAX_ITEMS:
-        result.messages.append(
-            Message(
-                ERROR,
-                "TOO_MANY_ITEMS",
-                gettext_noop("Send at most %(max)s items at a time."),
-                {"max": MAX_ITEMS},
-            )
-        )
-        _explain_refusal(result)
-        return result
-
-    wanted: dict[int, ItemResult] = {}
-    for entry in results:
-        pk = _parse_id(entry.item_id)
-        if pk is None:
-            entry.messages.append(unknown_item(entry.item_id))
-        elif pk in wanted:
-            entry.messages.append(duplicate_item(entry.item_id))
-        else:
-            wanted[pk] = entry
-    if not results:
-        result.messages.append(Message(ERROR, "NO_ITEMS", gettext_noop("Send at least one item.")))
-    reason = billing_reason(reason_of_reversal)
-    if reason is None:
-        result.messages.append(
-            Message(
-                ERROR,
-                "NO_REASON",
-                gettext_noop("No active cancellation reason is configured for billing."),
-            )
-        )
-
-    # The services' own error messages come back in the caller's first language.
-    with translation.override(languages[0]):
-        try:
-            with transaction.atomic():
-                cancellations = _cancel(
-                    wanted, result, reason, reason_of_reversal, actor, via, audit
-                )
-                if result.has_errors:
-                    raise _Refused
-        except _Refused:
-            _explain_refusal(result)
-            return result
-        except DatabaseError:
-            logger.exception("cancelServiceItems hit a database error")
-            result.messages.append(
-                Message(
-                    ERROR,
-                    "DATABASE_BUSY",
-                    gettext_noop("The billing data is busy. Nothing was cancelled; try again."),
-                    retryable=True,
-                )
-            )
-            _explain_refusal(result)
-            return result
-    result.cancellations = cancellations
-    return result
-
-
-def _cancel(wanted, result, reason, reason_of_reversal, actor, via, audit) -> list[Cancellation]:
-    """Inside the outer transaction: lock, diagnose, cancel order by order."""
-    order_ids = set(OrderItem.objects.filter(pk__in=wanted).values_list("order_id", flat=True))
-    # Lock in one order (by id) so two requests over the same orders queue instead of deadlock.
-    orders = {
-        order.pk: order
-        for order in Order.objects.select_for_update().filter(pk__in=order_ids).order_by("pk")
-    }
-    items = {
-        item.pk: item
-        for item in OrderItem.objects.filter(pk__in=wanted).prefetch_related(_present_settlements())
-    }
-    by_order: dict[int, list[OrderItem]] = defaultdict(list)
-    reserved_by_order = {pk: services.scheduled_quantities(order) for pk, order in orders.items()}
-    for pk, entry in wanted.items():
-        item = items.get(pk)
-        if item is None:
-            entry.messages.append(unknown_item(entry.item_id))
-            continue
-        item.order = orders[item.order_id]
-        entry.messages += _diagnose(item, reserved_by_order[item.order_id].get(pk, 0))
-        by_order[item.order_id].append(item)
-    if result.has_errors:
-        return []
-
-    cancellations = []
-    for order_id in sorted(by_order):
-        order_items = by_order[order_id]
-        try:
-            with transaction.atomic():
-                cancellations.append(
-                    services.cancel_order(
-                        orders[order_id],
-                        reason=reason,
-                        items=[
-                            services.ItemPick(item.pk, item.open_quantity) for item in order_items
-                        ],
-                        actor=actor,
-                        via=via,
-                        description=(reason_of_reversal or "").strip()[:BILLING_REASON_MAX_LENGTH],
-                        audit=audit,
-                    )
-                )
-        except CancellationError as exc:
-            _attach_service_errors(exc, order_items, [wanted[i.pk] for i in order_items], result)
-    if result.has_errors:
-        return []
-    for pk, entry in wanted.items():
-        item = items[pk]
-        count = len(item.present_settlement_items)
-        if count:
-            entry.messages.append(
-                Message(
-                    INFO,
-                    "SERVICE_ITEM_CANCELLED",
-                    gettext_noop(
-                        "Service item %(item)s (%(sku)s) is cancelled; settlement items "
-                        "removed: %(count)s."
-                    ),
-                    {**_item_params(item), "count": count},
-                )
-            )
-        else:
-            entry.messages.append(
-                Message(
-                    WARNING,
-                    "NO_SETTLEMENT_ITEMS",
-                    gettext_noop(
-                        "Service item %(item)s (%(sku)s) is cancelled; it had no settlement "
-                        "items to remove."
-                    ),
-                    _item_params(item),
-                )
-            )
-    return cancellations
-
-
-def _attach_service_errors(exc: CancellationError, order_items, entries, result) -> None:
-    """cancel_order's errors, keyed by its argument names, onto the items they concern:
-    `items.N.…` to the N-th item sent for that order, `order` to all of them, anything else
-    (reason, description…) to the request."""
-    language = translation.get_language() or SOURCE_LANGUAGE
-    found = exc.message_dict if hasattr(exc, "error_dict") else {"": exc.messages}
-    for key, texts in found.items():
-        parts = key.split(".")
-        targets = None
-        if parts[0] == "items" and len(parts) > 1 and parts[1].isdigit():
-            targets = [entries[int(parts[1])]]
-        elif parts[0] in ("order", "items"):
-            targets = entries
-        for text in texts:
-            message = Message(ERROR, "CANCELLATION_REFUSED", str(text), language=language)
-            if targets is None:
-                if all(m.text != message.text for m in result.messages):
-                    result.messages.append(message)
-            else:
-                for entry in targets:
-                    entry.messages.append(message)
-
-
-def _explain_refusal(result: ServiceItemsResult) -> None:
-    """Nothing was written: say so once, and tell each item without errors why it stayed."""
-    failed = sum(1 for item in result.items if item.has_errors)
-    retryable = result.has_only_retryable_errors
-    result.messages.insert(
-        0,
-        Message(
-            ERROR,
-            "NOTHING_CANCELLED",
-            gettext_noop(
-                "Nothing was cancelled: %(failed)s of %(total)s items can't be cancelled."
-            ),
-            {"failed": failed, "total": len(result.items)},
-            retryable=retryable,
-        ),
-    )
-    for item in result.items:
-        if not item.has_errors:
-            item.messages = [
-                Message(
-                    INFO,
-                    "NOT_PROCESSED",
-                    gettext_noop(
-                        "Service item %(item)s was left as it was because other items "
-                        "can't be cancelled."
-                    ),
-                    {"item": item.item_id},
-                    indentation=1,
-                )
-            ]

@@ -13,6 +13,7 @@ from .states import CancellationStatus, OrderStatus
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
 ZERO = Decimal("0.00")
+BILLING_ITEM_ID_MAX_LENGTH = 50  # AEB's BServiceItemReferenceDTO.itemId: length=50
 
 # Rebilly's id pattern for order cancellations: the same id travels to Rebilly unchanged.
 CANCELLATION_ID_RE = re.compile(r"^[@~\-.A-Za-z0-9_]+$")
@@ -94,6 +95,14 @@ class OrderItem(models.Model):
     period_start = models.DateTimeField(_("service period start"), null=True, blank=True)
     period_end = models.DateTimeField(_("service period end"), null=True, blank=True)
     cancelled_quantity = models.PositiveIntegerField(_("cancelled quantity"), default=0)
+    # The billing engine's itemId for this service item (AEB: unique together with the client
+    # system id, at most 50 characters; docs/contracts/billing/). Blank: not billed there.
+    billing_item_id = models.CharField(
+        _("billing item id"),
+        max_length=BILLING_ITEM_ID_MAX_LENGTH,
+        blank=True,
+        help_text=_("The service item's id in the billing engine; empty when it has none."),
+    )
 
     class Meta:
         ordering = ["order", "id"]
@@ -109,6 +118,11 @@ class OrderItem(models.Model):
                 | models.Q(period_start__isnull=True)
                 | models.Q(period_end__gt=models.F("period_start")),
                 name="orderitem_period_ends_after_start",
+            ),
+            models.UniqueConstraint(
+                fields=["billing_item_id"],
+                condition=~models.Q(billing_item_id=""),
+                name="orderitem_billing_item_id_unique",
             ),
         ]
 

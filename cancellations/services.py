@@ -1079,6 +1079,25 @@ def _cleaned_external_ids(external_ids, errors: dict) -> dict:
         return {}
 
 
+def _check_billing_item_ids(items, errors: dict) -> None:
+    """A billing item id names one service item in the engine: once per order, and not one
+    another order's item has already."""
+    given = [(index, item.billing_item_id) for index, item in enumerate(items)]
+    given = [(index, ref) for index, ref in given if ref]
+    taken = set(
+        OrderItem.objects.filter(billing_item_id__in=[ref for _i, ref in given]).values_list(
+            "billing_item_id", flat=True
+        )
+    )
+    seen = set()
+    for index, ref in given:
+        if ref in taken or ref in seen:
+            errors[f"items.{index}.billing_item_id"] = _(
+                "Another order item has this billing item id already."
+            )
+        seen.add(ref)
+
+
 @dataclass(frozen=True)
 class NewOrderItem:
     sku: str
@@ -1087,6 +1106,7 @@ class NewOrderItem:
     description: str = ""
     period_start: datetime | None = None
     period_end: datetime | None = None
+    billing_item_id: str = ""  # the billing engine's itemId for it, if it is billed there
 
 
 def create_order(
@@ -1118,6 +1138,7 @@ def create_order(
     for index, item in enumerate(items):
         if item.period_start and item.period_end and item.period_end <= item.period_start:
             errors[f"items.{index}.period_end"] = _("The period must end after it starts.")
+    _check_billing_item_ids(items, errors)
     external_ids = _cleaned_external_ids(external_ids, errors)
     if errors:
         raise CancellationError(errors, code="invalid")
@@ -1146,6 +1167,7 @@ def create_order(
                     unit_price_currency=currency,
                     period_start=item.period_start,
                     period_end=item.period_end,
+                    billing_item_id=item.billing_item_id,
                 )
                 for item in items
             )
@@ -1157,8 +1179,12 @@ def create_order(
                 data={"number": number, "items": len(items)},
             )
     except IntegrityError as exc:
+        _check_billing_item_ids(items, errors)  # a concurrent order took one of them
         raise CancellationError(
-            {"number": _("An order with number %(number)s exists already.") % {"number": number}},
+            errors
+            or {
+                "number": _("An order with number %(number)s exists already.") % {"number": number}
+            },
             code="duplicate",
         ) from exc
     return order

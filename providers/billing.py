@@ -1,21 +1,31 @@
-"""The billing engine's cancelServiceItems (seed 002, specs/billing: AEB Logistics Cost
-Management), as a provider.
+"""AEB Logistics Cost Management's cancelServiceItems (seed 002) as a provider, following
+docs/contracts/billing/aeb-lcm-cancelServiceItems.openapi-subset.json (and GUESSES.md there).
 
     ADD    → POST {base}/BillingBFBean/cancelServiceItems   HTTP Basic, JSON
     REVOKE → nothing to send: the engine has no un-cancel (SKIPPED, with a message for staff)
 
-{base} is the engine's REST root, e.g. https://rz3.aeb.de/demo1billing/rest. The service items
-sent are the order items the cancellation takes away completely that have settlement items
-(cancellations.billing.service_item_ids); a cancellation without any is skipped.
+{base} is the engine's REST root, e.g. https://rz3.aeb.de/demo1billing/rest.
 
-The engine answers 200 with AEB's response body whatever it decided: `hasErrors` false is
-DELIVERED; `hasErrors` true means it refused the whole request (all or nothing) and is FAILED
-with the engine's messages, or RETRY when `hasOnlyRetryableErrors` is true. When the only errors
-are "already cancelled" the service items are gone already (an earlier try got through but its
-answer was lost), so that counts as DELIVERED.
+What is sent (BReverseServiceItemsRequestDTO):
+- `items[].itemId`: the engine's id of each service item the cancellation takes away completely
+  (cancellations.billing.engine_items), i.e. the order item's billing item id, the id the client
+  system gave the engine. An item without one is not sent, and the delivery names it for staff
+  to cancel in the engine by hand; a cancellation where no item has one is SKIPPED so.
+- `userName`: BILLING_USER_NAME, the technical user the engine runs the request as (AEB: an
+  unknown user gets only the basic I_EVERYONE role). The staff login goes into the one free
+  text the DTO has: `reasonOfReversal` = "<reason> (by <login>)", at most 250 characters, the
+  reason shortened so the login always fits.
+- `clientSystemId` (≤ 20) and `clientIdentCode` (≤ 10) from the settings, both required.
+
+The engine answers 200 with BReverseServiceItemsResponseDTO whatever it decided: `hasErrors`
+false is DELIVERED; true means it refused the whole request (all or nothing) and is FAILED with
+the engine's messages, or RETRY when `hasOnlyRetryableErrors` is true. AEB's documented
+ITEM_RETRANSMISSION_ERROR on an item means the engine has it cancelled already (an earlier try
+got through but its answer was lost): when that is the only complaint, those items are done and
+the others, if any, are sent once more without them.
 
 Environment: BILLING_BASE_URL, BILLING_USERNAME, BILLING_PASSWORD (providers.registry), and
-BILLING_CLIENT_SYSTEM_ID (≤ 20), BILLING_CLIENT_IDENT_CODE (≤ 10) read here.
+BILLING_CLIENT_SYSTEM_ID, BILLING_CLIENT_IDENT_CODE, BILLING_USER_NAME read here.
 """
 
 from __future__ import annotations
@@ -27,23 +37,22 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from requests.auth import HTTPBasicAuth
 
-from cancellations.billing import MAX_ITEMS, service_item_ids
+from cancellations.billing import engine_items, service_item_ids
 from cancellations.models import SettlementItem
 from cancellations.states import CancellationStatus
 from reasons.models import ProviderKind
 from reasons.services import mapped_reason
 
 from .base import Action, Outcome, ProviderAdapter, ProviderConfig, Result
-from .exchange import TRANSIENT_STATUSES, describe_request, send_json
+from .exchange import TRANSIENT_STATUSES, send_json
 from .http import build_session
 
 PATH = "/BillingBFBean/cancelServiceItems"
 CLIENT_SYSTEM_ID_MAX = 20
 CLIENT_IDENT_CODE_MAX = 10
 REASON_MAX = 250
-# The engine's own words for "this service item is cancelled already". An assumption about
-# the real engine (its documentation lists no codes for this): the fake uses the same.
-ALREADY_CANCELLED_CODES = {"ALREADY_CANCELLED"}
+# AEB's documented code for an item the engine has seen already (BReverseServiceItemResultDTO).
+RETRANSMISSION_CODES = {"ITEM_RETRANSMISSION_ERROR"}
 
 
 def _setting(name: str) -> str:
@@ -69,6 +78,12 @@ def result_languages() -> list[str]:
     return languages
 
 
+def reason_of_reversal(reason: str, login: str) -> str:
+    """The reason, and who cancelled: "Too expensive (by jdoe)", within AEB's 250 characters."""
+    by = f" (by {login})" if login else ""
+    return (reason[: max(REASON_MAX - len(by), 0)] + by).strip()[:REASON_MAX]
+
+
 class BillingAdapter(ProviderAdapter):
     kind = ProviderKind.BILLING.value
     label = gettext_lazy("Billing engine")
@@ -77,13 +92,20 @@ class BillingAdapter(ProviderAdapter):
     def __init__(self, config: ProviderConfig | None = None):
         super().__init__(config or config_from_env())
 
+    def _extra(self, key: str, name: str) -> str:
+        return str(self.config.extra.get(key) or _setting(name)).strip()
+
     @property
     def client_system_id(self) -> str:
-        return self.config.extra.get("client_system_id") or _setting("BILLING_CLIENT_SYSTEM_ID")
+        return self._extra("client_system_id", "BILLING_CLIENT_SYSTEM_ID")
 
     @property
     def client_ident_code(self) -> str:
-        return self.config.extra.get("client_ident_code") or _setting("BILLING_CLIENT_IDENT_CODE")
+        return self._extra("client_ident_code", "BILLING_CLIENT_IDENT_CODE")
+
+    @property
+    def user_name(self) -> str:
+        return self._extra("user_name", "BILLING_USER_NAME")
 
     def applies_to(self, cancellation) -> bool:
         return bool(service_item_ids(cancellation))
@@ -103,15 +125,18 @@ class BillingAdapter(ProviderAdapter):
             if c.status != CancellationStatus.COMPLETED and self.applies_to(c)
         }
 
-    def build_payload(self, cancellation, item_ids: list[int]) -> dict:
+    def build_payload(self, cancellation, item_ids: list[str]) -> dict:
         creator = cancellation.created_by
         return {
             "clientSystemId": self.client_system_id,
             "clientIdentCode": self.client_ident_code,
-            "userName": creator.get_username() if creator else self.config.username,
+            "userName": self.user_name,
             "resultLanguageIsoCodes": result_languages(),
-            "reasonOfReversal": mapped_reason(cancellation.reason, self.kind)[:REASON_MAX],
-            "items": [{"itemId": str(pk)} for pk in item_ids],
+            "reasonOfReversal": reason_of_reversal(
+                mapped_reason(cancellation.reason, self.kind),
+                creator.get_username() if creator else "",
+            ),
+            "items": [{"itemId": item_id} for item_id in item_ids],
         }
 
     def deliver(self, cancellation, action: Action) -> Result:
@@ -123,34 +148,42 @@ class BillingAdapter(ProviderAdapter):
                     "re-create them there if needed."
                 ),
             )
-        item_ids = service_item_ids(cancellation)
-        if not item_ids:
+        engine = engine_items(cancellation)
+        left_out = _left_out(engine.unreferenced)
+        if not engine.item_ids:
             return Result(
                 Outcome.SKIPPED,
-                message=_("The cancellation takes away no service item with settlement items."),
+                message=left_out
+                or _("The cancellation takes away no service item with settlement items."),
             )
         problem = self._configuration_problem()
         if problem:
             return Result(Outcome.FAILED, message=problem, credentials_problem=True)
+        result = self._send(cancellation, engine.item_ids)
+        if left_out:
+            result.message = " ".join(part for part in (result.message, left_out) if part)
+        return result
+
+    def _send(self, cancellation, item_ids: list[str]) -> Result:
+        """One request; when the engine had some of the items cancelled already and says
+        nothing else, one more without them."""
         url = self.config.base_url.rstrip("/") + PATH
-        payload = self.build_payload(cancellation, item_ids)
-        if len(item_ids) > MAX_ITEMS:
-            return Result(
-                Outcome.FAILED,
-                message=_(
-                    "%(count)s service items, but the billing engine takes at most %(max)s "
-                    "per request; cancel them there by hand."
-                )
-                % {"count": len(item_ids), "max": MAX_ITEMS},
-                request_excerpt=describe_request("POST", url, payload),
-            )
         headers = {"Accept": "application/json", "Content-Type": "application/json"}
         auth = HTTPBasicAuth(self.config.username, self.config.password)
         with build_session(timeout=self.config.timeout, auth=auth, headers=headers) as session:
-            exchange = send_json(session, "POST", url, payload)
+            exchange = send_json(session, "POST", url, self.build_payload(cancellation, item_ids))
+            done = retransmitted(exchange.data) if exchange.status_code == 200 else set()
+            rest = [item_id for item_id in item_ids if item_id not in done]
+            if done and rest:
+                exchange = send_json(session, "POST", url, self.build_payload(cancellation, rest))
         if exchange.status_code is None:
             return exchange.transport_result()
-        return self.interpret(exchange)
+        if done and not rest:
+            return exchange.result(Outcome.DELIVERED, _cancelled_already(done))
+        result = self.interpret(exchange)
+        if done:
+            result.message = " ".join(p for p in (_cancelled_already(done), result.message) if p)
+        return result
 
     def _configuration_problem(self) -> str:
         missing = [
@@ -160,6 +193,8 @@ class BillingAdapter(ProviderAdapter):
                 ("BILLING_USERNAME", self.config.username),
                 ("BILLING_PASSWORD", self.config.password),
                 ("BILLING_CLIENT_SYSTEM_ID", self.client_system_id),
+                ("BILLING_CLIENT_IDENT_CODE", self.client_ident_code),
+                ("BILLING_USER_NAME", self.user_name),
             )
             if not value
         ]
@@ -215,11 +250,6 @@ class BillingAdapter(ProviderAdapter):
         if not data["hasErrors"]:
             warnings = [_line(item, m) for item, m in messages if m.get("messageType") == "WARNING"]
             return exchange.result(Outcome.DELIVERED, "; ".join(warnings))
-        if _all_cancelled_already(data):
-            return exchange.result(
-                Outcome.DELIVERED,
-                _("The billing engine had cancelled these service items already."),
-            )
         text = "; ".join(_line(item, m) for item, m in errors) or _(
             "The billing engine refused the request without saying why."
         )
@@ -241,20 +271,46 @@ def _messages(data: dict):
                 yield item.get("itemId"), message
 
 
-def _all_cancelled_already(data: dict) -> bool:
-    """Every item refused only because it is cancelled already: an earlier try got through
-    (the engine is all or nothing, so one that got through cancelled them all)."""
-    items = [item for item in data.get("itemResponses") or [] if isinstance(item, dict)]
+def _error_codes(messages) -> list:
+    return [
+        m.get("messageIdentCode")
+        for m in messages or []
+        if isinstance(m, dict) and m.get("messageType") == "ERROR"
+    ]
 
-    def only_already(item) -> bool:
-        codes = [
-            m.get("messageIdentCode")
-            for m in item.get("messages") or []
-            if isinstance(m, dict) and m.get("messageType") == "ERROR"
-        ]
-        return bool(codes) and all(code in ALREADY_CANCELLED_CODES for code in codes)
 
-    return bool(items) and all(only_already(item) for item in items)
+def retransmitted(data) -> set[str]:
+    """The itemIds the engine refused only as retransmissions (it has them cancelled already),
+    when that is all it refused: no other error on the request or on any other item. Empty
+    otherwise, and for anything that isn't the response DTO."""
+    if not isinstance(data, dict) or data.get("hasErrors") is not True:
+        return set()
+    if any(code not in RETRANSMISSION_CODES for code in _error_codes(data.get("messages"))):
+        return set()
+    done = set()
+    for item in data.get("itemResponses") or []:
+        codes = _error_codes(item.get("messages")) if isinstance(item, dict) else [None]
+        if any(code not in RETRANSMISSION_CODES for code in codes):
+            return set()
+        if codes:
+            done.add(str(item.get("itemId")))
+    return done
+
+
+def _cancelled_already(item_ids) -> str:
+    return _("The billing engine had cancelled %(items)s already.") % {
+        "items": ", ".join(sorted(item_ids))
+    }
+
+
+def _left_out(items) -> str:
+    """Staff's to-do for service items Storno can't name to the engine."""
+    if not items:
+        return ""
+    return _(
+        "Not sent, for want of a billing item id: %(items)s. Cancel them in the billing "
+        "engine by hand."
+    ) % {"items": ", ".join(f"{item.sku} (#{item.pk})" for item in items)}
 
 
 def _line(item_id, message: dict) -> str:

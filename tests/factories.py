@@ -84,8 +84,11 @@ class OrderItemFactory(factory.django.DjangoModelFactory):
     quantity = 1
     unit_price_amount = Decimal("30.00")
     unit_price_currency = factory.SelfAttribute("order.currency")
+    billing_item_id = ""
 
     class Params:
+        # OrderItemFactory(billed=True): a service item the billing engine knows ("SI-0001").
+        billed = factory.Trait(billing_item_id=factory.Sequence(lambda n: f"SI-{n:04d}"))
         # OrderItemFactory(subscription=True): a 30-day service period, 10 days used.
         subscription = factory.Trait(
             period_start=factory.LazyFunction(lambda: timezone.now() - timedelta(days=10)),
@@ -113,7 +116,7 @@ class SettlementItemFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = SettlementItem
 
-    order_item = factory.SubFactory(OrderItemFactory)
+    order_item = factory.SubFactory(OrderItemFactory, billed=True)
     amount = Decimal("30.00")
     currency = factory.SelfAttribute("order_item.unit_price_currency")
     period_start = factory.LazyFunction(lambda: timezone.now() - timedelta(days=10))

@@ -1,10 +1,19 @@
 """`POST /api/v1/service-items/cancel/`: the billing engine's cancelServiceItems (seed 002), served
-in AEB's own shape (specs/billing) so that a client of the engine can call Storno unchanged.
+in AEB's own shape (docs/contracts/billing/aeb-lcm-cancelServiceItems.openapi-subset.json:
+BReverseServiceItemsRequestDTO in, BReverseServiceItemsResponseDTO out) so that a client of the
+engine can call Storno unchanged.
 
-Bad input (a field too long, more than 50 items…) is a 400 problem object naming the field. A
-request that parses always gets AEB's response body with HTTP 200; `hasErrors` says whether it
-was refused, and then nothing was changed. Authentication is the request's (token or HTTP
-Basic); `userName` only narrows what the request may do: a known user's permissions apply
+`itemId` is what it is at the engine: the client system's id of the service item, i.e. the
+order item's billing item id (`billingItemId` on /api/v1/orders/), never Storno's own order item
+id. An order item without a billing item id can't be named here.
+
+Every field of the request DTO is accepted; any other key (at the top or in an item) is a 400
+problem object naming it, with the close match ("userNmae: unknown field; did you mean
+userName?"), as is a field beyond its documented length (clientSystemId 20, clientIdentCode 10,
+reasonOfReversal 250, itemId 50). AEB documents no limit on the number of items, so there is
+none. A request that parses always gets AEB's response body with HTTP 200; `hasErrors` says
+whether it was refused, and then nothing was changed. Authentication is the request's (token or
+HTTP Basic); `userName` only narrows what the request may do: a known user's permissions apply
 (never more than the caller's own), an unknown user gets a read-only role and is logged.
 """
 
@@ -18,11 +27,12 @@ from rest_framework import permissions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from backoffice.api import PROBLEM_CONTENT_TYPE
+from backoffice.api import PROBLEM_CONTENT_TYPE, JSONParser
 from backoffice.openapi import ProblemSerializer
+from backoffice.unknown_fields import RefuseUnknownFields
 
-from .. import billing, services
-from ..models import AuditEntry
+from .. import billing, service_items, services
+from ..models import BILLING_ITEM_ID_MAX_LENGTH, AuditEntry
 
 logger = logging.getLogger(__name__)
 
@@ -32,14 +42,20 @@ CANCEL_PERMISSION = "cancellations.cancel_order"
 # --- input -------------------------------------------------------------------------------------
 
 
-class ServiceItemReferenceSerializer(serializers.Serializer):
+class ServiceItemReferenceSerializer(RefuseUnknownFields):
+    """AEB's BServiceItemReferenceDTO."""
+
     itemId = serializers.CharField(
-        max_length=50, help_text=gettext_lazy("The order item's id (Storno's service item id).")
+        max_length=BILLING_ITEM_ID_MAX_LENGTH,
+        help_text=gettext_lazy(
+            "The service item's id in the billing engine: the order item's billingItemId "
+            "(not Storno's order item id)."
+        ),
     )
 
 
-class CancelServiceItemsInputSerializer(serializers.Serializer):
-    """AEB's BReverseServiceItemsRequestDTO."""
+class CancelServiceItemsInputSerializer(RefuseUnknownFields):
+    """AEB's BReverseServiceItemsRequestDTO: its fields and no others."""
 
     clientSystemId = serializers.CharField(
         max_length=20,
@@ -89,12 +105,11 @@ class CancelServiceItemsInputSerializer(serializers.Serializer):
     items = serializers.ListField(
         child=ServiceItemReferenceSerializer(),
         min_length=1,
-        max_length=billing.MAX_ITEMS,
-        help_text=gettext_lazy("The service items to cancel, all or none (at most 50)."),
+        help_text=gettext_lazy("The service items to cancel, all or none."),
     )
 
 
-# --- output (documentation; billing.ServiceItemsResult.as_dict renders it) ---------------------
+# --- output (documentation; service_items.ServiceItemsResult.as_dict renders it) -------------
 
 
 class TextInLanguageSerializer(serializers.Serializer):
@@ -106,10 +121,11 @@ class ResponseMessageSerializer(serializers.Serializer):
     messageType = serializers.ChoiceField(choices=["ERROR", "WARNING", "INFO"])
     messageIdentCode = serializers.CharField(
         help_text=gettext_lazy(
-            "SERVICE_ITEM_NOT_FOUND, ITEM_RETRANSMISSION_ERROR, ALREADY_CANCELLED, "
-            "ALREADY_SCHEDULED, ORDER_NOT_CANCELLABLE, SETTLEMENT_ITEM_SETTLED, "
-            "SETTLEMENT_ITEM_EXPORTED, CANCELLATION_REFUSED, NOT_PROCESSED, NOTHING_CANCELLED, "
-            "NO_REASON, NOT_AUTHORIZED, TOO_MANY_ITEMS, DATABASE_BUSY (retryable), "
+            "AEB's codes: ITEM_RETRANSMISSION_ERROR (cancelled already, or listed twice), "
+            "ITEM_NOT_FOUND_ERROR (no item has this billing item id), LOCK_ERROR (busy; "
+            "retryable). Storno's own: ALREADY_SCHEDULED, ORDER_NOT_CANCELLABLE, "
+            "SETTLEMENT_ITEM_SETTLED, SETTLEMENT_ITEM_EXPORTED, CANCELLATION_REFUSED, "
+            "NOT_PROCESSED, NOTHING_CANCELLED, NO_REASON, NOT_AUTHORIZED, "
             "SERVICE_ITEM_CANCELLED, NO_SETTLEMENT_ITEMS."
         )
     )
@@ -151,7 +167,7 @@ REQUEST_EXAMPLE = OpenApiExample(
         "userName": "jdoe",
         "resultLanguageIsoCodes": ["de", "en"],
         "reasonOfReversal": "Customer cancelled the contract",
-        "items": [{"itemId": "1041"}, {"itemId": "1042"}],
+        "items": [{"itemId": "SI-1041"}, {"itemId": "SI-1042"}],
     },
 )
 SUCCESS_EXAMPLE = OpenApiExample(
@@ -165,7 +181,7 @@ SUCCESS_EXAMPLE = OpenApiExample(
         "messages": [],
         "itemResponses": [
             {
-                "itemId": "1041",
+                "itemId": "SI-1041",
                 "hasErrors": False,
                 "hasWarnings": False,
                 "messages": [
@@ -175,7 +191,7 @@ SUCCESS_EXAMPLE = OpenApiExample(
                         "messageTexts": [
                             _text(
                                 "en",
-                                "Service item 1041 (PLAN-M) is cancelled; settlement items "
+                                "Service item SI-1041 (PLAN-M) is cancelled; settlement items "
                                 "removed: 3.",
                             )
                         ],
@@ -184,7 +200,7 @@ SUCCESS_EXAMPLE = OpenApiExample(
                 ],
             },
             {
-                "itemId": "1042",
+                "itemId": "SI-1042",
                 "hasErrors": False,
                 "hasWarnings": True,
                 "messages": [
@@ -194,7 +210,7 @@ SUCCESS_EXAMPLE = OpenApiExample(
                         "messageTexts": [
                             _text(
                                 "en",
-                                "Service item 1042 (SETUP) is cancelled; it had no settlement "
+                                "Service item SI-1042 (SETUP) is cancelled; it had no settlement "
                                 "items to remove.",
                             )
                         ],
@@ -225,7 +241,7 @@ REFUSED_EXAMPLE = OpenApiExample(
         ],
         "itemResponses": [
             {
-                "itemId": "1041",
+                "itemId": "SI-1041",
                 "hasErrors": True,
                 "hasWarnings": False,
                 "messages": [
@@ -235,7 +251,7 @@ REFUSED_EXAMPLE = OpenApiExample(
                         "messageTexts": [
                             _text(
                                 "en",
-                                "Settlement item 77 of service item 1041 (PLAN-M) is already "
+                                "Settlement item 77 of service item SI-1041 (PLAN-M) is already "
                                 "settled and can't be removed.",
                             )
                         ],
@@ -244,7 +260,7 @@ REFUSED_EXAMPLE = OpenApiExample(
                 ],
             },
             {
-                "itemId": "1042",
+                "itemId": "SI-1042",
                 "hasErrors": False,
                 "hasWarnings": False,
                 "messages": [
@@ -254,7 +270,7 @@ REFUSED_EXAMPLE = OpenApiExample(
                         "messageTexts": [
                             _text(
                                 "en",
-                                "Service item 1042 was left as it was because other items "
+                                "Service item SI-1042 was left as it was because other items "
                                 "can't be cancelled.",
                             )
                         ],
@@ -297,19 +313,41 @@ def acting_user(request, user_name: str):
     return named if named.is_active and named.has_perm(CANCEL_PERMISSION) else None
 
 
+class FieldNamesAsSent(dict):
+    """error_field_names for a dialect spelt camelCase already: a key is named as it was sent,
+    so an unknown `client_system_id` isn't camel-cased into the `clientSystemId` it resembles."""
+
+    def __bool__(self):
+        return True
+
+    def __contains__(self, key):
+        return True
+
+    def __getitem__(self, key):
+        return key
+
+    def get(self, key, default=None):
+        return key
+
+
 class ServiceItemsCancelView(APIView):
     permission_classes = [CanCancelOrders]
-    error_field_names: dict = {}
+    # The hardened parser: absurdly deep JSON is a 400, not a RecursionError.
+    parser_classes = [JSONParser]
+    error_field_names = FieldNamesAsSent()
 
     @extend_schema(
         operation_id="serviceItems_cancel",
         summary=gettext_lazy("Cancel service items, all or nothing (cancelServiceItems)"),
         description=gettext_lazy(
-            "The billing engine's cancelServiceItems: each item (an order item) is cancelled "
-            "completely and its settlement items are removed logically, in one transaction. "
-            "If any item can't be cancelled (unknown, already cancelled, a settlement item "
-            "already settled or exported, …) nothing is changed, `hasErrors` is true and every "
-            "item's messages say why. Messages come in the requested languages."
+            "The billing engine's cancelServiceItems (AEB Logistics Cost Management): each item "
+            "is cancelled completely and its settlement items are removed logically, in one "
+            "transaction. `itemId` is the service item's id in the billing engine, as there: "
+            "the order item's `billingItemId`, not Storno's order item id. If any item can't "
+            "be cancelled (unknown, already cancelled, a settlement item already settled or "
+            "exported, …) nothing is changed, `hasErrors` is true and every item's messages "
+            "say why. Messages come in the requested languages. Fields the request DTO doesn't "
+            "define are refused (400, naming them)."
         ),
         request=CancelServiceItemsInputSerializer,
         responses={
@@ -336,11 +374,11 @@ class ServiceItemsCancelView(APIView):
         languages = data["resultLanguageIsoCodes"]
         actor = acting_user(request, data["userName"])
         if actor is None:
-            result = billing.refused(
+            result = service_items.refused(
                 item_ids, languages=languages, message=billing.not_permitted(data["userName"])
             )
         else:
-            result = billing.cancel_service_items(
+            result = service_items.cancel_service_items(
                 item_ids=item_ids,
                 actor=actor,
                 via=AuditEntry.Via.API,

@@ -17,6 +17,7 @@ from rest_framework.fields import empty
 from reasons.models import CancellationReason
 
 from ..models import (
+    BILLING_ITEM_ID_MAX_LENGTH,
     MONEY,
     CanceledBy,
     ChurnTimePolicy,
@@ -117,6 +118,9 @@ class OrderItemSerializer(serializers.Serializer):
     unitPriceCurrency = serializers.CharField(source="unit_price_currency")
     periodStartTime = UtcDateTimeField(source="period_start", allow_null=True)
     periodEndTime = UtcDateTimeField(source="period_end", allow_null=True)
+    billingItemId = serializers.CharField(
+        source="billing_item_id", help_text=_("The billing engine's itemId; empty when none.")
+    )
 
 
 class OrderSerializer(serializers.Serializer):
@@ -153,6 +157,15 @@ class NewOrderItemInputSerializer(serializers.Serializer):
     unitPriceAmount = money_field(min_value=0)
     periodStartTime = UtcDateTimeField(required=False, allow_null=True, default=None)
     periodEndTime = UtcDateTimeField(required=False, allow_null=True, default=None)
+    billingItemId = serializers.CharField(
+        max_length=BILLING_ITEM_ID_MAX_LENGTH,
+        allow_blank=True,
+        default="",
+        help_text=_(
+            "The service item's id in the billing engine (AEB itemId), if it is billed there: "
+            "a cancellation taking the item away completely sends it to the engine."
+        ),
+    )
 
 
 class OrderInputSerializer(serializers.Serializer):

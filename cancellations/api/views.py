@@ -241,6 +241,7 @@ class OrderListCreateView(JsonApiView):
                     description=item["description"],
                     period_start=item["periodStartTime"],
                     period_end=item["periodEndTime"],
+                    billing_item_id=item["billingItemId"],
                 )
                 for item in data["items"]
             ],

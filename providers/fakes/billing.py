@@ -1,26 +1,32 @@
-"""A strict fake of the billing engine's cancelServiceItems (seed 002, specs/billing), on loopback.
+"""A strict fake of AEB's cancelServiceItems (seed 002), on loopback, answering only as the
+contract says: docs/contracts/billing/aeb-lcm-cancelServiceItems.openapi-subset.json (the
+operation, BReverseServiceItemsRequestDTO in, BReverseServiceItemsResponseDTO out). What the
+contract leaves open is written down in docs/contracts/billing/GUESSES.md.
 
     POST {prefix}/BillingBFBean/cancelServiceItems      prefix "/billing/rest" by default
 
-It checks HTTP Basic credentials (401 with `WWW-Authenticate: Basic`), an Accept that allows JSON
-(406), a JSON body (415; 400 when it is not an object), and the request DTO's limits:
-clientSystemId ≤ 20 (required), clientIdentCode ≤ 10, userName, resultLanguageIsoCodes
-(2-letter codes), reasonOfReversal ≤ 250, items 1–50 of {itemId ≤ 50}, no other fields (400,
-`{"status", "detail", "errors": [{"field", "message"}]}`).
+Before the engine looks at anything: HTTP Basic (401 with `WWW-Authenticate: Basic`), an Accept
+that allows JSON (406), a JSON body (415), and the body against the request DTO (the OpenAPI
+schema, plus the lengths its descriptions give and no keys it doesn't define), else 400 in the
+shape of AEB's problem object (`AebProblem`: status, title, detail, errors[{code, message, field
+as a JSON pointer, value}]).
 
-Then it behaves like the engine: every item is processed in one transaction, all or nothing.
-An item it doesn't know, one cancelled already, one listed twice, or one with a settlement item
-that is settled or exported is an ERROR, and then nothing changes (`hasErrors` true). Otherwise
-each service item is cancelled and its settlement items removed. Texts come in the requested
-languages it speaks (en, de), falling back to the next and to English.
+Then it behaves like the engine, all or nothing, answering 200 with the response DTO:
+- `userName` must be a user it knows (AEB: an unknown user runs with the basic I_EVERYONE role,
+  which may not cancel), and `clientIdentCode` its client (else INVALID_DATA_ERROR, "one of the
+  ident codes sent was not recognized"): a request-level ERROR, nothing done;
+- an itemId it doesn't know is an item ERROR ITEM_NOT_FOUND_ERROR; one cancelled already, or
+  listed twice, ITEM_RETRANSMISSION_ERROR (the documented code); a settled or exported
+  settlement item is an item ERROR with no code (the contract documents none);
+- any ERROR: nothing changes, `hasErrors` true. Otherwise each service item is cancelled and its
+  settlement items removed. Texts come in the requested languages it speaks (en, de), falling
+  back to the next and to English.
 
-Service items: `fake.add_service_item("17", ["open", "settled"])`. With `known_ids=None` (the
-default) an item never seen is an open service item with one open settlement item; give
-`known_ids` to make unknown ids errors. Faults from faults.ControlledFake (fail, delay, drop),
-plus `fake.retryable_next(n)`: answer hasErrors with hasOnlyRetryableErrors (a locked record).
-
-    POST /_fake/service-items  {"itemId": "17", "settlementStates": ["open", "settled"]}
-    POST /_fake/faults         {"kind": "retryable", "count": 1}  (and fail / delay / drop)
+Service items must be known: `fake.add_service_item("SI-17", ["open", "settled"])`, or
+`POST /_fake/service-items {"itemId": "SI-17", "settlementStates": ["open"]}`. Faults from
+faults.ControlledFake (fail, delay, drop), plus `fake.retryable_next(n)` (or
+`POST /_fake/faults {"kind": "retryable", "count": 1}`): every item LOCK_ERROR with
+`hasOnlyRetryableErrors`.
 
 Run it for a demo: `python -m providers.fakes.billing --port 8104`.
 """
@@ -33,60 +39,48 @@ import binascii
 import copy
 import hmac
 
+from providers.contracts import openapi_schema, schema_errors
+
 from .faults import ControlledFake
 from .server import FakeRequest, FakeResponse
 
+CONTRACT = "billing/aeb-lcm-cancelServiceItems.openapi-subset.json"
 DEFAULT_USERNAME = "billing-fake"
 DEFAULT_PASSWORD = "billing-fake-password"  # noqa: S105 - a fake's well-known test credential
+DEFAULT_USER_NAME = "STORNO_API"  # the technical user requests run as (userName)
+DEFAULT_CLIENT = "STORNO"  # the client identification code it serves (clientIdentCode)
 DEFAULT_PREFIX = "/billing/rest"
 OPERATION = "/BillingBFBean/cancelServiceItems"
 JSON_TYPES = {"application/json", "application/*", "*/*"}
-FIELDS = {
-    "clientSystemId",
-    "clientIdentCode",
-    "userName",
-    "resultLanguageIsoCodes",
-    "reasonOfReversal",
-    "items",
-}
+# The lengths the request DTO's descriptions give ("Maximum length: 20", "length=250").
+MAX_LENGTHS = {"clientSystemId": 20, "clientIdentCode": 10, "reasonOfReversal": 250}
+ITEM_ID_MAX_LENGTH = 50
 SETTLEMENT_STATES = ("open", "settled", "exported")
 
 TEXTS = {
-    "SERVICE_ITEM_NOT_FOUND": {
+    "unknown_user": {
+        "en": "User {user} is not known; the role I_EVERYONE may not cancel service items.",
+        "de": "Benutzer {user} ist unbekannt; die Rolle I_EVERYONE darf nicht stornieren.",
+    },
+    "unknown_client": {
+        "en": "Client {client} was not recognized.",
+        "de": "Mandant {client} wurde nicht erkannt.",
+    },
+    "not_found": {
         "en": "Service item {item} was not found.",
         "de": "Leistungsposition {item} wurde nicht gefunden.",
     },
-    "ALREADY_CANCELLED": {
-        "en": "Service item {item} is already cancelled.",
-        "de": "Leistungsposition {item} ist bereits storniert.",
+    "retransmission": {
+        "en": "Retransmission of service item {item} was detected.",
+        "de": "Erneute Übertragung der Leistungsposition {item} erkannt.",
     },
-    "ITEM_RETRANSMISSION_ERROR": {
-        "en": "Service item {item} was sent more than once.",
-        "de": "Leistungsposition {item} wurde mehrfach übermittelt.",
+    "settled": {
+        "en": "Settlement item {settlement} of service item {item} can no longer be removed.",
+        "de": "Abrechnungsposition {settlement} von {item} kann nicht mehr entfernt werden.",
     },
-    "SETTLEMENT_ITEM_SETTLED": {
-        "en": "Settlement item {settlement} of service item {item} is already settled.",
-        "de": "Abrechnungsposition {settlement} von {item} ist bereits abgerechnet.",
-    },
-    "SETTLEMENT_ITEM_EXPORTED": {
-        "en": "Settlement item {settlement} of service item {item} is already exported.",
-        "de": "Abrechnungsposition {settlement} von {item} ist bereits exportiert.",
-    },
-    "NOTHING_CANCELLED": {
-        "en": "Nothing was cancelled.",
-        "de": "Es wurde nichts storniert.",
-    },
-    "NOT_PROCESSED": {
-        "en": "Service item {item} was not processed because of other errors.",
-        "de": "Leistungsposition {item} wurde wegen anderer Fehler nicht verarbeitet.",
-    },
-    "RECORD_LOCKED": {
-        "en": "The service items are locked by another process; try again later.",
-        "de": "Die Leistungspositionen sind gesperrt; bitte später erneut versuchen.",
-    },
-    "SERVICE_ITEM_CANCELLED": {
-        "en": "Service item {item} cancelled; {count} settlement items removed.",
-        "de": "Leistungsposition {item} storniert; {count} Abrechnungspositionen entfernt.",
+    "locked": {
+        "en": "Service item {item} is locked by another process.",
+        "de": "Leistungsposition {item} ist durch einen anderen Vorgang gesperrt.",
     },
 }
 
@@ -101,51 +95,48 @@ def _accepts_json(accept: str | None) -> bool:
     return any(_media_type(part) in JSON_TYPES for part in accept.split(","))
 
 
-def validate(body: dict) -> list[dict]:
-    """The request DTO's limits, as [{field, message}]."""
-    errors = []
+def request_problems(body) -> list[dict]:
+    """Where the body breaks the request DTO, as AebProblemError objects."""
+    schema = openapi_schema(CONTRACT, "BReverseServiceItemsRequestDTO")
+    problems = [
+        {"code": "INVALID_VALUE", "message": text, "field": _pointer(path)}
+        for path, _sep, text in (e.partition(": ") for e in schema_errors(body, schema))
+    ]
+    if problems or not isinstance(body, dict):
+        return problems
+    known = set(schema["properties"])
+    problems += [
+        {"code": "UNKNOWN_FIELD", "message": "Unknown field.", "field": f"/{name}"}
+        for name in body
+        if name not in known
+    ]
+    for name, limit in MAX_LENGTHS.items():
+        if len(body.get(name) or "") > limit:
+            problems.append(_too_long(f"/{name}", body[name], limit))
+    item_keys = set(openapi_schema(CONTRACT, "BServiceItemReferenceDTO")["properties"])
+    for index, item in enumerate(body.get("items") or []):
+        problems += [
+            {"code": "UNKNOWN_FIELD", "message": "Unknown field.", "field": f"/items/{index}/{k}"}
+            for k in item
+            if k not in item_keys
+        ]
+        if len(item.get("itemId") or "") > ITEM_ID_MAX_LENGTH:
+            problems.append(_too_long(f"/items/{index}/itemId", item["itemId"], 50))
+    return problems
 
-    def error(field, message):
-        errors.append({"field": field, "message": message})
 
-    for name in sorted(set(body) - FIELDS):
-        error(name, "Unknown field.")
+def _pointer(dotted: str) -> str:
+    """schema_errors' "items.0.itemId" as a JSON pointer, the way AebProblemError names fields."""
+    return "" if dotted == "(body)" else "/" + dotted.replace(".", "/")
 
-    def string(name, max_length=None, required=False):
-        value = body.get(name)
-        if value is None:
-            if required:
-                error(name, "Required.")
-            return
-        if not isinstance(value, str):
-            error(name, "Must be a string.")
-        elif max_length is not None and len(value) > max_length:
-            error(name, f"Maximum length: {max_length}.")
 
-    string("clientSystemId", 20, required=True)
-    string("clientIdentCode", 10)
-    string("userName")
-    string("reasonOfReversal", 250)
-    languages = body.get("resultLanguageIsoCodes")
-    if languages is not None:
-        if not isinstance(languages, list):
-            error("resultLanguageIsoCodes", "Must be an array.")
-        else:
-            for index, code in enumerate(languages):
-                if not (isinstance(code, str) and len(code) == 2 and code.isalpha()):
-                    error(f"resultLanguageIsoCodes.{index}", "A 2-letter ISO code.")
-    items = body.get("items")
-    if not isinstance(items, list) or not items:
-        error("items", "At least one item.")
-    elif len(items) > 50:
-        error("items", "At most 50 items.")
-    else:
-        for index, item in enumerate(items):
-            if not isinstance(item, dict) or set(item) != {"itemId"}:
-                error(f"items.{index}", "An object with itemId only.")
-            elif not isinstance(item["itemId"], str) or not 0 < len(item["itemId"]) <= 50:
-                error(f"items.{index}.itemId", "A string of 1 to 50 characters.")
-    return errors
+def _too_long(field: str, value: str, limit: int) -> dict:
+    return {
+        "code": "INVALID_VALUE",
+        "message": f"Maximum length: {limit}.",
+        "field": field,
+        "value": value,
+    }
 
 
 class BillingFake(ControlledFake):
@@ -154,13 +145,16 @@ class BillingFake(ControlledFake):
         *,
         username: str = DEFAULT_USERNAME,
         password: str = DEFAULT_PASSWORD,
+        users=(DEFAULT_USER_NAME,),
+        client_ident_code: str = DEFAULT_CLIENT,
         prefix: str = DEFAULT_PREFIX,
-        known_ids=None,
         port: int = 0,
     ):
-        super().__init__(port=port, known_ids=known_ids)
+        super().__init__(port=port)
         self.username = username
         self.password = password
+        self.users = set(users)
+        self.client_ident_code = client_ident_code
         self.prefix = prefix.rstrip("/")
         self.reset_state()
 
@@ -173,7 +167,7 @@ class BillingFake(ControlledFake):
         with self.lock:
             # itemId → {"cancelled": bool, "settlements": [{"id", "state", "removed"}]}
             self.service_items: dict[str, dict] = {}
-            self.calls: list[dict] = []  # the cancelServiceItems bodies that passed validation
+            self.calls: list[dict] = []  # the bodies that passed validation
             self._retryable = 0
 
     def state(self) -> dict:
@@ -189,22 +183,16 @@ class BillingFake(ControlledFake):
                     for n, state in enumerate(settlement_states, start=1)
                 ],
             }
-            if self.known_ids is not None:
-                self.known_ids.add(item_id)
             return self.service_items[item_id]
 
     def retryable_next(self, count: int = 1) -> None:
         with self.lock:
             self._retryable += count
 
-    def _item(self, item_id: str) -> dict | None:
-        if item_id not in self.service_items and self.known_ids is None:
-            self.add_service_item(item_id)
-        return self.service_items.get(item_id)
-
     # --- HTTP ---------------------------------------------------------------------------------
     def error_response(self, status: int, detail: str = "", errors=None) -> FakeResponse:
-        body = {"status": status, "detail": detail}
+        """AEB's problem object (AebProblem in the full LCM specification)."""
+        body = {"status": status, "title": _TITLES.get(status, "Error"), "detail": detail}
         if errors is not None:
             body["errors"] = errors
         headers = {"WWW-Authenticate": 'Basic realm="billing"'} if status == 401 else {}
@@ -263,83 +251,84 @@ class BillingFake(ControlledFake):
             body = request.json()
         except ValueError:
             return self.error_response(400, "The body is not JSON.")
-        if not isinstance(body, dict):
-            return self.error_response(400, "The body must be an object.")
-        errors = validate(body)
-        if errors:
-            return self.error_response(400, "Invalid request.", errors)
+        problems = request_problems(body)
+        if problems:
+            return self.error_response(400, "Invalid request.", problems)
         with self.lock:
             self.calls.append(copy.deepcopy(body))
             return FakeResponse.json(self._cancel(body))
 
     # --- the engine ---------------------------------------------------------------------------
     def _cancel(self, body: dict) -> dict:
-        languages = _languages(body.get("resultLanguageIsoCodes"))
-
-        def message(kind, code, indentation=0, **params):
-            return {
-                "messageType": kind,
-                "messageIdentCode": code,
-                "messageTexts": [
-                    {"languageISOCode": lang, "text": TEXTS[code][lang].format(**params)}
-                    for lang in languages
-                ],
-                "indentationLevel": indentation,
-            }
-
-        item_ids = [entry["itemId"] for entry in body["items"]]
+        texts = _Texts(body.get("resultLanguageIsoCodes"))
+        item_ids = [entry.get("itemId") or "" for entry in body.get("items") or []]
+        if body.get("userName") not in self.users:
+            refusal = texts.message("ERROR", "", "unknown_user", user=body.get("userName"))
+            return _response([refusal], [(item_id, []) for item_id in item_ids])
+        if body.get("clientIdentCode") != self.client_ident_code:
+            refusal = texts.message(
+                "ERROR", "INVALID_DATA_ERROR", "unknown_client", client=body.get("clientIdentCode")
+            )
+            return _response([refusal], [(item_id, []) for item_id in item_ids])
         if self._retryable:
             self._retryable -= 1
-            return _response(
-                [message("ERROR", "RECORD_LOCKED")],
-                [(item_id, []) for item_id in item_ids],
-                retryable=True,
-            )
-        problems: list[tuple[str, list]] = []
+            locked = [
+                (i, [texts.message("ERROR", "LOCK_ERROR", "locked", item=i)]) for i in item_ids
+            ]
+            return _response([], locked, retryable=True)
+        per_item = [(item_id, []) for item_id in item_ids]
         seen = set()
-        for item_id in item_ids:
-            found: list = []
-            problems.append((item_id, found))
-            if item_id in seen:
-                found.append(message("ERROR", "ITEM_RETRANSMISSION_ERROR", item=item_id))
-                continue
-            seen.add(item_id)
-            item = self._item(item_id)
-            if item is None:
-                found.append(message("ERROR", "SERVICE_ITEM_NOT_FOUND", item=item_id))
-            elif item["cancelled"]:
-                found.append(message("ERROR", "ALREADY_CANCELLED", item=item_id))
+        for item_id, found in per_item:
+            item = self.service_items.get(item_id)
+            if item_id in seen or (item is not None and item["cancelled"]):
+                found.append(
+                    texts.message(
+                        "ERROR", "ITEM_RETRANSMISSION_ERROR", "retransmission", item=item_id
+                    )
+                )
+            elif item is None:
+                found.append(
+                    texts.message("ERROR", "ITEM_NOT_FOUND_ERROR", "not_found", item=item_id)
+                )
             else:
-                for settlement in item["settlements"]:
-                    if not settlement["removed"] and settlement["state"] != "open":
-                        code = f"SETTLEMENT_ITEM_{settlement['state'].upper()}"
-                        found.append(
-                            message("ERROR", code, item=item_id, settlement=settlement["id"])
-                        )
-        if any(found for _item_id, found in problems):
-            for item_id, found in problems:
-                if not found:
-                    found.append(message("INFO", "NOT_PROCESSED", 1, item=item_id))
-            return _response([message("ERROR", "NOTHING_CANCELLED")], problems)
-        done = []
+                found += [
+                    texts.message("ERROR", "", "settled", item=item_id, settlement=s["id"])
+                    for s in item["settlements"]
+                    if not s["removed"] and s["state"] != "open"
+                ]
+            seen.add(item_id)
+        if any(found for _item_id, found in per_item):
+            return _response([], per_item)  # all or nothing: nothing was persisted
         for item_id in item_ids:
             item = self.service_items[item_id]
             item["cancelled"] = True
-            removed = [s for s in item["settlements"] if not s["removed"]]
-            for settlement in removed:
+            for settlement in item["settlements"]:
                 settlement["removed"] = True
-            done.append(
-                (
-                    item_id,
-                    [message("INFO", "SERVICE_ITEM_CANCELLED", item=item_id, count=len(removed))],
-                )
-            )
-        return _response([], done)
+        return _response([], per_item)
 
 
-def _languages(requested) -> list[str]:
-    chosen = [code.lower() for code in requested or [] if code.lower() in ("en", "de")]
-    return list(dict.fromkeys(chosen)) or ["en"]
+class _Texts:
+    """Messages in the requested languages the fake speaks, in order; English otherwise."""
+
+    def __init__(self, requested):
+        chosen = [c.lower() for c in requested or [] if c.lower() in ("en", "de")]
+        self.languages = list(dict.fromkeys(chosen)) or ["en"]
+
+    def message(self, kind: str, code: str, text: str, **params) -> dict:
+        message = {
+            "messageType": kind,
+            "messageTexts": [
+                {"languageISOCode": lang, "text": TEXTS[text][lang].format(**params)}
+                for lang in self.languages
+            ],
+            "indentationLevel": 0,
+        }
+        if code:  # "Optional identification code": absent where AEB documents none
+            message["messageIdentCode"] = code
+        return message
+
+
+_TITLES = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 406: "Not Acceptable"}
 
 
 def _response(messages, per_item: list[tuple[str, list]], *, retryable: bool = False) -> dict:
@@ -367,8 +356,11 @@ def _response(messages, per_item: list[tuple[str, list]], *, retryable: bool = F
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Run the fake billing engine on a fixed port.")
     parser.add_argument("--port", type=int, default=8104)
+    parser.add_argument("--service-item", action="append", default=[], help="an itemId it knows")
     args = parser.parse_args(argv)
     fake = BillingFake(port=args.port)
+    for item_id in args.service_item:
+        fake.add_service_item(item_id)
     print(f"Fake billing engine on {fake.base_url} (Basic {fake.username}:{fake.password})")
     fake.serve_forever()
 

@@ -24,10 +24,10 @@ from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
-from cancellations import audit, billing, services
+from cancellations import audit, service_items, services
 from cancellations.models import AuditEntry
 from providers import dispatch, js7
-from providers.fakes.billing import BillingFake
+from providers.fakes.billing import DEFAULT_USER_NAME, BillingFake
 from providers.fakes.callisto import CallistoFake
 from providers.fakes.js7 import DEFAULT_CONTROLLER, Js7Fake
 from providers.fakes.rebilly import RebillyFake
@@ -624,13 +624,16 @@ def test_the_billing_password_never_reaches_the_attempt_record(
         monkeypatch.setenv("BILLING_USERNAME", fake.username)
         monkeypatch.setenv("BILLING_PASSWORD", password)
         monkeypatch.setenv("BILLING_CLIENT_SYSTEM_ID", "STORNO-TEST")
+        monkeypatch.setenv("BILLING_CLIENT_IDENT_CODE", fake.client_ident_code)
+        monkeypatch.setenv("BILLING_USER_NAME", DEFAULT_USER_NAME)
         ProviderSetting.objects.create(kind="billing", enabled=True, timeout_seconds=2)
         CancellationReasonFactory()
-        item = OrderItemFactory()
+        item = OrderItemFactory(billed=True)
         SettlementItemFactory(order_item=item)
+        fake.add_service_item(item.billing_item_id)
         with django_capture_on_commit_callbacks(execute=True):
-            billing.cancel_service_items(
-                item_ids=[str(item.pk)], actor=agent, via=AuditEntry.Via.API
+            service_items.cancel_service_items(
+                item_ids=[item.billing_item_id], actor=agent, via=AuditEntry.Via.API
             )
         deliver_everything("billing")
 

@@ -93,7 +93,9 @@ def test_order_json_names_every_field_in_camel_case(api):
         external_ids={"callisto": "4711"},
         placed_at=timezone.now().replace(microsecond=0),
     )
-    item = OrderItemFactory(order=order, quantity=3, unit_price_amount="12.50", subscription=True)
+    item = OrderItemFactory(
+        order=order, quantity=3, unit_price_amount="12.50", subscription=True, billed=True
+    )
 
     body = api.get(detail(order.pk)).json()
 
@@ -122,6 +124,7 @@ def test_order_json_names_every_field_in_camel_case(api):
                 "unitPriceCurrency": "EUR",
                 "periodStartTime": item.period_start.isoformat().replace("+00:00", "Z"),
                 "periodEndTime": item.period_end.isoformat().replace("+00:00", "Z"),
+                "billingItemId": item.billing_item_id,
             }
         ],
     }

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from cancellations import billing, services
+from cancellations import billing, service_items, services
 from cancellations.errors import CancellationError
 from cancellations.models import (
     AuditEntry,
@@ -32,15 +32,15 @@ API = AuditEntry.Via.API
 @pytest.fixture
 def service_item(db, reason):
     """An order item with two open settlement items."""
-    item = OrderItemFactory(subscription=True)
+    item = OrderItemFactory(subscription=True, billed=True)
     SettlementItemFactory.create_batch(2, order_item=item)
     return item
 
 
-def cancel(item_ids, *, actor=None, **kwargs):
-    return billing.cancel_service_items(
-        item_ids=[str(i) for i in item_ids], actor=actor, via=API, **kwargs
-    )
+def cancel(items, *, actor=None, **kwargs):
+    """cancelServiceItems for these order items (by their billing item id) or raw itemIds."""
+    item_ids = [i.billing_item_id if isinstance(i, OrderItem) else str(i) for i in items]
+    return service_items.cancel_service_items(item_ids=item_ids, actor=actor, via=API, **kwargs)
 
 
 def codes(messages):
@@ -144,10 +144,10 @@ def test_a_scheduled_cancellation_fails_to_complete_when_an_item_got_settled_mea
 
 
 def test_cancel_service_items_cancels_each_item_with_its_settlement_items(service_item, agent):
-    other = OrderItemFactory(order=service_item.order)
+    other = OrderItemFactory(order=service_item.order, billed=True)
     SettlementItemFactory(order_item=other)
 
-    result = cancel([service_item.pk, other.pk], actor=agent)
+    result = cancel([service_item, other], actor=agent)
 
     assert not result.has_errors
     assert [codes(item.messages) for item in result.items] == [["SERVICE_ITEM_CANCELLED"]] * 2
@@ -161,7 +161,7 @@ def test_cancel_service_items_makes_one_cancellation_per_order_with_the_reason_t
 ):
     elsewhere = SettlementItemFactory().order_item
 
-    result = cancel([service_item.pk, elsewhere.pk], actor=agent, reason_of_reversal="Duplicate")
+    result = cancel([service_item, elsewhere], actor=agent, reason_of_reversal="Duplicate")
 
     assert {c.order_id for c in result.cancellations} == {
         service_item.order_id,
@@ -172,9 +172,9 @@ def test_cancel_service_items_makes_one_cancellation_per_order_with_the_reason_t
 
 
 def test_an_item_without_settlement_items_is_cancelled_with_a_warning(reason, agent):
-    item = OrderItemFactory()
+    item = OrderItemFactory(billed=True)
 
-    result = cancel([item.pk], actor=agent)
+    result = cancel([item], actor=agent)
 
     assert not result.has_errors
     assert result.has_warnings
@@ -194,7 +194,7 @@ def test_an_item_without_settlement_items_is_cancelled_with_a_warning(reason, ag
         ),
         (
             lambda item: OrderItem.objects.filter(pk=item.pk).update(cancelled_quantity=1),
-            "ALREADY_CANCELLED",
+            "ITEM_RETRANSMISSION_ERROR",
         ),
         (
             lambda item: (
@@ -210,7 +210,7 @@ def test_an_item_without_settlement_items_is_cancelled_with_a_warning(reason, ag
 def test_an_item_that_cannot_be_cancelled_is_named_with_why(service_item, agent, setup, code):
     setup(service_item)
 
-    result = cancel([service_item.pk], actor=agent)
+    result = cancel([service_item], actor=agent)
 
     assert result.has_errors
     assert code in codes(result.items[0].messages)
@@ -219,28 +219,43 @@ def test_an_item_that_cannot_be_cancelled_is_named_with_why(service_item, agent,
 def test_the_message_names_the_settled_settlement_item(service_item, agent):
     settled = SettlementItemFactory(order_item=service_item, state="settled")
 
-    result = cancel([service_item.pk], actor=agent)
+    result = cancel([service_item], actor=agent)
 
     text = result.items[0].messages[0].render("en")
     assert text == (
-        f"Settlement item {settled.pk} of service item {service_item.pk} "
+        f"Settlement item {settled.pk} of service item {service_item.billing_item_id} "
         f"({service_item.sku}) is already settled and can't be removed."
     )
 
 
-def test_an_unknown_or_malformed_item_id_is_not_found(service_item, agent):
-    result = cancel(["999999", "abc", "-1", service_item.pk], actor=agent)
+def test_an_unknown_item_id_is_not_found(service_item, agent):
+    result = cancel(["999999", "abc", service_item], actor=agent)
 
     assert [codes(item.messages) for item in result.items] == [
-        ["SERVICE_ITEM_NOT_FOUND"],
-        ["SERVICE_ITEM_NOT_FOUND"],
-        ["SERVICE_ITEM_NOT_FOUND"],
+        ["ITEM_NOT_FOUND_ERROR"],
+        ["ITEM_NOT_FOUND_ERROR"],
         ["NOT_PROCESSED"],
     ]
 
 
+def test_storno_s_own_order_item_id_is_not_an_item_id(service_item, agent):
+    result = cancel([service_item.pk], actor=agent)
+
+    assert codes(result.items[0].messages) == ["ITEM_NOT_FOUND_ERROR"]
+    assert not Cancellation.objects.exists()
+
+
+def test_an_item_cancelled_already_is_a_retransmission_as_aeb_says(service_item, agent):
+    cancel([service_item], actor=agent)
+
+    again = cancel([service_item], actor=agent)
+
+    assert codes(again.items[0].messages) == ["ITEM_RETRANSMISSION_ERROR"]
+    assert Cancellation.objects.count() == 1
+
+
 def test_an_item_listed_twice_is_an_error(service_item, agent):
-    result = cancel([service_item.pk, service_item.pk], actor=agent)
+    result = cancel([service_item, service_item], actor=agent)
 
     assert codes(result.items[1].messages) == ["ITEM_RETRANSMISSION_ERROR"]
     assert not Cancellation.objects.exists()
@@ -256,7 +271,7 @@ def test_an_item_with_a_scheduled_cancellation_is_refused(service_item, reason, 
         via=API,
     )
 
-    result = cancel([service_item.pk], actor=agent)
+    result = cancel([service_item], actor=agent)
 
     assert codes(result.items[0].messages) == ["ALREADY_SCHEDULED"]
 
@@ -265,7 +280,7 @@ def test_one_bad_item_leaves_every_item_as_it_was(service_item, agent):
     good = SettlementItemFactory().order_item
     SettlementItemFactory(order_item=service_item, state="settled")
 
-    result = cancel([good.pk, service_item.pk], actor=agent)
+    result = cancel([good, service_item], actor=agent)
 
     assert result.has_errors
     assert not result.has_only_retryable_errors
@@ -280,7 +295,7 @@ def test_a_refusal_from_cancel_order_is_attached_to_the_request_and_rolls_back(a
     good = SettlementItemFactory().order_item
     CancellationReasonFactory(extra_information_needed=True, ordering=1)
 
-    result = cancel([good.pk], actor=agent)  # the chosen reason needs a description
+    result = cancel([good], actor=agent)  # the chosen reason needs a description
 
     assert result.has_errors
     assert "CANCELLATION_REFUSED" in codes(result.messages)
@@ -290,16 +305,19 @@ def test_a_refusal_from_cancel_order_is_attached_to_the_request_and_rolls_back(a
 def test_without_any_active_reason_nothing_is_cancelled(agent):
     item = SettlementItemFactory().order_item
 
-    result = cancel([item.pk], actor=agent)
+    result = cancel([item], actor=agent)
 
     assert "NO_REASON" in codes(result.messages)
     assert not Cancellation.objects.exists()
 
 
-def test_more_than_fifty_items_are_refused(service_item, agent):
-    result = cancel([service_item.pk] * 51, actor=agent)
+def test_there_is_no_cap_on_the_number_of_items(reason, agent):
+    items = OrderItemFactory.create_batch(60, billed=True)
 
-    assert "TOO_MANY_ITEMS" in codes(result.messages)
+    result = cancel(items, actor=agent)
+
+    assert not result.has_errors
+    assert len(result.cancellations) == 60
 
 
 def test_a_database_error_is_a_retryable_refusal(service_item, agent, monkeypatch):
@@ -310,10 +328,11 @@ def test_a_database_error_is_a_retryable_refusal(service_item, agent, monkeypatc
 
     monkeypatch.setattr(services, "cancel_order", busy)
 
-    result = cancel([service_item.pk], actor=agent)
+    result = cancel([service_item], actor=agent)
 
     assert result.has_errors
     assert result.has_only_retryable_errors
+    assert "LOCK_ERROR" in codes(result.messages)
 
 
 # --- which reason ------------------------------------------------------------------------------
@@ -327,8 +346,8 @@ def test_the_reason_is_the_one_whose_subject_or_billing_mapping_is_the_reason_te
         reason=by_mapping, provider_kind=ProviderKind.BILLING, value="STORNO-DUP"
     )
 
-    assert billing.billing_reason("Customer moved") == by_subject
-    assert billing.billing_reason("STORNO-DUP") == by_mapping
+    assert service_items.billing_reason("Customer moved") == by_subject
+    assert service_items.billing_reason("STORNO-DUP") == by_mapping
 
 
 def test_the_reason_falls_back_to_the_setting_then_the_first_active_in_catalog_order(db, settings):
@@ -336,9 +355,9 @@ def test_the_reason_falls_back_to_the_setting_then_the_first_active_in_catalog_o
     configured = CancellationReasonFactory(ordering=9)
     CancellationReasonFactory(ordering=0, is_active=False)
 
-    assert billing.billing_reason("no such text") == first
+    assert service_items.billing_reason("no such text") == first
     settings.BILLING_DEFAULT_REASON_ID = configured.pk
-    assert billing.billing_reason("") == configured
+    assert service_items.billing_reason("") == configured
 
 
 # --- languages ---------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from cancellations.models import AuditEntry, Cancellation, OrderItem, SettlementItem
+from providers.contracts import openapi_schema, schema_errors
 from tests.factories import OrderItemFactory, SettlementItemFactory, UserFactory
 
 URL = "/api/v1/service-items/cancel/"
@@ -22,9 +23,9 @@ def api(agent):
 
 @pytest.fixture
 def service_items(reason):
-    first = OrderItemFactory(subscription=True)
+    first = OrderItemFactory(subscription=True, billed=True)
     SettlementItemFactory.create_batch(2, order_item=first)
-    second = OrderItemFactory(order=first.order)
+    second = OrderItemFactory(order=first.order, billed=True)
     SettlementItemFactory(order_item=second)
     return [first, second]
 
@@ -35,7 +36,7 @@ def body(*items, **overrides) -> dict:
         "clientIdentCode": "STORNO",
         "resultLanguageIsoCodes": ["en", "de"],
         "reasonOfReversal": "Customer cancelled the contract",
-        "items": [{"itemId": str(item.pk)} for item in items],
+        "items": [{"itemId": item.billing_item_id} for item in items],
     }
     data.update(overrides)
     return data
@@ -59,7 +60,7 @@ def test_cancels_the_service_items_and_answers_in_aebs_shape(api, service_items)
     }
     assert data["hasErrors"] is False
     assert [item["itemId"] for item in data["itemResponses"]] == [
-        str(item.pk) for item in service_items
+        item.billing_item_id for item in service_items
     ]
     message = data["itemResponses"][0]["messages"][0]
     texts = message.pop("messageTexts")
@@ -70,7 +71,7 @@ def test_cancels_the_service_items_and_answers_in_aebs_shape(api, service_items)
     }
     assert [text["languageISOCode"] for text in texts] == ["en", "de"]
     assert texts[0]["text"] == (
-        f"Service item {service_items[0].pk} ({service_items[0].sku}) is "
+        f"Service item {service_items[0].billing_item_id} ({service_items[0].sku}) is "
         "cancelled; settlement items removed: 2."
     )
     assert not SettlementItem.objects.present().exists()
@@ -100,7 +101,16 @@ def test_an_unknown_item_is_named_in_its_item_response(api, service_items):
 
     item = response.json()["itemResponses"][0]
     assert item["itemId"] == "424242"
-    assert item["messages"][0]["messageIdentCode"] == "SERVICE_ITEM_NOT_FOUND"
+    assert item["messages"][0]["messageIdentCode"] == "ITEM_NOT_FOUND_ERROR"
+
+
+def test_the_item_id_is_the_billing_item_id_not_storno_s_order_item_id(api, service_items):
+    response = api.post(URL, body(items=[{"itemId": str(service_items[0].pk)}]), format="json")
+
+    assert response.json()["itemResponses"][0]["messages"][0]["messageIdentCode"] == (
+        "ITEM_NOT_FOUND_ERROR"
+    )
+    assert not Cancellation.objects.exists()
 
 
 @pytest.mark.parametrize(
@@ -110,10 +120,9 @@ def test_an_unknown_item_is_named_in_its_item_response(api, service_items):
         ("clientIdentCode", "x" * 11),
         ("reasonOfReversal", "x" * 251),
         ("items", []),
-        ("items", [{"itemId": "1"}] * 51),
         ("resultLanguageIsoCodes", "de"),
     ],
-    ids=["clientSystemId", "clientIdentCode", "reasonOfReversal", "no-items", "51-items", "langs"],
+    ids=["clientSystemId", "clientIdentCode", "reasonOfReversal", "no-items", "langs"],
 )
 def test_a_field_beyond_its_limit_is_a_400_naming_it(api, service_items, field, value):
     response = api.post(URL, body(*service_items, **{field: value}), format="json")
@@ -222,7 +231,7 @@ def test_the_operation_is_documented_with_examples():
     assert operation["operationId"] == "serviceItems_cancel"
     request_schema = schema["components"]["schemas"]["CancelServiceItemsInputRequest"]
     assert request_schema["properties"]["clientSystemId"]["maxLength"] == 20
-    assert request_schema["properties"]["items"]["maxItems"] == 50
+    assert "maxItems" not in request_schema["properties"]["items"]  # AEB documents no cap
     assert operation["responses"]["200"]["content"]["application/json"]["examples"]
 
 
@@ -246,8 +255,97 @@ def test_malformed_bodies_are_400_not_500(api, service_items, payload):
     assert not Cancellation.objects.exists()
 
 
-def test_a_numeric_item_id_is_accepted_too(api, service_items):
-    response = api.post(URL, {"items": [{"itemId": service_items[0].pk}]}, format="json")
+def test_a_numeric_item_id_is_accepted_too(api, reason):
+    item = OrderItemFactory(billing_item_id="4711")
 
-    assert response.json()["itemResponses"][0]["itemId"] == str(service_items[0].pk)
+    response = api.post(URL, {"items": [{"itemId": 4711}]}, format="json")
+
+    assert response.json()["itemResponses"][0]["itemId"] == "4711"
     assert response.json()["hasErrors"] is False
+    assert OrderItem.objects.get(pk=item.pk).open_quantity == 0
+
+
+# --- the request DTO, exactly ------------------------------------------------------------------
+
+CONTRACT = "billing/aeb-lcm-cancelServiceItems.openapi-subset.json"
+
+
+def test_every_field_of_the_request_dto_is_accepted(api, agent, service_items):
+    dto = openapi_schema(CONTRACT, "BReverseServiceItemsRequestDTO")
+    full = body(*service_items, userName=agent.get_username())
+
+    response = api.post(URL, full, format="json")
+
+    assert set(full) == set(dto["properties"])
+    assert response.status_code == 200
+    assert response.json()["hasErrors"] is False
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "message"),
+    [
+        ({"userNmae": "jdoe"}, "userNmae", "unknown field; did you mean userName?"),
+        ({"client_system_id": "X"}, "client_system_id", "did you mean clientSystemId?"),
+        ({"errorFlag": False}, "errorFlag", "unknown field"),
+    ],
+)
+def test_an_unknown_field_is_refused_naming_it(api, service_items, extra, field, message):
+    response = api.post(URL, {**body(*service_items), **extra}, format="json")
+
+    assert response.status_code == 400
+    errors = response.json()["invalidFields"]
+    assert [e["field"] for e in errors] == [field]
+    assert message in errors[0]["message"]
+    assert not Cancellation.objects.exists()
+
+
+def test_an_unknown_field_in_an_item_is_refused_on_its_path(api, service_items):
+    items = [{"itemId": service_items[0].billing_item_id, "itemID": "x"}]
+
+    response = api.post(URL, body(items=items), format="json")
+
+    assert response.status_code == 400
+    assert invalid_fields(response) == {"items.0.itemID"}
+    assert "did you mean itemId?" in response.json()["invalidFields"][0]["message"]
+
+
+def test_absurdly_deep_json_is_a_400_from_the_hardened_parser(api, service_items):
+    deep = '{"items": ' + "[" * 100_000 + "]" * 100_000 + "}"
+
+    response = api.post(URL, deep, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+
+
+def test_the_view_uses_the_projects_json_parser():
+    from backoffice.api import JSONParser
+    from cancellations.api.billing import ServiceItemsCancelView
+
+    assert ServiceItemsCancelView.parser_classes == [JSONParser]
+
+
+def test_any_number_of_items_is_taken(api, reason):
+    items = OrderItemFactory.create_batch(60, billed=True)
+
+    response = api.post(URL, body(*items), format="json")
+
+    assert response.json()["hasErrors"] is False
+    assert Cancellation.objects.count() == 60
+
+
+@pytest.mark.parametrize("case", ["cancelled", "refused", "unknown", "not-permitted"])
+def test_every_answer_validates_against_the_response_dto(api, service_items, case):
+    if case == "refused":
+        SettlementItemFactory(order_item=service_items[0], state="exported")
+    items = body(*service_items)
+    if case == "unknown":
+        items = body(items=[{"itemId": "nope"}])
+    if case == "not-permitted":
+        items = body(*service_items, userName="nobody")
+
+    data = api.post(URL, items, format="json").json()
+
+    schema = openapi_schema(CONTRACT, "BReverseServiceItemsResponseDTO")
+    assert schema_errors(data, schema) == []
+    assert data["hasErrors"] is (case != "cancelled")

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cancellations import billing
+from cancellations import service_items
 from cancellations.models import AuditEntry, Cancellation, Order, OrderItem, SettlementItem
 from tests.factories import (
     CancellationReasonFactory,
@@ -15,17 +15,18 @@ from tests.factories import (
 )
 
 VALID = ("open", "plain", "partly-removed")
-INVALID = ("settled", "exported", "cancelled", "unknown", "duplicate", "malformed")
+INVALID = ("settled", "exported", "cancelled", "unknown", "duplicate", "storno-id")
 
 
 def make_item_id(kind: str, order: Order, earlier: list[str]) -> str:
+    """An itemId as a caller sends it: the service item's billing item id."""
     if kind == "unknown":
-        return str(10**12)
-    if kind == "malformed":
-        return "SI-0001"
+        return "NO-SUCH-ITEM"
     if kind == "duplicate":
         return earlier[0] if earlier else "SI-dup"
-    item = OrderItemFactory(order=order, quantity=2)
+    item = OrderItemFactory(order=order, quantity=2, billed=True)
+    if kind == "storno-id":  # Storno's own id of an item is not the engine's
+        return str(item.pk)
     if kind == "cancelled":
         OrderItem.objects.filter(pk=item.pk).update(cancelled_quantity=2)
     if kind in ("open", "settled", "exported", "partly-removed"):
@@ -35,7 +36,7 @@ def make_item_id(kind: str, order: Order, earlier: list[str]) -> str:
     if kind == "partly-removed":
         # removed earlier, and settled since: it no longer counts
         SettlementItemFactory(order_item=item, state="settled", removed_at=order.placed_at)
-    return str(item.pk)
+    return item.billing_item_id
 
 
 def snapshot() -> dict:
@@ -76,7 +77,7 @@ def test_every_item_changes_or_none_does(setup, picks):
         item_ids.append(make_item_id(kind, orders[order_index], item_ids))
     before = snapshot()
 
-    result = billing.cancel_service_items(
+    result = service_items.cancel_service_items(
         item_ids=item_ids, actor=setup, via=AuditEntry.Via.API, languages=["de", "en"]
     )
 
@@ -84,7 +85,7 @@ def test_every_item_changes_or_none_does(setup, picks):
     assert result.has_errors is not expect_success
     assert len(result.items) == len(item_ids)
     if expect_success:
-        cancelled = OrderItem.objects.filter(pk__in=[int(i) for i in item_ids])
+        cancelled = OrderItem.objects.filter(billing_item_id__in=item_ids)
         assert all(item.open_quantity == 0 for item in cancelled)
         assert not SettlementItem.objects.present().filter(order_item__in=cancelled).exists()
     else:

@@ -1,20 +1,19 @@
-"""The billing engine's cancelServiceItems: the adapter over real HTTP against the strict fake,
-the fake's own rules, and the way through the outbox."""
+"""The billing engine's cancelServiceItems (AEB, docs/contracts/billing/): the adapter over real
+HTTP against the strict fake, and the way through the outbox."""
 
 import base64
 
 import pytest
-import requests
 
-from cancellations import billing, services
+from cancellations import service_items, services
 from cancellations.models import AuditEntry
 from providers import dispatch
 from providers.base import Action, Outcome, ProviderConfig
-from providers.billing import BillingAdapter
-from providers.fakes.billing import BillingFake
-from providers.fakes.faults import FakeControl
+from providers.billing import BillingAdapter, reason_of_reversal
+from providers.fakes.billing import DEFAULT_USER_NAME, BillingFake
 from providers.models import Delivery, ProviderSetting
 from providers.states import DeliveryStatus
+from reasons.models import ProviderKind, ReasonMapping
 from tests.factories import (
     CancellationReasonFactory,
     OrderItemFactory,
@@ -23,6 +22,11 @@ from tests.factories import (
 )
 
 API = AuditEntry.Via.API
+SETTINGS = (
+    "BILLING_CLIENT_SYSTEM_ID",
+    "BILLING_CLIENT_IDENT_CODE",
+    "BILLING_USER_NAME",
+)
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +36,10 @@ def server():
 
 
 @pytest.fixture
-def fake(server):
+def fake(server, monkeypatch):
+    for name in SETTINGS:  # only what each test configures
+        monkeypatch.delenv(name, raising=False)
     server.reset()
-    server.known_ids = None
     return server
 
 
@@ -45,7 +50,11 @@ def adapter_for(fake, **config):
         "username": fake.username,
         "password": fake.password,
         "timeout": 2.0,
-        "extra": {"client_system_id": "STORNO-TEST", "client_ident_code": "STORNO"},
+        "extra": {
+            "client_system_id": "STORNO-TEST",
+            "client_ident_code": fake.client_ident_code,
+            "user_name": DEFAULT_USER_NAME,
+        },
     }
     values.update(config)
     return BillingAdapter(ProviderConfig(**values))
@@ -56,63 +65,54 @@ def agent_user(db):
     return UserFactory(username="jdoe")
 
 
-@pytest.fixture
-def cancellation(db, agent_user):
-    """A completed cancellation of a service item (two open settlement items) and a plain item."""
-    CancellationReasonFactory(subject="Too expensive")
-    service_item = OrderItemFactory(subscription=True)
-    SettlementItemFactory.create_batch(2, order_item=service_item)
-    OrderItemFactory(order=service_item.order)
-    result = billing.cancel_service_items(
-        item_ids=[str(service_item.pk)], actor=agent_user, via=API
+def cancel_items(*items, actor):
+    result = service_items.cancel_service_items(
+        item_ids=[item.billing_item_id for item in items], actor=actor, via=API
     )
     assert not result.has_errors
     return result.cancellations[0]
 
 
-def item_id(cancellation) -> str:
-    return str(billing.service_item_ids(cancellation)[0])
+def cancel_whole_order(order, actor):
+    return services.cancel_order(order, reason=CancellationReasonFactory(), actor=actor, via=API)
 
 
-def post(fake, body, *, auth=None, headers=None):
-    return requests.post(
-        fake.base_url + "/BillingBFBean/cancelServiceItems",
-        json=body,
-        auth=auth or (fake.username, fake.password),
-        headers=headers,
-        timeout=5,
-    )
+@pytest.fixture
+def service_item(db, fake):
+    """A service item with two open settlement items, known to the engine by its billing id."""
+    item = OrderItemFactory(subscription=True, billed=True)
+    SettlementItemFactory.create_batch(2, order_item=item)
+    fake.add_service_item(item.billing_item_id, ["open", "open"])
+    return item
 
 
-def engine_body(*item_ids, **overrides):
-    body = {
-        "clientSystemId": "STORNO-TEST",
-        "clientIdentCode": "STORNO",
-        "userName": "jdoe",
-        "resultLanguageIsoCodes": ["en"],
-        "reasonOfReversal": "Too expensive",
-        "items": [{"itemId": i} for i in item_ids],
-    }
-    body.update(overrides)
-    return body
+@pytest.fixture
+def cancellation(service_item, agent_user):
+    """A completed cancellation of the service item (and a plain item beside it)."""
+    CancellationReasonFactory(subject="Too expensive")
+    OrderItemFactory(order=service_item.order)
+    return cancel_items(service_item, actor=agent_user)
 
 
-# --- the adapter -------------------------------------------------------------------------------
+def engine_state(fake, item):
+    return fake.state()["serviceItems"][item.billing_item_id]
+
+
+# --- what is sent ------------------------------------------------------------------------------
 
 
 def test_it_applies_to_a_cancellation_that_takes_away_a_service_item(cancellation, fake):
     assert adapter_for(fake).applies_to(cancellation)
 
 
-def test_it_does_not_apply_to_a_cancellation_of_plain_items(db, fake, agent):
-    item = OrderItemFactory()
+def test_it_does_not_apply_to_a_cancellation_of_plain_items(fake, agent):
     CancellationReasonFactory()
-    result = billing.cancel_service_items(item_ids=[str(item.pk)], actor=agent, via=API)
+    cancellation = cancel_items(OrderItemFactory(billed=True), actor=agent)
 
-    assert not adapter_for(fake).applies_to(result.cancellations[0])
+    assert not adapter_for(fake).applies_to(cancellation)
 
 
-def test_an_add_posts_the_request_dto_with_http_basic(cancellation, fake):
+def test_an_add_posts_the_request_dto_with_http_basic(cancellation, service_item, fake):
     result = adapter_for(fake).deliver(cancellation, Action.ADD)
 
     request = fake.received[-1]
@@ -123,23 +123,88 @@ def test_an_add_posts_the_request_dto_with_http_basic(cancellation, fake):
     assert request.headers["authorization"] == f"Basic {credentials}"
     assert request.json() == {
         "clientSystemId": "STORNO-TEST",
-        "clientIdentCode": "STORNO",
-        "userName": "jdoe",
+        "clientIdentCode": fake.client_ident_code,
+        "userName": DEFAULT_USER_NAME,
         "resultLanguageIsoCodes": ["en", "de"],
-        "reasonOfReversal": "Too expensive",
-        "items": [{"itemId": item_id(cancellation)}],
+        "reasonOfReversal": "Too expensive (by jdoe)",
+        "items": [{"itemId": service_item.billing_item_id}],
     }
-    assert fake.state()["serviceItems"][item_id(cancellation)]["cancelled"] is True
+    assert engine_state(fake, service_item)["cancelled"] is True
 
 
-def test_the_engines_refusal_fails_with_its_messages(cancellation, fake):
-    fake.add_service_item(item_id(cancellation), ["open", "settled"])
+def test_the_item_id_is_the_billing_item_id_not_storno_s_own(cancellation, service_item, fake):
+    adapter_for(fake).deliver(cancellation, Action.ADD)
+
+    assert fake.calls[-1]["items"] == [{"itemId": service_item.billing_item_id}]
+    assert str(service_item.pk) not in fake.state()["serviceItems"]
+
+
+def test_the_reason_is_the_billing_mapping_and_the_login_always_fits():
+    long_reason = "Ü" * 300
+
+    assert reason_of_reversal(long_reason, "jdoe") == "Ü" * 240 + " (by jdoe)"
+    assert len(reason_of_reversal(long_reason, "jdoe")) == 250
+    assert reason_of_reversal(long_reason, "") == "Ü" * 250
+
+
+def test_the_reason_of_reversal_uses_the_reasons_billing_mapping(service_item, agent_user, fake):
+    reason = CancellationReasonFactory(subject="Zu teuer", ordering=1)
+    ReasonMapping.objects.create(reason=reason, provider_kind=ProviderKind.BILLING, value="PRICE")
+    cancellation = cancel_items(service_item, actor=agent_user)
+
+    adapter_for(fake).deliver(cancellation, Action.ADD)
+
+    assert fake.calls[-1]["reasonOfReversal"] == "PRICE (by jdoe)"
+
+
+def test_an_item_without_a_billing_id_is_left_out_and_the_delivery_says_so(
+    service_item, agent_user, fake
+):
+    unbilled = OrderItemFactory(order=service_item.order, sku="ROUTER-X")
+    SettlementItemFactory(order_item=unbilled)
+    cancellation = cancel_whole_order(service_item.order, agent_user)
+
+    result = adapter_for(fake).deliver(cancellation, Action.ADD)
+
+    assert result.outcome == Outcome.DELIVERED
+    assert fake.calls[-1]["items"] == [{"itemId": service_item.billing_item_id}]
+    assert f"ROUTER-X (#{unbilled.pk})" in result.message
+    assert "by hand" in result.message
+
+
+def test_a_cancellation_where_no_item_has_a_billing_id_is_skipped_saying_why(agent_user, fake):
+    item = OrderItemFactory(sku="ROUTER-X")
+    SettlementItemFactory(order_item=item)
+    cancellation = cancel_whole_order(item.order, agent_user)
+
+    result = adapter_for(fake).deliver(cancellation, Action.ADD)
+
+    assert result.outcome == Outcome.SKIPPED
+    assert f"ROUTER-X (#{item.pk})" in result.message
+    assert fake.received == []
+
+
+# --- what comes back ---------------------------------------------------------------------------
+
+
+def test_the_engines_refusal_fails_with_its_messages(cancellation, service_item, fake):
+    fake.add_service_item(service_item.billing_item_id, ["open", "settled"])
 
     result = adapter_for(fake).deliver(cancellation, Action.ADD)
 
     assert result.outcome == Outcome.FAILED
-    assert f"{item_id(cancellation)}: Settlement item {item_id(cancellation)}-2" in result.message
-    assert fake.state()["serviceItems"][item_id(cancellation)]["cancelled"] is False
+    assert f"{service_item.billing_item_id}: Settlement item" in result.message
+    assert "can no longer be removed" in result.message
+    assert engine_state(fake, service_item)["cancelled"] is False
+
+
+def test_an_item_the_engine_does_not_know_fails_naming_it(cancellation, service_item, fake):
+    fake.reset()  # the engine knows no service item
+
+    result = adapter_for(fake).deliver(cancellation, Action.ADD)
+
+    assert result.outcome == Outcome.FAILED
+    assert f"Service item {service_item.billing_item_id} was not found" in result.message
 
 
 def test_a_refusal_with_only_retryable_errors_is_retried(cancellation, fake):
@@ -151,7 +216,7 @@ def test_a_refusal_with_only_retryable_errors_is_retried(cancellation, fake):
     assert "locked" in result.message
 
 
-def test_items_the_engine_cancelled_already_count_as_delivered(cancellation, fake):
+def test_a_retransmission_after_a_lost_answer_counts_as_delivered(cancellation, fake):
     fake.drop_next(1, process=True)  # the engine cancels, then the answer is lost
     first = adapter_for(fake).deliver(cancellation, Action.ADD)
 
@@ -159,7 +224,33 @@ def test_items_the_engine_cancelled_already_count_as_delivered(cancellation, fak
 
     assert first.outcome == Outcome.RETRY
     assert again.outcome == Outcome.DELIVERED
-    assert "already" in again.message
+    assert "had cancelled" in again.message
+
+
+def test_items_cancelled_already_are_left_out_of_a_second_request(service_item, agent_user, fake):
+    CancellationReasonFactory()
+    other = OrderItemFactory(order=service_item.order, billed=True)
+    SettlementItemFactory(order_item=other)
+    fake.add_service_item(other.billing_item_id)
+    fake.service_items[service_item.billing_item_id]["cancelled"] = True  # by hand, at AEB
+    cancellation = cancel_items(service_item, other, actor=agent_user)
+
+    result = adapter_for(fake).deliver(cancellation, Action.ADD)
+
+    assert result.outcome == Outcome.DELIVERED
+    assert fake.calls[-1]["items"] == [{"itemId": other.billing_item_id}]
+    assert engine_state(fake, other)["cancelled"] is True
+    assert f"had cancelled {service_item.billing_item_id} already" in result.message
+
+
+def test_a_user_name_the_engine_does_not_know_fails(cancellation, fake):
+    result = adapter_for(
+        fake,
+        extra={"client_system_id": "S", "client_ident_code": "STORNO", "user_name": "nobody"},
+    ).deliver(cancellation, Action.ADD)
+
+    assert result.outcome == Outcome.FAILED
+    assert "I_EVERYONE" in result.message
 
 
 @pytest.mark.parametrize(
@@ -190,13 +281,13 @@ def test_a_slow_engine_is_retried(cancellation, fake):
     assert result.outcome == Outcome.RETRY
 
 
-def test_a_dropped_connection_is_retried(cancellation, fake):
+def test_a_dropped_connection_is_retried(cancellation, service_item, fake):
     fake.drop_next(1, process=False)
 
     result = adapter_for(fake).deliver(cancellation, Action.ADD)
 
     assert result.outcome == Outcome.RETRY
-    assert fake.state()["serviceItems"] == {}
+    assert engine_state(fake, service_item)["cancelled"] is False
 
 
 def test_a_revoke_is_skipped_because_the_engine_cannot_undo(cancellation, fake):
@@ -208,166 +299,111 @@ def test_a_revoke_is_skipped_because_the_engine_cannot_undo(cancellation, fake):
     assert BillingAdapter.supports_revoke is False
 
 
-def test_missing_configuration_fails_without_a_request(cancellation, fake, monkeypatch):
-    monkeypatch.delenv("BILLING_CLIENT_SYSTEM_ID", raising=False)
+# --- configuration -----------------------------------------------------------------------------
 
+
+def test_missing_configuration_names_each_missing_setting(cancellation, fake):
     result = adapter_for(fake, password="", extra={}).deliver(cancellation, Action.ADD)
 
     assert result.outcome == Outcome.FAILED
     assert result.credentials_problem
-    assert "BILLING_PASSWORD" in result.message
-    assert "BILLING_CLIENT_SYSTEM_ID" in result.message
+    for name in ("BILLING_PASSWORD", *SETTINGS):
+        assert name in result.message
+    assert "BILLING_USERNAME" not in result.message
     assert fake.received == []
 
 
-def test_a_client_system_id_over_twenty_characters_is_a_configuration_problem(cancellation, fake):
-    adapter = adapter_for(fake, extra={"client_system_id": "x" * 21})
+def test_the_settings_come_from_the_environment(cancellation, fake, monkeypatch):
+    monkeypatch.setenv("BILLING_CLIENT_SYSTEM_ID", "FROM-ENV")
+    monkeypatch.setenv("BILLING_CLIENT_IDENT_CODE", fake.client_ident_code)
+    monkeypatch.setenv("BILLING_USER_NAME", DEFAULT_USER_NAME)
 
-    result = adapter.deliver(cancellation, Action.ADD)
+    result = adapter_for(fake, extra={}).deliver(cancellation, Action.ADD)
 
-    assert result.outcome == Outcome.FAILED
-    assert fake.received == []
-
-
-# --- the fake ----------------------------------------------------------------------------------
-
-
-def test_the_fake_is_all_or_nothing_over_http(fake):
-    fake.add_service_item("A", ["open"])
-    fake.add_service_item("B", ["open", "exported"])
-
-    response = post(fake, engine_body("A", "B"))
-
-    data = response.json()
-    assert response.status_code == 200
-    assert data["hasErrors"] is True
-    codes = [[m["messageIdentCode"] for m in i["messages"]] for i in data["itemResponses"]]
-    assert codes == [["NOT_PROCESSED"], ["SETTLEMENT_ITEM_EXPORTED"]]
-    assert fake.state()["serviceItems"]["A"]["cancelled"] is False
-
-
-def test_the_fake_cancels_and_removes_settlement_items(fake):
-    fake.add_service_item("A", ["open", "open"])
-
-    data = post(fake, engine_body("A")).json()
-
-    assert data["hasErrors"] is False
-    assert all(s["removed"] for s in fake.state()["serviceItems"]["A"]["settlements"])
-    assert post(fake, engine_body("A")).json()["itemResponses"][0]["messages"][0][
-        "messageIdentCode"
-    ] == ("ALREADY_CANCELLED")
-
-
-def test_the_fake_refuses_unknown_items_when_told_which_exist(fake):
-    fake.known_ids = {"A"}
-
-    data = post(fake, engine_body("Z")).json()
-
-    assert data["itemResponses"][0]["messages"][0]["messageIdentCode"] == "SERVICE_ITEM_NOT_FOUND"
+    assert result.outcome == Outcome.DELIVERED
+    assert fake.calls[-1]["clientSystemId"] == "FROM-ENV"
 
 
 @pytest.mark.parametrize(
-    ("overrides", "field"),
+    ("key", "value", "name"),
     [
-        ({"clientSystemId": "x" * 21}, "clientSystemId"),
-        ({"clientIdentCode": "x" * 11}, "clientIdentCode"),
-        ({"reasonOfReversal": "x" * 251}, "reasonOfReversal"),
-        ({"items": [{"itemId": "A"}] * 51}, "items"),
-        ({"items": [{"itemId": "x" * 51}]}, "items.0.itemId"),
-        ({"resultLanguageIsoCodes": ["deu"]}, "resultLanguageIsoCodes.0"),
-        ({"errorFlag": False}, "errorFlag"),
+        ("client_system_id", "x" * 21, "BILLING_CLIENT_SYSTEM_ID"),
+        ("client_ident_code", "x" * 11, "BILLING_CLIENT_IDENT_CODE"),
     ],
 )
-def test_the_fake_enforces_the_field_limits(fake, overrides, field):
-    response = post(fake, engine_body("A", **overrides))
+def test_a_setting_beyond_aebs_length_is_a_configuration_problem(
+    cancellation, fake, key, value, name
+):
+    extra = {"client_system_id": "S", "client_ident_code": "C", "user_name": "U", key: value}
 
-    assert response.status_code == 400
-    assert field in [error["field"] for error in response.json()["errors"]]
-    assert fake.calls == []
+    result = adapter_for(fake, extra=extra).deliver(cancellation, Action.ADD)
 
-
-def test_the_fake_wants_basic_auth(fake):
-    response = post(fake, engine_body("A"), auth=(fake.username, "nope"))
-
-    assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"].startswith("Basic")
-
-
-def test_the_fake_answers_json_only(fake):
-    assert post(fake, engine_body("A"), headers={"Accept": "application/xml"}).status_code == 406
-    response = requests.post(
-        fake.base_url + "/BillingBFBean/cancelServiceItems",
-        data="<items/>",
-        headers={"Content-Type": "application/xml"},
-        auth=(fake.username, fake.password),
-        timeout=5,
-    )
-    assert response.status_code == 415
-
-
-def test_the_fake_answers_in_the_requested_languages(fake):
-    data = post(fake, engine_body("A", resultLanguageIsoCodes=["fr", "de", "en"])).json()
-
-    texts = data["itemResponses"][0]["messages"][0]["messageTexts"]
-    assert [t["languageISOCode"] for t in texts] == ["de", "en"]
-    assert texts[0]["text"].startswith("Leistungsposition A storniert")
-
-
-def test_the_fake_is_controlled_over_http(fake):
-    control = FakeControl(fake.url)
-    requests.post(
-        f"{fake.url}/_fake/service-items",
-        json={"itemId": "S", "settlementStates": ["settled"]},
-        timeout=5,
-    ).raise_for_status()
-    requests.post(
-        f"{fake.url}/_fake/faults", json={"kind": "retryable", "count": 1}, timeout=5
-    ).raise_for_status()
-    control.fail_next(1, status=502)
-
-    assert post(fake, engine_body("A")).status_code == 502
-    assert post(fake, engine_body("A")).json()["hasOnlyRetryableErrors"] is True
-    assert post(fake, engine_body("S")).json()["hasErrors"] is True
-    assert [r["body"]["items"] for r in control.requests()] == [[{"itemId": i}] for i in "AAS"]
+    assert result.outcome == Outcome.FAILED
+    assert name in result.message
+    assert fake.received == []
 
 
 # --- through the outbox ------------------------------------------------------------------------
 
 
 def test_a_billing_cancellation_is_delivered_through_the_outbox(
-    db, fake, monkeypatch, agent, django_capture_on_commit_callbacks
+    fake, monkeypatch, agent, django_capture_on_commit_callbacks
 ):
     monkeypatch.setenv("BILLING_BASE_URL", fake.base_url)
     monkeypatch.setenv("BILLING_USERNAME", fake.username)
     monkeypatch.setenv("BILLING_PASSWORD", fake.password)
     monkeypatch.setenv("BILLING_CLIENT_SYSTEM_ID", "STORNO-TEST")
+    monkeypatch.setenv("BILLING_CLIENT_IDENT_CODE", fake.client_ident_code)
+    monkeypatch.setenv("BILLING_USER_NAME", DEFAULT_USER_NAME)
     ProviderSetting.objects.create(kind="billing", enabled=True)
     CancellationReasonFactory()
-    item = OrderItemFactory()
-    SettlementItemFactory(order_item=item)
+    item = SettlementItemFactory().order_item
+    fake.add_service_item(item.billing_item_id)
 
     with django_capture_on_commit_callbacks(execute=True):
-        result = billing.cancel_service_items(item_ids=[str(item.pk)], actor=agent, via=API)
+        cancellation = cancel_items(item, actor=agent)
 
-    delivery = Delivery.objects.get(cancellation=result.cancellations[0], provider="billing")
+    delivery = Delivery.objects.get(cancellation=cancellation, provider="billing")
     if delivery.status == DeliveryStatus.PENDING:  # no eager worker in this configuration
         dispatch.deliver(delivery.pk)
         delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.DELIVERED
-    assert fake.calls[-1]["items"] == [{"itemId": str(item.pk)}]
+    assert fake.calls[-1]["items"] == [{"itemId": item.billing_item_id}]
 
 
 def test_revoking_a_billing_cancellation_skips_the_engine(db, fake, agent):
     ProviderSetting.objects.create(kind="billing", enabled=True)
     CancellationReasonFactory()
-    item = OrderItemFactory()
-    SettlementItemFactory(order_item=item)
-    cancellation = billing.cancel_service_items(
-        item_ids=[str(item.pk)], actor=agent, via=API
-    ).cancellations[0]
+    cancellation = cancel_items(SettlementItemFactory().order_item, actor=agent)
     Delivery.objects.filter(cancellation=cancellation).update(status=DeliveryStatus.DELIVERED)
 
     services.revoke_cancellation(cancellation, actor=agent, via=API)
 
     revoke = Delivery.objects.get(cancellation=cancellation, action=Action.REVOKE)
     assert revoke.status == DeliveryStatus.SKIPPED
+
+
+def test_the_demo_seeds_the_fake_so_a_demo_cancellation_is_delivered(fake, agent, monkeypatch):
+    from django.core.management import call_command
+
+    from backoffice.management.commands.rundemo import Command as RunDemo
+    from cancellations.models import OrderItem
+    from providers.management.commands.run_fakes import FAKES
+    from providers.registry import get_adapter
+
+    call_command("demo_data", orders=20, stdout=None)
+    RunDemo()._seed_billing(fake)
+    entry = next(entry for entry in FAKES if entry.name == "billing")
+    for name, value in entry.env(fake).items():
+        monkeypatch.setenv(name, value)
+    item = next(
+        item
+        for item in OrderItem.objects.exclude(billing_item_id="").filter(cancelled_quantity=0)
+        if not item.settlement_items.exclude(state="open").exists() and item.order.is_cancellable
+    )
+    cancellation = cancel_items(item, actor=agent)
+
+    result = get_adapter("billing").deliver(cancellation, Action.ADD)
+
+    assert result.outcome == Outcome.DELIVERED, result.message
+    assert engine_state(fake, item)["cancelled"] is True

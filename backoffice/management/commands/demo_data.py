@@ -61,6 +61,11 @@ DEMO_USERS = {
 }
 
 
+def billing_item_id(order_number: str, index: int) -> str:
+    """The demo's id of an order's index-th item in the billing engine (rundemo seeds its fake)."""
+    return f"SI-{order_number}-{index}"
+
+
 def login_lines(password: str = DEMO_PASSWORD) -> str:
     """The demo's logins, as demo_data and rundemo print them."""
     lines = [
@@ -134,22 +139,29 @@ class Command(BaseCommand):
             # cancellation's usual filter) finds a few dozen orders; the rest over 45 days.
             recent = rng.random() < 0.35
             placed = now - timedelta(minutes=rng.randint(5, 60 * 24 * (1 if recent else 45)))
+            number = f"{placed:%y%m}-{10000 + n}"
             items = []
-            for sku, text, price, days in rng.sample(PRODUCTS, rng.randint(1, 3)):
-                period = {}
+            for index, (sku, text, price, days) in enumerate(
+                rng.sample(PRODUCTS, rng.randint(1, 3)), start=1
+            ):
+                subscription = {}
                 if days:
+                    # A subscription is a service item in the billing engine: its itemId there.
                     start = placed.replace(hour=0, minute=0, second=0, microsecond=0)
-                    period = {"period_start": start, "period_end": start + timedelta(days=days)}
+                    subscription = {
+                        "period_start": start,
+                        "period_end": start + timedelta(days=days),
+                        "billing_item_id": billing_item_id(number, index),
+                    }
                 items.append(
                     services.NewOrderItem(
                         sku=sku,
                         description=text,
                         quantity=rng.choice([1, 1, 1, 2, 3]),
                         unit_price_amount=price,
-                        **period,
+                        **subscription,
                     )
                 )
-            number = f"{placed:%y%m}-{10000 + n}"
             order = services.create_order(
                 number=number,
                 customer_name=rng.choice(CUSTOMERS),

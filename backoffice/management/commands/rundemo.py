@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from backoffice.management.commands.demo_data import login_lines
 from cancellations.external_ids import JS7_CONTROLLER, JS7_ORDERS, REBILLY
-from cancellations.models import Order
+from cancellations.models import Order, SettlementItem
 from providers.management.commands.run_fakes import start_fakes
 
 
@@ -56,6 +56,7 @@ class Command(BaseCommand):
             call_command("demo_data")
             self._seed_js7({entry.name: fake for entry, fake in fakes}.get("js7"))
             self._seed_rebilly({entry.name: fake for entry, fake in fakes}.get("rebilly"))
+            self._seed_billing({entry.name: fake for entry, fake in fakes}.get("billing"))
             if not no_worker:
                 children.append(
                     subprocess.Popen(
@@ -107,3 +108,15 @@ class Command(BaseCommand):
             return
         refs = Order.objects.values_list("external_ids", flat=True).iterator()
         fake.add_orders(ref[REBILLY] for ref in refs if ref.get(REBILLY))
+
+    def _seed_billing(self, fake) -> None:
+        """Give the billing engine's fake the demo's service items (by their billing item id)
+        with their settlement items' states, so that it knows what Storno asks it to cancel."""
+        if fake is None:
+            return
+        states: dict[str, list[str]] = {}
+        rows = SettlementItem.objects.exclude(order_item__billing_item_id="").order_by("pk")
+        for item_id, state in rows.values_list("order_item__billing_item_id", "state"):
+            states.setdefault(item_id, []).append(state)
+        for item_id, item_states in states.items():
+            fake.add_service_item(item_id, item_states)

@@ -60,7 +60,8 @@ FAKES = [
             "BILLING_USERNAME": fake.username,
             "BILLING_PASSWORD": fake.password,
             "BILLING_CLIENT_SYSTEM_ID": "STORNO-DEMO",
-            "BILLING_CLIENT_IDENT_CODE": "DEMO",
+            "BILLING_CLIENT_IDENT_CODE": fake.client_ident_code,
+            "BILLING_USER_NAME": billing.DEFAULT_USER_NAME,
         },
     ),
     FakeEntry(
