@@ -35,6 +35,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from backoffice.bulk_insert import insert_rows
+from cancellations.errors import CancellationError
 
 from .base import Action, ProviderAdapter
 from .models import Delivery, ProviderSetting
@@ -187,17 +188,27 @@ def _enqueue_adds(cancellation) -> list[Delivery]:
             cancellation=cancellation, action=Action.ADD
         )
     }
+    applies = {adapter.kind: adapter.applies_to(cancellation) for adapter in adapters}
+    _refuse_undeliverable(cancellation, [a for a in adapters if applies[a.kind]])
     new_rows, changed = [], []
     for adapter in adapters:
         row = existing.get(adapter.kind)
         if row is None:
-            new_rows.append(
-                _new_add(cancellation, adapter.kind, now, adapter.applies_to(cancellation))
-            )
+            new_rows.append(_new_add(cancellation, adapter.kind, now, applies[adapter.kind]))
         elif getattr(adapter, "supports_update", False) and _send_again(row, now):
             changed.append(row)
     Delivery.objects.bulk_create(new_rows)
     return new_rows + changed
+
+
+def _refuse_undeliverable(cancellation, adapters: list[ProviderAdapter]) -> None:
+    """A provider that will be told must be able to take it: its adapter's plan_problems()
+    become the service's error (and roll the cancellation back), not a failed delivery later."""
+    problems = {}
+    for adapter in adapters:
+        problems.update(adapter.plan_problems(cancellation))
+    if problems:
+        raise CancellationError(problems, code="invalid")
 
 
 def enqueue_new_adds(cancellations, adapters: list[ProviderAdapter]) -> int:
