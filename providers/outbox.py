@@ -6,7 +6,9 @@ together. After the commit a Celery message asks a worker to deliver at once; th
 What gets written, per provider:
 
 ADD (a new cancellation): one row per enabled provider, pending, or skipped when the adapter
-says the order has nothing at that provider.
+says the order has nothing at that provider. Before anything is written, each adapter with
+something to do is asked for plan_problems(): any problem is raised as the service's
+CancellationError, so the cancellation is refused when it is made (e.g. Callisto's UserId).
 
 ADD again (update_cancellation): the adapter builds its request from the cancellation as it is
 when the request is sent, so a pending add needs nothing. For providers that take updates
