@@ -153,7 +153,9 @@ def main(argv=None) -> None:
     token = api_load.api_user_token()
     redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]).delete("celery")
 
-    with CallistoFake() as callisto, RebillyFake() as rebilly:
+    # api_load.write_orders gives order n the Callisto id 100000 + n.
+    known = range(100000, 100000 + cancellations)
+    with CallistoFake(known_ids=known) as callisto, RebillyFake() as rebilly:
         os.environ.update(
             CALLISTO_USERNAME=callisto.username,
             CALLISTO_PASSWORD=callisto.password,
