@@ -8,6 +8,7 @@ to run many web and worker processes.
 import os
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dj_database_url
 from celery.schedules import crontab
@@ -363,6 +364,20 @@ DELIVERY_BACKOFF_MAX_SECONDS = float(os.environ.get("DELIVERY_BACKOFF_MAX_SECOND
 # plus this margin, and may then be claimed again.
 DELIVERY_CLAIM_MARGIN_SECONDS = float(os.environ.get("DELIVERY_CLAIM_MARGIN_SECONDS", "60"))
 DELIVERY_SWEEP_SECONDS = float(os.environ.get("DELIVERY_SWEEP_SECONDS", "50"))
+
+# --- Callisto -------------------------------------------------------------------------------
+# Callisto's CancelDate (Y-m-d) and CancelTimestamp (Y-m-d H:i:s) carry no zone: they are read
+# and written in this one (providers/callisto.py, providers/inbound_callisto.py).
+CALLISTO_TIME_ZONE = os.environ.get("CALLISTO_TIME_ZONE", "").strip() or "Europe/Berlin"
+try:
+    ZoneInfo(CALLISTO_TIME_ZONE)
+except (ZoneInfoNotFoundError, ValueError) as exc:
+    raise ImproperlyConfigured(
+        f"CALLISTO_TIME_ZONE must be an IANA time zone name: {CALLISTO_TIME_ZONE!r}"
+    ) from exc
+# The Salesforce user id sent as UserId when the cancellation has none of its own; empty means
+# such a cancellation of an order Callisto knows is refused when it is made.
+CALLISTO_DEFAULT_USER_ID = os.environ.get("CALLISTO_DEFAULT_USER_ID", "").strip()
 
 # --- Logging --------------------------------------------------------------------------------
 LOGGING = {

@@ -64,7 +64,9 @@ def run(count: int, workers: int) -> None:
         Delivery.objects.all().delete()  # a shared database: start from an empty outbox
         ProviderSetting.objects.filter(kind__in=["callisto", "rebilly"]).delete()
 
-    with CallistoFake() as callisto, RebillyFake() as rebilly:
+    offset = int(time.time())
+    known = range(offset, offset + count)  # the Callisto ids of the orders made below
+    with CallistoFake(known_ids=known) as callisto, RebillyFake() as rebilly:
         os.environ.update(
             CALLISTO_USERNAME=callisto.username,
             CALLISTO_PASSWORD=callisto.password,
@@ -75,7 +77,6 @@ def run(count: int, workers: int) -> None:
 
         outbox.kick = lambda ids: None  # measure the dispatcher alone, not the broker
         reason = CancellationReasonFactory()
-        offset = int(time.time())
         for n in range(count):
             order = OrderFactory(
                 number=f"BENCH-{offset}-{n}",

@@ -154,7 +154,12 @@ def main(argv=None) -> None:
     redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]).delete("celery")
 
     rebilly_orders = [f"ord_api_{n}" for n in range(cancellations)]  # api_load.write_orders
-    with CallistoFake() as callisto, RebillyFake(orders=rebilly_orders) as rebilly:
+    # api_load.write_orders gives order n the Callisto id 100000 + n.
+    known = range(100000, 100000 + cancellations)
+    with (
+        CallistoFake(known_ids=known) as callisto,
+        RebillyFake(orders=rebilly_orders) as rebilly,
+    ):
         os.environ.update(
             CALLISTO_USERNAME=callisto.username,
             CALLISTO_PASSWORD=callisto.password,

@@ -12,7 +12,7 @@ import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.core.exceptions import ValidationError
@@ -557,16 +557,17 @@ def new_cancellation(
     request_fingerprint: str = "",
     kill_running: bool = False,
     bulk_cancellation=None,
+    canceled_time: datetime | None = None,
 ) -> Cancellation:
     """The (unsaved) confirmed cancellation for a quote; one constructor for the single and
-    the bulk path."""
+    the bulk path. canceled_time: when it was asked for, if not now (see cancel_order)."""
     cancellation = Cancellation(
         order=order,
         reason=reason,
         description=description.strip(),
         canceled_by=canceled_by,
         status=CancellationStatus.CONFIRMED,
-        canceled_time=now,
+        canceled_time=now if canceled_time is None else min(canceled_time, now),
         churn_time_policy=churn_time_policy or "",
         order_status_before=order.status,
         created_by=actor if actor is not None and actor.pk else None,
@@ -667,6 +668,8 @@ def _check_cancellation_id(cancellation_id: str | None) -> None:
 
 
 MAX_MINUTES = 2**31 - 1
+# How far ahead of our clock a caller's clock may be (a given canceled_time).
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 def _check_request_fields(canceled_by: str, *, audit=None, external_user_id: str = "") -> None:
@@ -712,8 +715,12 @@ def cancel_order(
     request_fingerprint: str = "",
     kill_running: bool = False,
     bulk_cancellation=None,
+    canceled_time: datetime | None = None,
 ) -> Cancellation:
     """Cancel the whole order (items=None) or some quantities of its items, now or later.
+
+    canceled_time: when the cancellation was entered, if that was before now (e.g. Callisto's
+    CancelTimestamp); a few minutes ahead of our clock count as now, later is refused.
 
     Effective at once when the effective time has come (status completed), otherwise scheduled
     (status confirmed) for complete_due_cancellations to apply.
@@ -721,6 +728,10 @@ def cancel_order(
     The returned cancellation carries its items, lines and deliveries as written (prefetched),
     so a caller can show it without reading it back."""
     _check_request_fields(canceled_by, audit=audit, external_user_id=external_user_id)
+    if canceled_time is not None and canceled_time > timezone.now() + CLOCK_SKEW:
+        raise CancellationError(
+            {"canceled_time": _("When it was entered can't be in the future.")}, code="invalid"
+        )
     try:
         with transaction.atomic():
             order = _lock_order(order, with_items=True)
@@ -757,6 +768,7 @@ def cancel_order(
                 request_fingerprint=request_fingerprint,
                 kill_running=kill_running,
                 bulk_cancellation=bulk_cancellation,
+                canceled_time=canceled_time,
             )
             if cancellation_id:
                 cancellation.id = cancellation_id

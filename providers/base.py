@@ -81,3 +81,15 @@ class ProviderAdapter:
 
     def deliver(self, cancellation, action: Action) -> Result:
         raise NotImplementedError
+
+    def deliver_again(self, cancellation, references: dict) -> Result:
+        """Deliver an add again after an earlier try got through and stored `references`
+        (the cancellation was re-planned, or is retried by staff). By default the add is
+        simply sent again: right for an upsert (`supports_update`)."""
+        return self.deliver(cancellation, Action.ADD)
+
+    def plan_problems(self, cancellation) -> dict[str, str]:
+        """{service argument: message} for what makes the planned cancellation impossible to
+        deliver here, asked before its add is written so that it is refused when it is made
+        rather than failing later. Only asked when applies_to() is true. Default: none."""
+        return {}

@@ -1,14 +1,25 @@
-"""Callisto, the order system Salesforce talks to (seed 000, specs/callisto).
+"""Callisto, the order system Salesforce talks to.
+
+Contract: docs/contracts/seeds/000_75d496570d9fe2c2.txt and docs/contracts/callisto/NOTES.md;
+what it leaves open, and what Storno assumes: docs/contracts/callisto/GUESSES.md.
 
     ADD    → PUT    {base}/callisto/cancel  {"Id", "CancelDate", "CancelTimestamp",
                                              "CancelReason", "UserId", "Action": "Add"}
     REVOKE → DELETE {base}/callisto/cancel  the same fields with "Action": "Delete"
 
-CancelDate is the effective date (churn_time) as `Y-m-d` in UTC: the documentation only says
-"Datum" (a date, unlike CancelTimestamp, whose format it gives), and `Y-m-d` is the default
-format of the framework's date validator (Laminas\\Validator\\Date). Storno's own
-Callisto-compatible endpoint reads it back the same way (a future date means 00:00 UTC).
-CancelTimestamp is when the cancellation was entered (canceled_time) as `Y-m-d H:i:s` in UTC.
+Dates are Callisto's, in its zone (CALLISTO_TIME_ZONE, Europe/Berlin by default): CancelDate is
+the effective day (churn_time) as `Y-m-d` — the page only says "Datum", and `Y-m-d` is the
+default format of the framework's date validator (Laminas\\Validator\\Date) — and
+CancelTimestamp is when the cancellation was entered (canceled_time) as `Y-m-d H:i:s`, the
+format the page gives. A cancellation at 2027-01-15 00:00 Europe/Berlin is CancelDate 2027-01-15.
+
+UserId is the Salesforce id of whoever asked (their staff profile, else externalUserId), else
+CALLISTO_DEFAULT_USER_ID. A cancellation without one is refused when it is made (plan_problems).
+
+A re-plan (update_cancellation) is sent only with what the contract shows: a Delete of the
+cancellation Callisto has (the fields of our last delivered Add, kept in the delivery's
+references under "delivered"), then an Add of the new plan. No document shows an Add changing
+an existing cancellation, so none is relied on (GUESSES.md).
 
 Callisto's API has no items: it cancels whole orders. A partial cancellation of an order that
 Callisto knows is therefore refused here (FAILED, with a message for staff) rather than sent as
@@ -17,8 +28,9 @@ a whole-order cancellation.
 
 from __future__ import annotations
 
-from datetime import UTC
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -33,6 +45,21 @@ from .http import build_session
 
 DATE_FORMAT = "%Y-%m-%d"
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
+# Delivery.references key: the fields Callisto holds after our last Add (None once deleted).
+DELIVERED = "delivered"
+
+
+def callisto_time_zone() -> ZoneInfo:
+    """The zone of Callisto's dates (CALLISTO_TIME_ZONE, checked at startup)."""
+    return ZoneInfo(settings.CALLISTO_TIME_ZONE)
+
+
+def callisto_date(moment) -> str:
+    return moment.astimezone(callisto_time_zone()).strftime(DATE_FORMAT)
+
+
+def callisto_timestamp(moment) -> str:
+    return moment.astimezone(callisto_time_zone()).strftime(TIMESTAMP_FORMAT)
 
 
 def salesforce_user_id(user) -> str:
@@ -46,31 +73,44 @@ def salesforce_user_id(user) -> str:
 
 def acting_user_id(cancellation, action: Action) -> str:
     """Who asked, as Salesforce knows them: for a revoke whoever revoked it if they have a
-    Salesforce id, else whoever created it, else the external user id the caller gave."""
+    Salesforce id, else whoever created it, else the external user id the caller gave, else
+    CALLISTO_DEFAULT_USER_ID."""
     if action == Action.REVOKE:
         revoker = salesforce_user_id(cancellation.revoked_by)
         if revoker:
             return revoker
-    return salesforce_user_id(cancellation.created_by) or cancellation.external_user_id
+    return (
+        salesforce_user_id(cancellation.created_by)
+        or cancellation.external_user_id
+        or settings.CALLISTO_DEFAULT_USER_ID
+    )
 
 
 class CallistoAdapter(ProviderAdapter):
     kind = CALLISTO
     label = gettext_lazy("Callisto")
     supports_revoke = True
-    # PUT replaces: an Add with another CancelDate reschedules (as the strict fake models it).
+    # A re-plan is delivered again, as a Delete of what Callisto has and an Add (deliver_again).
     supports_update = True
 
     def applies_to(self, cancellation) -> bool:
         return bool((cancellation.order.external_ids or {}).get(CALLISTO))
 
+    def plan_problems(self, cancellation) -> dict[str, str]:
+        if acting_user_id(cancellation, Action.ADD):
+            return {}
+        return {
+            "external_user_id": _(
+                "Callisto needs the Salesforce user id of whoever asks (externalUserId): give "
+                "one, set it on the staff user's profile, or set CALLISTO_DEFAULT_USER_ID."
+            )
+        }
+
     def build_payload(self, cancellation, action: Action) -> dict:
         return {
             "Id": int(cancellation.order.external_ids[CALLISTO]),
-            "CancelDate": cancellation.churn_time.astimezone(UTC).strftime(DATE_FORMAT),
-            "CancelTimestamp": cancellation.canceled_time.astimezone(UTC).strftime(
-                TIMESTAMP_FORMAT
-            ),
+            "CancelDate": callisto_date(cancellation.churn_time),
+            "CancelTimestamp": callisto_timestamp(cancellation.canceled_time),
             "CancelReason": mapped_reason(cancellation.reason, CALLISTO) or "",
             "UserId": acting_user_id(cancellation, action),
             "Action": "Add" if action == Action.ADD else "Delete",
@@ -86,6 +126,44 @@ class CallistoAdapter(ProviderAdapter):
         return build_session(timeout=self.config.timeout, auth=auth, headers=headers)
 
     def deliver(self, cancellation, action: Action) -> Result:
+        payload = self._payload_or_refusal(cancellation, action)
+        if isinstance(payload, Result):
+            return payload
+        result = self._send(payload)
+        if action == Action.ADD and result.outcome == Outcome.DELIVERED:
+            result.references = {DELIVERED: _held_fields(payload)}
+        return result
+
+    def deliver_again(self, cancellation, references: dict) -> Result:
+        """A re-plan of a cancellation Callisto was told of: Delete what Callisto holds (the
+        fields of our last delivered Add, its CancelDate included), then Add the new plan.
+        Nothing is sent when Callisto holds the new plan already."""
+        held = references.get(DELIVERED)
+        if held is None:  # never held, or removed by an earlier try: only the Add is left
+            return self.deliver(cancellation, Action.ADD)
+        payload = self._payload_or_refusal(cancellation, Action.ADD)
+        if isinstance(payload, Result):
+            return payload
+        if _held_fields(payload) == held:
+            return Result(Outcome.DELIVERED, message=_("Callisto holds this plan already."))
+        removed = self._send({**held, "UserId": payload["UserId"], "Action": "Delete"})
+        if removed.outcome != Outcome.DELIVERED and removed.status_code != 404:
+            removed.message = _(
+                "Removing the earlier cancellation (CancelDate %(date)s) at Callisto: %(error)s"
+            ) % {"date": held.get("CancelDate"), "error": removed.message}
+            return removed
+        added = self._send(payload)
+        if added.outcome == Outcome.DELIVERED:
+            added.references = {DELIVERED: _held_fields(payload)}
+        else:
+            added.references = {DELIVERED: None}
+            added.message = _(
+                "The earlier cancellation was removed at Callisto, the new one not yet: %(error)s"
+            ) % {"error": added.message}
+        return _combined(removed, added)
+
+    def _payload_or_refusal(self, cancellation, action: Action) -> dict | Result:
+        """The request body, or the FAILED result that says why none can be sent."""
         if not cancellation.is_whole_order:
             return Result(
                 Outcome.FAILED,
@@ -115,7 +193,10 @@ class CallistoAdapter(ProviderAdapter):
                     "user's profile nor the cancellation has one."
                 ),
             )
-        method = "PUT" if action == Action.ADD else "DELETE"
+        return payload
+
+    def _send(self, payload: dict) -> Result:
+        method = "PUT" if payload["Action"] == "Add" else "DELETE"
         url = f"{self.config.base_url.rstrip('/')}/callisto/cancel"
         with self._session() as session:
             exchange = send_json(session, method, url, payload)
@@ -169,3 +250,16 @@ class CallistoAdapter(ProviderAdapter):
         parts = [str(data.get("detail") or data.get("title") or "")]
         parts += flatten_messages(data.get("validation_messages"))
         return "; ".join(part for part in parts if part) or exchange.body_text[:500]
+
+
+def _held_fields(payload: dict) -> dict:
+    """What Callisto holds after an Add of `payload` (and a Delete must name)."""
+    return {name: value for name, value in payload.items() if name != "Action"}
+
+
+def _combined(first: Result, second: Result) -> Result:
+    """Two requests of one delivery attempt as one record: the second's outcome, both sides."""
+    second.request_excerpt = f"{first.request_excerpt}\n\n{second.request_excerpt}"
+    second.response_excerpt = f"{first.response_excerpt}\n\n{second.response_excerpt}"
+    second.duration_ms = (first.duration_ms or 0) + (second.duration_ms or 0)
+    return second

@@ -178,7 +178,13 @@ def send(claimed: Claim) -> tuple[Result, int]:
             )
         else:
             cancellation = load_cancellation(claimed.delivery.cancellation_id)
-            result = adapter.deliver(cancellation, Action(claimed.delivery.action))
+            action = Action(claimed.delivery.action)
+            if action == Action.ADD and claimed.delivery.references:
+                # An earlier try got through (it stored references): this is a re-plan, and
+                # the adapter decides how the provider is told.
+                result = adapter.deliver_again(cancellation, claimed.delivery.references)
+            else:
+                result = adapter.deliver(cancellation, action)
     except Exception as exc:
         logger.exception("Delivery %s: the adapter raised.", claimed.delivery.pk)
         result = Result(

@@ -1,15 +1,21 @@
-"""Storno speaking Callisto's dialect (seed 000), for Salesforce flows written for Callisto.
+"""Storno speaking Callisto's dialect, for Salesforce flows written for Callisto.
+
+Contract: docs/contracts/seeds/000_75d496570d9fe2c2.txt, docs/contracts/callisto/NOTES.md and
+its fields as JSON Schema, docs/contracts/callisto/cancel.schema.json (the fields accepted here).
 
     PUT    /callisto/cancel[/{cancel_id}]   Action "Add" (default): cancel the order → 200 + JSON
     DELETE /callisto/cancel[/{cancel_id}]   Action "Delete": revoke its cancellation → 204
 
 Fields (PascalCase, as Callisto's callers send them): Id (the order's Callisto id), CancelDate
-(today or earlier: now; a later date: 00:00 UTC of that day), CancelTimestamp (`Y-m-d H:i:s`),
-CancelReason (a reason's Callisto mapping or its subject), UserId (the Salesforce user id).
-Errors are Laminas API Tools problem objects (application/problem+json); a failed validation is
-422 {type, title, status, detail: "Failed Validation", validation_messages: {Field: {rule: msg}}}.
-Every answer carries `Allow: PUT, DELETE`. Like every other entry point it only parses and calls
-cancellations.services.
+(today or earlier: now; a later day: 00:00 of that day), CancelTimestamp (`Y-m-d H:i:s`, when
+the cancellation was entered: kept as its canceled time), CancelReason (a reason's Callisto
+mapping or its subject), UserId (the Salesforce user id), Action. Dates and times without a
+zone are Callisto's, in CALLISTO_TIME_ZONE (Europe/Berlin by default). Any other field is
+refused. Errors are Laminas API Tools problem objects (application/problem+json); a failed
+validation is 422 {type, title, status, detail: "Failed Validation", validation_messages:
+{Field: {rule: msg}}}. Every answer carries `Allow: PUT, DELETE`. A DELETE needs no
+Content-Type (the page documents only Accept for it): its body is read as JSON. Like every
+other entry point it only parses and calls cancellations.services.
 """
 
 from __future__ import annotations
@@ -37,12 +43,14 @@ from rest_framework.authentication import (
     SessionAuthentication,
     TokenAuthentication,
 )
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView, set_rollback
 
+from backoffice.unknown_fields import unknown_fields
 from cancellations import services
 from cancellations.external_ids import CALLISTO
 from cancellations.models import AuditEntry, Cancellation, Order
@@ -50,9 +58,13 @@ from cancellations.states import CancellationStatus
 from reasons.models import CancellationReason, ReasonMapping
 from reasons.services import mapped_reason
 
+from .callisto import callisto_date, callisto_time_zone, callisto_timestamp
+from .contracts import schema
+
+# Exactly the fields of the seed's table.
+KNOWN_FIELDS = tuple(schema("callisto/cancel.schema.json")["properties"])
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE = "http://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html"
-TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 ADD, DELETE = "Add", "Delete"
 ADD_PERMISSION = "cancellations.cancel_order"
 DELETE_PERMISSION = "cancellations.revoke_cancellation"
@@ -76,6 +88,7 @@ FIELD_NAMES = {
     "description": "CancelReason",
     "churn_time": "CancelDate",
     "churn_time_policy": "CancelDate",
+    "canceled_time": "CancelTimestamp",
     "external_user_id": "UserId",
     "id": "cancel_id",
     "status": "Action",
@@ -160,6 +173,7 @@ class CallistoInput:
     action: str
     callisto_id: str | None
     churn_time: datetime | None = None
+    canceled_time: datetime | None = None
     reason: CancellationReason | None = None
     user_id: str = ""
     fingerprint: str = ""
@@ -187,7 +201,8 @@ def _parse_id(value, errors) -> str | None:
 
 
 def parse_moment(value):
-    """A date (`Y-m-d`) or a date-time (`Y-m-d H:i:s`, ISO 8601); naive means UTC."""
+    """A date (`Y-m-d`) or a date-time (`Y-m-d H:i:s`, ISO 8601); without a zone it is
+    Callisto's (CALLISTO_TIME_ZONE)."""
     if not isinstance(value, str):
         return None
     text = value.strip()
@@ -200,15 +215,17 @@ def parse_moment(value):
         moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         return None
-    return moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
+    return moment if timezone.is_aware(moment) else moment.replace(tzinfo=callisto_time_zone())
 
 
 def effective_time(moment, now: datetime) -> datetime | None:
-    """Today or earlier means now (None); a later date means 00:00 UTC of that day."""
+    """Today or earlier means now (None); a later day means 00:00 of that day in Callisto's
+    zone."""
     if isinstance(moment, datetime):
         return moment.astimezone(UTC) if moment > now else None
-    if moment > now.astimezone(UTC).date():
-        return datetime.combine(moment, time.min, tzinfo=UTC)
+    zone = callisto_time_zone()
+    if moment > now.astimezone(zone).date():
+        return datetime.combine(moment, time.min, tzinfo=zone).astimezone(UTC)
     return None
 
 
@@ -233,7 +250,10 @@ def find_reason(text: str) -> CancellationReason | None:
 
 
 def parse_input(data: dict, *, method: str, cancel_id: str | None) -> CallistoInput:
-    errors: dict[str, dict[str, str]] = {}
+    errors: dict[str, dict[str, str]] = {
+        name: {"unknownField": message}
+        for name, message in unknown_fields(data, KNOWN_FIELDS).items()
+    }
     default_action = DELETE if method == "DELETE" else ADD
     raw_action = data.get("Action")
     action = default_action if _is_empty(raw_action) else str(raw_action).strip().capitalize()
@@ -286,12 +306,15 @@ def _parse_add_fields(data: dict, parsed: CallistoInput, errors: dict) -> None:
         parsed.churn_time = effective_time(moment, timezone.now())
 
     raw_stamp = data.get("CancelTimestamp")
+    stamp = parse_moment(raw_stamp)
     if _is_empty(raw_stamp):
         errors["CancelTimestamp"] = _required()
-    elif not isinstance(parse_moment(raw_stamp), datetime):
+    elif not isinstance(stamp, datetime):
         errors["CancelTimestamp"] = {
             "dateFalseFormat": _("The input does not fit the date format 'Y-m-d H:i:s'")
         }
+    else:
+        parsed.canceled_time = stamp.astimezone(UTC)
 
     raw_reason = data.get("CancelReason")
     if _is_empty(raw_reason):
@@ -324,8 +347,8 @@ def render(cancellation: Cancellation, callisto_id: str) -> dict:
     return {
         "CancelId": cancellation.pk,
         "Id": int(callisto_id),
-        "CancelDate": cancellation.churn_time.astimezone(UTC).date().isoformat(),
-        "CancelTimestamp": cancellation.canceled_time.astimezone(UTC).strftime(TIMESTAMP_FORMAT),
+        "CancelDate": callisto_date(cancellation.churn_time),
+        "CancelTimestamp": callisto_timestamp(cancellation.canceled_time),
         "CancelReason": mapped_reason(cancellation.reason, CALLISTO),
         "UserId": cancellation.external_user_id,
         "Action": ADD,
@@ -341,11 +364,15 @@ class CallistoCancelInput(serializers.Serializer):
     Id = serializers.IntegerField(help_text=gettext_lazy("The order's id in Callisto."))
     CancelDate = serializers.CharField(
         help_text=gettext_lazy(
-            "Y-m-d. Today or earlier: effective now; a later day: scheduled for 00:00 UTC."
+            "Y-m-d in CALLISTO_TIME_ZONE. Today or earlier: effective now; a later day: "
+            "scheduled for 00:00 of that day."
         )
     )
     CancelTimestamp = serializers.CharField(
-        help_text=gettext_lazy("When it was entered, Y-m-d H:i:s.")
+        help_text=gettext_lazy(
+            "When it was entered, Y-m-d H:i:s in CALLISTO_TIME_ZONE: the cancellation's "
+            "canceled time."
+        )
     )
     CancelReason = serializers.CharField(
         help_text=gettext_lazy("A reason's Callisto mapping or its subject.")
@@ -435,6 +462,16 @@ CANCEL_ID = OpenApiParameter(
 )
 
 
+class UntypedDeleteBodyIsJson(DefaultContentNegotiation):
+    """A DELETE body without a Content-Type is read as JSON: the page documents only Accept
+    for DELETE. Any other body still needs application/json (else 415)."""
+
+    def select_parser(self, request, parsers):
+        if request.method == "DELETE" and not request.content_type:
+            return parsers[0]
+        return super().select_parser(request, parsers)
+
+
 @_documented("callisto_cancel")
 class CallistoCancelView(APIView):
     http_method_names = ["put", "delete"]  # also what `Allow` says on every answer
@@ -447,6 +484,7 @@ class CallistoCancelView(APIView):
     permission_classes = [IsAuthenticated]
     parser_classes = [JSONParser]
     renderer_classes = [JSONRenderer]
+    content_negotiation_class = UntypedDeleteBodyIsJson
     via = AuditEntry.Via.CALLISTO
     name = gettext_lazy("Callisto cancel")
 
@@ -488,7 +526,12 @@ class CallistoCancelView(APIView):
                 status__in=CancellationStatus.active, request_fingerprint=parsed.fingerprint
             ).first()
             if cancellation is None:
-                cancellation = services.cancel_order(order, cancellation_id=cancel_id, **arguments)
+                cancellation = services.cancel_order(
+                    order,
+                    cancellation_id=cancel_id,
+                    canceled_time=parsed.canceled_time,
+                    **arguments,
+                )
         return Response(render(cancellation, parsed.callisto_id))
 
     def delete(self, request, cancel_id: str | None = None):

@@ -6,7 +6,9 @@ together. After the commit a Celery message asks a worker to deliver at once; th
 What gets written, per provider:
 
 ADD (a new cancellation): one row per enabled provider, pending, or skipped when the adapter
-says the order has nothing at that provider.
+says the order has nothing at that provider. Before anything is written, each adapter with
+something to do is asked for plan_problems(): any problem is raised as the service's
+CancellationError, so the cancellation is refused when it is made (e.g. Callisto's UserId).
 
 ADD again (update_cancellation): the adapter builds its request from the cancellation as it is
 when the request is sent, so a pending add needs nothing. For providers that take updates
@@ -35,6 +37,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from backoffice.bulk_insert import insert_rows
+from cancellations.errors import CancellationError
 
 from .base import Action, ProviderAdapter
 from .models import Delivery, ProviderSetting
@@ -187,17 +190,27 @@ def _enqueue_adds(cancellation) -> list[Delivery]:
             cancellation=cancellation, action=Action.ADD
         )
     }
+    applies = {adapter.kind: adapter.applies_to(cancellation) for adapter in adapters}
+    _refuse_undeliverable(cancellation, [a for a in adapters if applies[a.kind]])
     new_rows, changed = [], []
     for adapter in adapters:
         row = existing.get(adapter.kind)
         if row is None:
-            new_rows.append(
-                _new_add(cancellation, adapter.kind, now, adapter.applies_to(cancellation))
-            )
+            new_rows.append(_new_add(cancellation, adapter.kind, now, applies[adapter.kind]))
         elif getattr(adapter, "supports_update", False) and _send_again(row, now):
             changed.append(row)
     Delivery.objects.bulk_create(new_rows)
     return new_rows + changed
+
+
+def _refuse_undeliverable(cancellation, adapters: list[ProviderAdapter]) -> None:
+    """A provider that will be told must be able to take it: its adapter's plan_problems()
+    become the service's error (and roll the cancellation back), not a failed delivery later."""
+    problems = {}
+    for adapter in adapters:
+        problems.update(adapter.plan_problems(cancellation))
+    if problems:
+        raise CancellationError(problems, code="invalid")
 
 
 def enqueue_new_adds(cancellations, adapters: list[ProviderAdapter]) -> int:

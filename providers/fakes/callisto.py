@@ -1,18 +1,30 @@
-"""A strict fake of Callisto's cancel service (seed 000), on loopback.
+"""A strict fake of Callisto's cancel service, on loopback.
+
+Contract: docs/contracts/seeds/000_75d496570d9fe2c2.txt (fields, headers, status codes),
+docs/contracts/callisto/NOTES.md (the Laminas API Tools framework behind it) and
+docs/contracts/callisto/cancel.schema.json (the seed's field table as JSON Schema, which every
+body is checked against). Where the contract is silent the fake answers what
+docs/contracts/callisto/GUESSES.md says, and nothing else.
 
     PUT    /callisto/cancel[/{cancel_id}]   Action Add (default) or Delete → 200 + JSON
     DELETE /callisto/cancel[/{cancel_id}]   removes the order's cancellation → 204
 
-Like the real service (Laminas API Tools) it answers every request with `Allow: PUT, DELETE`,
-405 for other methods, 401 without the right Basic credentials or Bearer token, 406 for an
-Accept header that rules out JSON, 415 for a body that isn't JSON, 400 for broken JSON and 422
-`application/problem+json` {type, title, status, detail: "Failed Validation",
-validation_messages: {Field: {rule: message}}} for missing or malformed fields, and 404 for an
-order id it doesn't know (every id is known unless `known_ids` is given).
+Like Laminas API Tools it answers every request with `Allow: PUT, DELETE`, 405 for other
+methods, 401 without the right Basic credentials or Bearer token, 406 for an Accept header that
+rules out JSON, 415 for a non-empty body that isn't declared application/json (laminas-api-tools/
+api-tools-content-negotiation ContentTypeFilterListener: an empty body is not checked), 400 for
+broken JSON and 422 `application/problem+json` {type, title, status, detail: "Failed
+Validation", validation_messages: {Field: {rule: message}}} for missing, malformed or unknown
+fields (laminas-api-tools/api-tools-content-validation).
+
+It knows its orders: `CallistoFake(known_ids={4711})`; any other Id is 404 (GUESSES.md).
+An Add for an order it holds a cancellation for changes nothing: the same CancelDate again is
+200 (PUT is idempotent), another CancelDate is refused, 422 on Id `recordFound` — or, with
+`existing_add="replace"`, replaces it (GUESSES.md: which one the real service does is unknown).
 
 It remembers what it was told, per Callisto order id: `fake.orders[4711]` is the current state,
-`fake.history[4711]` every Add/Delete received with whether it changed anything. A repeated Add
-of the same Id and CancelDate, or a Delete of nothing, changes nothing (but is counted).
+`fake.history[4711]` every Add/Delete received with whether it changed anything. A Delete of
+nothing changes nothing (204, but is counted).
 """
 
 from __future__ import annotations
@@ -25,8 +37,12 @@ import hmac
 import re
 from datetime import datetime
 
+from providers.contracts import schema, schema_errors
+
 from .faults import ControlledFake
 from .server import FakeRequest, FakeResponse
+
+SCHEMA = "callisto/cancel.schema.json"
 
 DEFAULT_USERNAME = "storno"
 DEFAULT_PASSWORD = "callisto-fake-password"  # noqa: S105 - a fake's well-known test credential
@@ -55,6 +71,11 @@ JSON_TYPES = {"application/json", "application/*", "*/*", "application/problem+j
 SALESFORCE_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 ACTIONS = ("Add", "Delete")
 IS_EMPTY = {"isEmpty": "Value is required and can't be empty"}
+# Laminas\Validator\Db\NoRecordExists's message: how Laminas refuses a record that exists.
+RECORD_FOUND = {"recordFound": "A record matching the input was found"}
+EXISTING_ADD_MODES = ("refuse", "replace")
+# The Callisto ids the demo data gives its orders (backoffice demo_data: 400000 + n).
+DEMO_ORDER_IDS = range(400000, 410000)
 
 
 def media_type(value: str) -> str:
@@ -102,10 +123,6 @@ def validate(body: dict, *, delete: bool) -> dict:
         errors["CancelReason"] = dict(IS_EMPTY)
     elif not isinstance(reason, str):
         errors["CancelReason"] = {"stringInvalid": "Invalid type given. String expected"}
-    elif len(reason) > 255:
-        errors["CancelReason"] = {
-            "stringLengthTooLong": "The input is more than 255 characters long"
-        }
 
     user_id = body.get("UserId")
     if user_id in (None, ""):
@@ -122,7 +139,24 @@ def validate(body: dict, *, delete: bool) -> dict:
         errors["Action"] = {
             "notInArray": f"The input was not found in the haystack ({allowed})",
         }
-    return errors
+    return {**errors, **_schema_messages(body, errors)}
+
+
+def _schema_messages(body: dict, found: dict) -> dict:
+    """What the contract's schema finds beyond the rules above: fields the seed doesn't
+    define, and anything else the rules missed (so no body the schema refuses gets through)."""
+    known = schema(SCHEMA)["properties"]
+    messages = {
+        name: {"unknownField": "The field is not part of the Cancel service"}
+        for name in body
+        if name not in known
+    }
+    for error in schema_errors(body, schema(SCHEMA)):
+        field, _, text = error.partition(": ")
+        field = field.split(".")[0]
+        if field in known and field not in found and field not in messages:
+            messages[field] = {"schema": text}
+    return messages
 
 
 class CallistoFake(ControlledFake):
@@ -133,10 +167,14 @@ class CallistoFake(ControlledFake):
         username: str = DEFAULT_USERNAME,
         password: str = DEFAULT_PASSWORD,
         token: str = DEFAULT_TOKEN,
-        known_ids=None,
+        known_ids=(),
+        existing_add: str = "refuse",
     ):
         super().__init__(port=port, known_ids=known_ids)
+        if existing_add not in EXISTING_ADD_MODES:
+            raise ValueError(f"existing_add: one of {EXISTING_ADD_MODES}")
         self.username, self.password, self.token = username, password, token
+        self.existing_add = existing_add
         self.reset_state()
 
     # --- what it holds ------------------------------------------------------------------------
@@ -208,7 +246,7 @@ class CallistoFake(ControlledFake):
             return self.error_response(401)
         if not accepts_json(request.headers.get("accept")):
             return self.error_response(406, "Cannot honor Accept type specified")
-        if request.body or request.method == "PUT":
+        if request.body:  # Laminas checks the type of a body only, on any method
             content_type = media_type(request.headers.get("content-type", ""))
             if content_type != "application/json":
                 return self.error_response(415, "Invalid content-type specified")
@@ -227,10 +265,24 @@ class CallistoFake(ControlledFake):
             return self.error_response(404, "Entity not found.")
 
         action = body.get("Action", "Delete" if delete else "Add")
+        if action == "Add" and self._refuses_add(body):
+            return self.error_response(
+                422, "Failed Validation", validation_messages={"Id": dict(RECORD_FOUND)}
+            )
         entry = self._apply(body, action, match.group("cancel_id"))
         if delete:
             return FakeResponse(status=204, headers={"Allow": ALLOW})
         return FakeResponse.json(entry, headers={"Allow": ALLOW})
+
+    def _refuses_add(self, body: dict) -> bool:
+        """An Add for an order holding another cancellation, when the fake refuses those."""
+        with self.lock:
+            current = self.orders.get(body["Id"], {})
+            return (
+                self.existing_add == "refuse"
+                and bool(current.get("cancelled"))
+                and current["CancelDate"] != body["CancelDate"]
+            )
 
     def _apply(self, body: dict, action: str, cancel_id: str | None) -> dict:
         order_id = body["Id"]
@@ -262,7 +314,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Run the fake Callisto on a fixed port.")
     parser.add_argument("--port", type=int, default=8102)
     args = parser.parse_args(argv)
-    fake = CallistoFake(port=args.port)
+    fake = CallistoFake(port=args.port, known_ids=DEMO_ORDER_IDS)
     print(f"Fake Callisto on {fake.url} (user {fake.username}, token {fake.token})")
     fake.serve_forever()
 

@@ -567,7 +567,7 @@ def test_callisto_basic_credentials_never_reach_the_attempt_record(
     db, monkeypatch, django_capture_on_commit_callbacks, accepted
 ):
     password = secret("callisto-password")
-    with CallistoFake(password=password if accepted else secret("other")) as fake:
+    with CallistoFake(password=password if accepted else secret("other"), known_ids={4711}) as fake:
         monkeypatch.setenv("CALLISTO_USERNAME", fake.username)
         monkeypatch.setenv("CALLISTO_PASSWORD", password)
         ProviderSetting.objects.create(kind="callisto", base_url=fake.url, timeout_seconds=2)
@@ -587,7 +587,7 @@ def test_the_callisto_token_never_reaches_the_attempt_record(
     db, monkeypatch, django_capture_on_commit_callbacks, accepted
 ):
     token = secret("callisto-token")
-    with CallistoFake(token=token if accepted else secret("other")) as fake:
+    with CallistoFake(token=token if accepted else secret("other"), known_ids={4711}) as fake:
         monkeypatch.setenv("CALLISTO_TOKEN", token)
         ProviderSetting.objects.create(kind="callisto", base_url=fake.url, timeout_seconds=2)
         cancel_order_for({"callisto": "4711"}, django_capture_on_commit_callbacks)

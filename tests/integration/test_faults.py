@@ -45,6 +45,8 @@ from tests.factories import OrderFactory, OrderItemFactory
 
 LIST = "/api/v1/order-cancellations/"
 SALESFORCE_ID = "005000000000001AAA"
+# The orders the strict Callisto fake knows (it answers 404 for any other Id).
+KNOWN_CALLISTO_IDS = {4711, 4712}
 PROBLEM = "application/problem+json"
 
 postgresql_only = pytest.mark.skipif(
@@ -240,7 +242,10 @@ def test_a_staff_cancellation_whose_connection_is_killed_is_the_503_page_and_wri
 def fakes(db, monkeypatch):
     # Rebilly knows the orders new_order makes.
     rebilly_orders = [f"ord_{n}" for n in (4711, 4712)]
-    with CallistoFake() as callisto, RebillyFake(orders=rebilly_orders) as rebilly:
+    with (
+        CallistoFake(known_ids=KNOWN_CALLISTO_IDS) as callisto,
+        RebillyFake(orders=rebilly_orders) as rebilly,
+    ):
         monkeypatch.setenv("CALLISTO_USERNAME", callisto.username)
         monkeypatch.setenv("CALLISTO_PASSWORD", callisto.password)
         monkeypatch.setenv("REBILLY_API_KEY", rebilly.api_key)
@@ -394,7 +399,7 @@ def test_publishing_gives_up_after_a_bounded_time():
 @pytest.fixture
 def slow_callisto(db, monkeypatch):
     """Callisto alone, with a one-second timeout."""
-    with CallistoFake() as callisto:
+    with CallistoFake(known_ids=KNOWN_CALLISTO_IDS) as callisto:
         monkeypatch.setenv("CALLISTO_USERNAME", callisto.username)
         monkeypatch.setenv("CALLISTO_PASSWORD", callisto.password)
         ProviderSetting.objects.create(kind="callisto", base_url=callisto.url, timeout_seconds=1)

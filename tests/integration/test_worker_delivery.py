@@ -44,6 +44,8 @@ BROKER_URL = os.environ.get("STORNO_INTEGRATION_BROKER_URL") or (
     _configured if _configured.startswith(("redis://", "amqp://")) else "redis://127.0.0.1:6379/5"
 )
 SALESFORCE_ID = "005000000000001AAA"
+# The orders the strict Callisto fake knows (it answers 404 for any other Id).
+KNOWN_CALLISTO_IDS = {4711, 4712, *range(5000, 5050)}
 PROVIDER_TIMEOUT = 5  # seconds, per request
 CLAIM_MARGIN = 2  # seconds: a dead worker's delivery is taken over after timeout + margin
 
@@ -127,7 +129,10 @@ class Worker:
 def fakes():
     # Rebilly knows the orders new_order makes (4711, 4712, 5000…5049).
     rebilly_orders = [f"ord_{n}" for n in (4711, 4712, *range(5000, 5050))]
-    with CallistoFake() as callisto, RebillyFake(orders=rebilly_orders) as rebilly:
+    with (
+        CallistoFake(known_ids=KNOWN_CALLISTO_IDS) as callisto,
+        RebillyFake(orders=rebilly_orders) as rebilly,
+    ):
         yield callisto, rebilly
 
 

@@ -2,7 +2,8 @@
 
 import base64
 import socket
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -20,14 +21,15 @@ STAFF_SALESFORCE_ID = "005000000000002BBB"
 
 @pytest.fixture(scope="module")
 def server():
-    with CallistoFake() as running:
+    with CallistoFake(known_ids={4711}) as running:
         yield running
 
 
 @pytest.fixture
 def fake(server):
     server.reset()
-    server.known_ids = None
+    server.known_ids = {4711}
+    server.existing_add = "refuse"
     return server
 
 
@@ -48,8 +50,8 @@ def cancellation(db):
     return CancellationFactory(
         order=OrderFactory(external_ids={"callisto": "4711"}),
         reason__subject="Lieferung zu spät",
-        churn_time=datetime(2030, 3, 1, 23, 30, tzinfo=UTC),
-        canceled_time=datetime(2030, 2, 20, 10, 15, 7, tzinfo=UTC),
+        churn_time=datetime(2030, 3, 1, 22, 30, tzinfo=UTC),  # 23:30 in Berlin
+        canceled_time=datetime(2030, 2, 20, 10, 15, 7, tzinfo=UTC),  # 11:15:07 in Berlin
         external_user_id=SALESFORCE_ID,
     )
 
@@ -74,7 +76,7 @@ def test_an_add_puts_the_seed_fields_and_is_delivered(cancellation, fake):
     assert request.json() == {
         "Id": 4711,
         "CancelDate": "2030-03-01",
-        "CancelTimestamp": "2030-02-20 10:15:07",
+        "CancelTimestamp": "2030-02-20 11:15:07",
         "CancelReason": "Lieferung zu spät",
         "UserId": SALESFORCE_ID,
         "Action": "Add",
@@ -84,13 +86,32 @@ def test_an_add_puts_the_seed_fields_and_is_delivered(cancellation, fake):
     assert fake.is_cancelled(4711)
 
 
-def test_the_cancel_date_is_the_effective_day_in_utc(cancellation, fake):
-    berlin = timezone(timedelta(hours=1))
-    cancellation.churn_time = datetime(2030, 3, 2, 0, 30, tzinfo=berlin)  # 23:30 UTC on 1 March
+def test_the_cancel_date_is_the_effective_day_in_callistos_zone(cancellation, fake):
+    # 2027-01-15 00:00 in Berlin is 2027-01-14 23:00 UTC: Callisto must hear the 15th.
+    cancellation.churn_time = datetime(2027, 1, 15, tzinfo=ZoneInfo("Europe/Berlin"))
 
     adapter_for(fake).deliver(cancellation, Action.ADD)
 
-    assert fake.received[-1].json()["CancelDate"] == "2030-03-01"
+    assert fake.received[-1].json()["CancelDate"] == "2027-01-15"
+
+
+def test_the_cancel_timestamp_is_in_callistos_zone_in_summer_too(cancellation, fake):
+    cancellation.canceled_time = datetime(2027, 7, 1, 22, 30, 5, tzinfo=UTC)
+
+    adapter_for(fake).deliver(cancellation, Action.ADD)
+
+    assert fake.received[-1].json()["CancelTimestamp"] == "2027-07-02 00:30:05"
+
+
+def test_callisto_time_zone_chooses_the_zone(cancellation, fake, settings):
+    settings.CALLISTO_TIME_ZONE = "Europe/Istanbul"
+    cancellation.churn_time = datetime(2027, 1, 14, 21, 30, tzinfo=UTC)  # 00:30 in Istanbul
+
+    adapter_for(fake).deliver(cancellation, Action.ADD)
+
+    body = fake.received[-1].json()
+    assert body["CancelDate"] == "2027-01-15"
+    assert body["CancelTimestamp"] == "2030-02-20 13:15:07"
 
 
 def test_basic_credentials_are_sent(cancellation, fake):
@@ -127,6 +148,36 @@ def test_the_staff_users_salesforce_id_wins_over_the_external_user_id(cancellati
     adapter_for(fake).deliver(cancellation, Action.ADD)
 
     assert fake.received[-1].json()["UserId"] == STAFF_SALESFORCE_ID
+
+
+def test_callisto_default_user_id_is_sent_when_nobody_has_a_salesforce_id(
+    cancellation, fake, settings
+):
+    settings.CALLISTO_DEFAULT_USER_ID = "005000000000000DEF"
+    cancellation.external_user_id = ""
+
+    result = adapter_for(fake).deliver(cancellation, Action.ADD)
+
+    assert result.outcome == Outcome.DELIVERED
+    assert fake.received[-1].json()["UserId"] == "005000000000000DEF"
+
+
+def test_a_plan_without_any_salesforce_id_is_a_problem_naming_external_user_id(cancellation, fake):
+    cancellation.external_user_id = ""
+
+    problems = adapter_for(fake).plan_problems(cancellation)
+
+    assert list(problems) == ["external_user_id"]
+    assert "externalUserId" in problems["external_user_id"]
+
+
+def test_a_plan_with_a_salesforce_id_or_the_default_has_no_problem(cancellation, fake, settings):
+    adapter = adapter_for(fake)
+    assert adapter.plan_problems(cancellation) == {}
+
+    cancellation.external_user_id = ""
+    settings.CALLISTO_DEFAULT_USER_ID = "005000000000000DEF"
+    assert adapter.plan_problems(cancellation) == {}
 
 
 def test_without_any_salesforce_id_it_fails_without_calling_callisto(cancellation, fake):

@@ -423,7 +423,7 @@ def test_the_sweep_delivers_everything_due(make_provider):
 
 @pytest.fixture
 def fakes(db, monkeypatch):
-    with CallistoFake() as callisto, RebillyFake(orders=["ord_1"]) as rebilly:
+    with CallistoFake(known_ids={4711}) as callisto, RebillyFake(orders=["ord_1"]) as rebilly:
         monkeypatch.setenv("CALLISTO_USERNAME", callisto.username)
         monkeypatch.setenv("CALLISTO_PASSWORD", callisto.password)
         monkeypatch.setenv("REBILLY_API_KEY", rebilly.api_key)

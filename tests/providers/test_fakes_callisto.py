@@ -1,4 +1,5 @@
-"""The strict Callisto fake enforces seed 000's contract and remembers what it was told."""
+"""The strict Callisto fake enforces seed 000's contract (docs/contracts/callisto/) and remembers
+what it was told; where the contract is silent it answers what GUESSES.md says."""
 
 import json
 
@@ -13,14 +14,15 @@ USER_ID = "005000000000001AAA"
 
 @pytest.fixture(scope="module")
 def server():
-    with CallistoFake() as running:
+    with CallistoFake(known_ids={4711}) as running:
         yield running
 
 
 @pytest.fixture
 def fake(server):
     server.reset()
-    server.known_ids = None
+    server.known_ids = {4711}
+    server.existing_add = "refuse"
     return server
 
 
@@ -68,11 +70,37 @@ def test_the_same_add_twice_is_counted_but_changes_nothing(fake):
     assert fake.effects(4711) == ["Add"]
 
 
-def test_an_add_with_another_date_reschedules(fake):
+def test_an_add_with_another_date_for_a_cancelled_order_is_refused_on_id(fake):
     call(fake, payload=body())
-    call(fake, payload=body(CancelDate="2026-04-01"))
 
-    assert fake.effects(4711) == ["Add", "Add"]
+    response = call(fake, payload=body(CancelDate="2026-04-01"))
+
+    assert response.status_code == 422
+    assert response.json()["validation_messages"] == {
+        "Id": {"recordFound": "A record matching the input was found"}
+    }
+    assert fake.orders[4711]["CancelDate"] == "2026-03-01"
+    assert fake.effects(4711) == ["Add"]
+
+
+def test_in_replace_mode_an_add_with_another_date_replaces_the_cancellation(fake):
+    fake.existing_add = "replace"
+    call(fake, payload=body())
+
+    response = call(fake, payload=body(CancelDate="2026-04-01"))
+
+    assert response.status_code == 200
+    assert fake.orders[4711]["CancelDate"] == "2026-04-01"
+
+
+def test_a_delete_then_an_add_with_another_date_moves_the_cancellation(fake):
+    call(fake, payload=body())
+    call(fake, "DELETE", body(Action="Delete"))
+
+    response = call(fake, payload=body(CancelDate="2026-04-01"))
+
+    assert response.status_code == 200
+    assert fake.effects(4711) == ["Add", "Delete", "Add"]
     assert fake.orders[4711]["CancelDate"] == "2026-04-01"
 
 
@@ -188,12 +216,44 @@ def test_a_delete_request_saying_add_is_422(fake):
     assert "Action" in response.json()["validation_messages"]
 
 
-def test_an_unknown_order_is_404_when_known_ids_are_set():
-    with CallistoFake(known_ids={1}) as fake:
-        response = call(fake, payload=body())
+def test_an_order_id_it_does_not_know_is_404_and_changes_nothing(fake):
+    response = call(fake, payload=body(Id=4712))
 
     assert response.status_code == 404
     assert response.headers["Allow"] == "PUT, DELETE"
+    assert fake.orders == {}
+
+
+def test_by_default_it_knows_no_order():
+    with CallistoFake() as fake:
+        assert call(fake, payload=body()).status_code == 404
+
+
+def test_a_field_the_seed_does_not_define_is_422_naming_it(fake):
+    response = call(fake, payload=body(CancelComment="x"))
+
+    assert response.status_code == 422
+    assert list(response.json()["validation_messages"]) == ["CancelComment"]
+    assert fake.received_count(4711) == 0
+
+
+def test_a_delete_without_a_body_type_is_not_415(fake):
+    response = call(fake, "DELETE", headers={"Content-Type": None})
+
+    assert response.status_code == 422  # Laminas checks the type of a body only
+
+
+def test_a_delete_with_a_body_but_no_body_type_is_415(fake):
+    response = call(fake, "DELETE", body(Action="Delete"), headers={"Content-Type": None})
+
+    assert response.status_code == 415
+
+
+def test_a_non_ascii_reason_is_accepted(fake):
+    response = call(fake, payload=body(CancelReason="Teslimat çok gecikti – zu spät"))
+
+    assert response.status_code == 200
+    assert fake.orders[4711]["CancelReason"] == "Teslimat çok gecikti – zu spät"
 
 
 def test_other_methods_are_405_with_allow(fake):
@@ -258,3 +318,5 @@ def test_the_http_control_api_sets_known_ids(fake):
     FakeControl(fake.url).set_known_ids([1])
 
     assert call(fake, payload=body()).status_code == 404
+    FakeControl(fake.url).set_known_ids([4711])
+    assert call(fake, payload=body()).status_code == 200

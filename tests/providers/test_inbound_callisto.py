@@ -3,6 +3,7 @@
 import base64
 import json
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -18,6 +19,7 @@ from tests.factories import CancellationReasonFactory, OrderFactory, OrderItemFa
 URL = "/callisto/cancel"
 PASSWORD = "correct horse battery staple"
 USER_ID = "005000000000001AAA"
+BERLIN = ZoneInfo("Europe/Berlin")  # CALLISTO_TIME_ZONE's default
 
 
 @pytest.fixture
@@ -41,7 +43,7 @@ def client(agent):
 
 
 def fields(**changes):
-    today = timezone.now().astimezone(UTC).date()
+    today = timezone.now().astimezone(BERLIN).date()
     payload = {
         "Id": 4711,
         "CancelDate": today.isoformat(),
@@ -76,16 +78,95 @@ def test_an_add_for_today_cancels_the_order_now(client, order, reason, agent):
     ).exists()
 
 
-def test_a_future_cancel_date_is_scheduled_at_midnight_utc(client, order, reason):
-    day = timezone.now().astimezone(UTC).date() + timedelta(days=10)
+def test_a_future_cancel_date_is_scheduled_at_midnight_in_callistos_zone(client, order, reason):
+    day = timezone.now().astimezone(BERLIN).date() + timedelta(days=10)
 
     response = send(client, payload=fields(CancelDate=day.isoformat()))
 
     cancellation = Cancellation.objects.get()
     assert response.status_code == 200
     assert cancellation.status == CancellationStatus.CONFIRMED
-    assert cancellation.churn_time == datetime(day.year, day.month, day.day, tzinfo=UTC)
+    assert cancellation.churn_time == datetime(day.year, day.month, day.day, tzinfo=BERLIN)
     assert response.json()["CancelDate"] == day.isoformat()
+
+
+def test_the_15th_of_january_is_midnight_in_berlin_not_utc(client, order, reason):
+    send(client, payload=fields(CancelDate="2099-01-15"))
+
+    assert Cancellation.objects.get().churn_time == datetime(2099, 1, 14, 23, tzinfo=UTC)
+
+
+def test_callisto_time_zone_chooses_the_zone_of_the_cancel_date(client, order, reason, settings):
+    settings.CALLISTO_TIME_ZONE = "Europe/Istanbul"
+    day = timezone.now().astimezone(UTC).date() + timedelta(days=10)
+
+    send(client, payload=fields(CancelDate=day.isoformat()))
+
+    expected = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo("Europe/Istanbul"))
+    assert Cancellation.objects.get().churn_time == expected
+
+
+def test_the_cancel_timestamp_is_kept_as_the_canceled_time_in_callistos_zone(client, order, reason):
+    response = send(client, payload=fields(CancelTimestamp="2026-02-20 10:15:00"))
+
+    cancellation = Cancellation.objects.get()
+    assert cancellation.canceled_time == datetime(2026, 2, 20, 9, 15, tzinfo=UTC)
+    assert response.json()["CancelTimestamp"] == "2026-02-20 10:15:00"
+
+
+def test_a_cancel_timestamp_in_the_future_is_422_on_it(client, order, reason):
+    later = (timezone.now() + timedelta(days=1)).astimezone(BERLIN)
+
+    response = send(client, payload=fields(CancelTimestamp=later.strftime("%Y-%m-%d %H:%M:%S")))
+
+    assert response.status_code == 422
+    assert list(response.json()["validation_messages"]) == ["CancelTimestamp"]
+    assert not Cancellation.objects.exists()
+
+
+def test_an_unknown_field_is_422_naming_it_and_the_close_match(client, order, reason):
+    response = send(client, payload=fields(CancelDat="2026-03-01"))
+
+    messages = response.json()["validation_messages"]
+    assert response.status_code == 422
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["detail"] == "Failed Validation"
+    assert list(messages) == ["CancelDat"]
+    assert messages["CancelDat"] == {"unknownField": "unknown field; did you mean CancelDate?"}
+    assert not Cancellation.objects.exists()
+
+
+def test_an_unknown_field_on_a_delete_is_422_too(client, order, reason):
+    send(client)
+
+    response = send(client, "delete", {"Id": 4711, "Comment": "x"})
+
+    assert response.status_code == 422
+    assert list(response.json()["validation_messages"]) == ["Comment"]
+    assert Cancellation.objects.get().status == CancellationStatus.COMPLETED
+
+
+def test_every_field_of_the_seed_is_accepted(client, order, reason):
+    response = send(client, payload=fields(Action="Add"))
+
+    assert response.status_code == 200
+
+
+def test_a_delete_without_a_content_type_is_read_as_json(client, order, reason):
+    send(client)
+
+    response = client.generic(
+        "DELETE", URL, json.dumps({"Id": 4711}), content_type="", HTTP_ACCEPT="application/json"
+    )
+
+    assert response.status_code == 204
+    assert Cancellation.objects.get().status == CancellationStatus.REVOKED
+
+
+def test_a_put_without_a_content_type_is_still_415(client, order, reason):
+    response = client.generic("PUT", URL, json.dumps(fields()), content_type="")
+
+    assert response.status_code == 415
 
 
 def test_a_past_cancel_date_means_now(client, order, reason):

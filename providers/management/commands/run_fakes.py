@@ -38,7 +38,7 @@ FAKES = [
     FakeEntry(
         "callisto",
         8102,
-        lambda port: callisto.CallistoFake(port=port),
+        lambda port: callisto.CallistoFake(port=port, known_ids=callisto.DEMO_ORDER_IDS),
         lambda fake: {
             "CALLISTO_BASE_URL": fake.url,
             "CALLISTO_USERNAME": fake.username,
