@@ -24,6 +24,8 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from .unknown_fields import UNKNOWN_FIELD
+
 logger = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -94,6 +96,8 @@ def flatten_errors(detail, prefix: str = "", rename=None) -> list[dict]:
             key = str(key)
             if key in (NON_FIELD, "non_field_errors"):
                 name = prefix.rstrip(".")
+            elif _is_unknown_field(value):
+                name = prefix + key  # named as sent: `placed_at` is not `placedTime`
             else:
                 name = prefix + (rename.get(key, key) if prefix else api_field_path(key, rename))
             found += flatten_errors(value, name + "." if name else "", rename)
@@ -108,6 +112,14 @@ def flatten_errors(detail, prefix: str = "", rename=None) -> list[dict]:
     else:
         found.append(_field_error(prefix.rstrip("."), detail))
     return found
+
+
+def _is_unknown_field(errors) -> bool:
+    return (
+        isinstance(errors, list)
+        and bool(errors)
+        and all(getattr(error, "code", None) == UNKNOWN_FIELD for error in errors)
+    )
 
 
 def api_field_path(key: str, rename) -> str:

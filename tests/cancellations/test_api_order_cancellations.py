@@ -330,7 +330,6 @@ def test_line_item_subtotal_is_computed_never_taken_from_the_body(api, order_wit
             },
         ],
         lineItemSubtotal={"amount": 1000000, "currency": "EUR"},
-        proratedCredit={"amount": 999, "currency": "EUR"},
     )
 
     response = api.post(LIST, body, format="json")
