@@ -159,7 +159,13 @@ class NewOrderItemInputSerializer(RefuseUnknownFields):
 class OrderInputSerializer(RefuseUnknownFields):
     number = serializers.CharField(max_length=40)
     customerName = serializers.CharField(max_length=200)
-    customerEmail = serializers.EmailField(allow_blank=True, default="")
+    # No default: "" isn't an e-mail address, so the schema can't document it as the default
+    # (openapi-spec-validator refuses that). Absent or "" both mean none was given.
+    customerEmail = serializers.EmailField(
+        required=False,
+        allow_blank=True,
+        help_text=_("An e-mail address; absent or empty when none was given."),
+    )
     channel = serializers.CharField(max_length=200, validators=[channel_validator])
     currency = serializers.CharField(max_length=3, validators=[currency_validator])
     status = serializers.ChoiceField(choices=OrderStatus.choices, default=OrderStatus.OPEN)

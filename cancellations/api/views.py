@@ -226,7 +226,7 @@ class OrderListCreateView(JsonApiView):
         order = services.create_order(
             number=data["number"],
             customer_name=data["customerName"],
-            customer_email=data["customerEmail"],
+            customer_email=data.get("customerEmail", ""),
             channel=data["channel"],
             currency=data["currency"],
             status=data["status"],
