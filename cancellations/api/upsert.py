@@ -89,6 +89,10 @@ class CancellationDetailView(CancellationViewMixin, JsonApiView):
     @extend_schema(
         operation_id="order_cancellations_retrieve",
         summary=_("One cancellation"),
+        description=_(
+            "In Storno's shape, like the list and POST: orderId is Storno's order id (a "
+            "number) and reason the reason's subject. PUT answers in Rebilly's."
+        ),
         parameters=[CANCELLATION_ID],
         responses={200: CancellationSerializer, **READ_ERRORS, **NOT_FOUND},
     )
