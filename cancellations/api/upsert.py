@@ -31,6 +31,7 @@ from .views import (
     service_arguments,
 )
 
+COMPLETED = CancellationStatus.COMPLETED
 # Until the body says which one the client used, `reason` is Rebilly's code, not reasonId.
 UPSERT_ERROR_FIELDS = {k: v for k, v in CANCELLATION_ERROR_FIELDS.items() if k != "reason"}
 
@@ -78,6 +79,15 @@ REBILLY_RESPONSE = OpenApiExample(
         "_links": SEED_RESPONSE.value["_links"][:1],
     },
 )
+
+
+def what_is_asked(data: dict) -> dict:
+    """The validated body as the request's fingerprint should see it: what is asked, not how.
+    reasonId already stands for the reason however it was named, and `completed` (accepted
+    only when it is) asks for what `confirmed` does; so echoing an answer back is the same
+    request again, not an update."""
+    asked = CancellationStatus.CONFIRMED if data["status"] == COMPLETED else data["status"]
+    return {**data, "reason": None, "status": asked}
 
 
 class CancellationDetailView(CancellationViewMixin, JsonApiView):
@@ -149,7 +159,7 @@ class CancellationDetailView(CancellationViewMixin, JsonApiView):
             status=data["status"],
             actor=request.user,
             via=VIA_API,
-            **service_arguments(data),
+            **service_arguments(what_is_asked(data)),
         )
         # Rebilly's answer names the order as the request did.
         reference = str(request.data["orderId"]).strip()

@@ -522,3 +522,19 @@ def test_the_answer_to_a_revoke_validates_against_rebillys_schema(
 
     assert schema_errors(response.json(), schema(REBILLY_SCHEMA)) == []
     assert [link["rel"] for link in response.json()["_links"]] == ["self"]
+
+
+def test_echoing_the_answer_back_is_the_same_request_again(api, rebilly_order, too_expensive):
+    first = api.put(url("cnl-1"), rebilly_body(rebilly_order), format="json").json()
+    entries = AuditEntry.objects.count()
+    deliveries = list(Delivery.objects.values_list("pk", "updated_at"))
+    echoed = {
+        key: first[key]
+        for key in ("id", "orderId", "reason", "reasonId", "status", "canceledTime", "_links")
+    }
+
+    response = api.put(url("cnl-1"), {**echoed, "status": "completed"}, format="json")
+
+    assert response.status_code == 200, response.json()
+    assert AuditEntry.objects.count() == entries
+    assert list(Delivery.objects.values_list("pk", "updated_at")) == deliveries
