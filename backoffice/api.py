@@ -7,7 +7,8 @@ Every error is an RFC 7807 problem object (media type application/problem+json):
      "invalidFields": [{"field": "orderId", "message": "No order with this id.", "code": "..."}]}
 
 `invalidFields` uses the API's own field names with dot notation for nested values
-(`lineItems.0.quantity`), like Rebilly's 422 bodies.
+(`lineItems.0.quantity`), like Rebilly's 422 bodies. A view may set `invalid_input_status`
+(Rebilly's upsert: 422 instead of 400) and `problem_instance` (add RFC 7807's `instance`).
 """
 
 import logging
@@ -23,6 +24,8 @@ from rest_framework import exceptions, parsers, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
+
+from .unknown_fields import UNKNOWN_FIELD
 
 logger = logging.getLogger(__name__)
 
@@ -74,10 +77,11 @@ _TITLES = {
     406: _("Not acceptable"),
     409: _("Conflict"),
     415: _("Unsupported media type"),
+    422: _("Validation error"),
     429: _("Too many requests"),
     503: _("Service unavailable"),
 }
-_TYPES = {400: "invalid-input", 409: "conflict", 503: "service-unavailable"}
+_TYPES = {400: "invalid-input", 409: "conflict", 422: "invalid-input", 503: "service-unavailable"}
 
 
 def camel_case(name: str) -> str:
@@ -94,6 +98,8 @@ def flatten_errors(detail, prefix: str = "", rename=None) -> list[dict]:
             key = str(key)
             if key in (NON_FIELD, "non_field_errors"):
                 name = prefix.rstrip(".")
+            elif _is_unknown_field(value):
+                name = prefix + key  # named as sent: `placed_at` is not `placedTime`
             else:
                 name = prefix + (rename.get(key, key) if prefix else api_field_path(key, rename))
             found += flatten_errors(value, name + "." if name else "", rename)
@@ -108,6 +114,14 @@ def flatten_errors(detail, prefix: str = "", rename=None) -> list[dict]:
     else:
         found.append(_field_error(prefix.rstrip("."), detail))
     return found
+
+
+def _is_unknown_field(errors) -> bool:
+    return (
+        isinstance(errors, list)
+        and bool(errors)
+        and all(getattr(error, "code", None) == UNKNOWN_FIELD for error in errors)
+    )
 
 
 def api_field_path(key: str, rename) -> str:
@@ -191,10 +205,15 @@ def problem_exception_handler(exc, context):
         )
         # Only "exists already" is wrong: the request conflicts with what is there.
         conflict = bool(invalid) and all(e["code"] == "duplicate" for e in invalid)
-        status_code = status.HTTP_409_CONFLICT if conflict else exc.status_code
+        # A dialect answering invalid input otherwise (Rebilly's upsert: 422) says so.
+        invalid_status = getattr(view, "invalid_input_status", exc.status_code)
+        status_code = status.HTTP_409_CONFLICT if conflict else invalid_status
         response = problem_response(status_code, summary, invalid, headers)
     else:
         response = problem_response(exc.status_code, str(exc.detail), None, headers)
+    request = context.get("request")
+    if getattr(view, "problem_instance", False) and request is not None:
+        response.data["instance"] = request.path  # RFC 7807's instance, which Rebilly sends
     set_rollback()
     return response
 

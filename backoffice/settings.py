@@ -279,6 +279,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "BulkCancellationStatusEnum": "cancellations.models.BulkCancellationStatus",
         "OrderStatusEnum": "cancellations.states.OrderStatus.choices",
+        "CancellationStatusEnum": "cancellations.states.CancellationStatus.choices",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

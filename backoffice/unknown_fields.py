@@ -13,6 +13,10 @@ from collections.abc import Iterable, Mapping
 from django.utils.translation import gettext as _
 from rest_framework import serializers
 
+# The code of an unknown-field error: the API names such a field as it was sent, instead of
+# translating it like a known field's (backoffice.api.flatten_errors).
+UNKNOWN_FIELD = "unknown_field"
+
 
 def unknown_field_message(name: str, known: Iterable[str]) -> str:
     """ "unknown field; did you mean placedTime?" (without the suggestion when none is close)."""
@@ -41,5 +45,8 @@ class RefuseUnknownFields(serializers.Serializer):
         if isinstance(data, Mapping):
             unknown = unknown_fields(data, self.fields.keys())
             if unknown:
-                raise serializers.ValidationError({k: [v] for k, v in unknown.items()})
+                detail = serializers.ErrorDetail
+                raise serializers.ValidationError(
+                    {k: [detail(v, code=UNKNOWN_FIELD)] for k, v in unknown.items()}
+                )
         return super().to_internal_value(data)

@@ -1,5 +1,7 @@
 """Read-side queries shared by the admin, the staff pages and the API."""
 
+import re
+
 from django.db import connection
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
@@ -37,6 +39,21 @@ def order_channels() -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute(sql)
         return [row[0] for row in cursor.fetchall()]
+
+
+# Storno's order ids as a client may write them in a string: ASCII digits, within bigint.
+_ORDER_PK = re.compile(r"[0-9]{1,18}")
+
+
+def orders_by_reference(reference: str, *, limit: int = 3) -> list[Order]:
+    """Every order `reference` may name (at most `limit`): its Rebilly id
+    (external_ids["rebilly"]), its number, or Storno's id written as a string. The caller
+    decides what several of them mean. One query; the Rebilly id is not indexed, so it reads
+    the orders table (like the Callisto id lookup)."""
+    match = Q(external_ids__rebilly=reference) | Q(number=reference)
+    if _ORDER_PK.fullmatch(reference):
+        match |= Q(pk=int(reference))
+    return list(Order.objects.filter(match).order_by("pk")[:limit])
 
 
 def order_detail_queryset() -> QuerySet[Order]:

@@ -56,6 +56,7 @@ from .states import (
     OrderStatus,
     check_cancellation_transition,
     check_order_transition,
+    check_requested_status,
 )
 
 CENT = Decimal("0.01")
@@ -716,6 +717,7 @@ def cancel_order(
     kill_running: bool = False,
     bulk_cancellation=None,
     canceled_time: datetime | None = None,
+    draft: bool = False,
 ) -> Cancellation:
     """Cancel the whole order (items=None) or some quantities of its items, now or later.
 
@@ -723,7 +725,9 @@ def cancel_order(
     CancelTimestamp); a few minutes ahead of our clock count as now, later is refused.
 
     Effective at once when the effective time has come (status completed), otherwise scheduled
-    (status confirmed) for complete_due_cancellations to apply.
+    (status confirmed) for complete_due_cancellations to apply. A draft (Rebilly's "so that the
+    cancellation and charge can be previewed") only stores the plan, quoted as of now: no item,
+    order or provider hears of it until update_cancellation confirms it.
 
     The returned cancellation carries its items, lines and deliveries as written (prefetched),
     so a caller can show it without reading it back."""
@@ -772,7 +776,10 @@ def cancel_order(
             )
             if cancellation_id:
                 cancellation.id = cancellation_id
-            if not quote.is_scheduled:
+            effective_now = not quote.is_scheduled and not draft
+            if draft:
+                cancellation.status = CancellationStatus.DRAFT
+            elif effective_now:
                 # Effective at once: written as completed in the first place.
                 _mark_completed(cancellation, now)
             written = _write_plan(cancellation, quote)
@@ -783,10 +790,10 @@ def cancel_order(
                 cancellation=cancellation,
                 actor=actor,
                 via=via,
-                data=plan_summary(cancellation, quote),
+                data={**plan_summary(cancellation, quote), **({"draft": True} if draft else {})},
                 audit=audit,
             )
-            if not quote.is_scheduled:
+            if effective_now:
                 _take_effect(
                     cancellation,
                     order,
@@ -798,7 +805,7 @@ def cancel_order(
                     cancelled=[(q.order_item.pk, q.quantity) for q in quote.items],
                 )
             trail.write()
-            deliveries = enqueue_deliveries(cancellation, DeliveryAction.ADD)
+            deliveries = [] if draft else enqueue_deliveries(cancellation, DeliveryAction.ADD)
             _keep_written(cancellation, *written, deliveries)
     except IntegrityError as exc:
         # Two requests racing for one client-chosen id: the loser gets the same answer as if
@@ -870,12 +877,17 @@ def update_cancellation(
     external_user_id: str = "",
     audit: AuditInfo = AuditInfo(),
     request_fingerprint: str = "",
+    draft: bool = False,
 ) -> tuple[Cancellation, bool]:
     """The update half of an upsert. Returns (cancellation, changed).
 
     A scheduled cancellation may be re-planned entirely. Once effective, only the description,
     who asked and the audit note may change: anything else needs a revoke and a new
-    cancellation, so that what the providers were told stays true."""
+    cancellation, so that what the providers were told stays true.
+
+    A draft stays a draft (re-planned, nothing else changes) with draft=True; without, it is
+    confirmed: quoted again as of now and from then on like any new cancellation (effective
+    at once or scheduled, providers told). Nothing else can become a draft again."""
     _check_request_fields(canceled_by, audit=audit, external_user_id=external_user_id)
     with transaction.atomic():
         locked_order = _lock_order(cancellation.order_id)
@@ -890,6 +902,10 @@ def update_cancellation(
             raise CancellationError(
                 {"status": _("A revoked cancellation can't be changed.")}, code="invalid"
             )
+        was_draft = cancellation.status == CancellationStatus.DRAFT
+        if draft and not was_draft:
+            check_cancellation_transition(cancellation.status, CancellationStatus.DRAFT)
+        confirming = was_draft and not draft
         errors = reason_errors(reason, description)
         if errors:
             raise CancellationError(errors, code="invalid")
@@ -920,7 +936,9 @@ def update_cancellation(
                 code="invalid",
             )
         now = timezone.now()
-        if plan_changed:
+        # A draft being confirmed is quoted again: its quote was as of when it was stored.
+        replan = plan_changed or confirming
+        if replan:
             _lock_items(locked_order)
             quote = quote_cancellation(
                 locked_order,
@@ -946,16 +964,21 @@ def update_cancellation(
         cancellation.audit_time_spent = audit.time_spent
         cancellation.audit_ticket_link = audit.ticket_link
         cancellation.request_fingerprint = request_fingerprint
-        effective_now = plan_changed and not quote.is_scheduled
+        if confirming:
+            check_cancellation_transition(cancellation.status, CancellationStatus.CONFIRMED)
+            cancellation.status = CancellationStatus.CONFIRMED
+            cancellation.canceled_time = now
+            cancellation.order_status_before = locked_order.status
+        effective_now = replan and not draft and not quote.is_scheduled
         if effective_now:
             _mark_completed(cancellation, now)
-        if plan_changed:
+        if replan:
             _write_plan(cancellation, quote)
         else:
             cancellation.save()
         trail = audit_log.Trail()
         trail.add(
-            "cancellation.updated",
+            "cancellation.confirmed" if confirming else "cancellation.updated",
             order=locked_order,
             cancellation=cancellation,
             actor=actor,
@@ -976,8 +999,9 @@ def update_cancellation(
             )
         trail.write()
         # Any accepted change may alter what providers were told (plan, description, who):
-        # providers that take updates hear it again.
-        enqueue_deliveries(cancellation, DeliveryAction.ADD)
+        # providers that take updates hear it again. A draft is told to no one.
+        if not draft:
+            enqueue_deliveries(cancellation, DeliveryAction.ADD)
     return cancellation, True
 
 
@@ -1040,6 +1064,45 @@ def revoke_cancellation(
         trail.write()
         enqueue_deliveries(cancellation, DeliveryAction.REVOKE)
     return cancellation
+
+
+def upsert_cancellation(
+    existing: Cancellation | None,
+    *,
+    cancellation_id: str,
+    order: Order,
+    status: str,
+    actor,
+    via: str,
+    **plan,
+) -> tuple[Cancellation, bool]:
+    """Rebilly's PUT /order-cancellations/{id} with the `status` the client asked for; returns
+    (cancellation, created). `plan` is cancel_order's and update_cancellation's plan arguments
+    (reason, items, lines, churn_time…, audit).
+
+    draft: store (or re-plan) a plan that changes nothing; confirmed: take effect (a draft is
+    confirmed); revoked: revoke_cancellation, the plan is not applied; completed: only a
+    cancellation that is completed already (states.check_requested_status)."""
+    check_requested_status(existing.status if existing else None, status)
+    if status == CancellationStatus.REVOKED:
+        if order.pk != existing.order_id:
+            raise CancellationError(
+                {"order": _("A cancellation can't move to another order.")}, code="invalid"
+            )
+        if existing.status == CancellationStatus.REVOKED:
+            return existing, False  # the same request again
+        audit = plan.get("audit") or AuditInfo()
+        return revoke_cancellation(existing, actor=actor, via=via, comment=audit.comment), False
+    draft = status == CancellationStatus.DRAFT
+    if existing is None:
+        created = cancel_order(
+            order, cancellation_id=cancellation_id, draft=draft, actor=actor, via=via, **plan
+        )
+        return created, True
+    updated, _changed = update_cancellation(
+        existing, order=order, draft=draft, actor=actor, via=via, **plan
+    )
+    return updated, False
 
 
 def complete_due_cancellations(*, now: datetime | None = None, limit: int = 500) -> int:

@@ -110,3 +110,25 @@ def check_cancellation_transition(current: str, target: str) -> None:
             },
             code="invalid_transition",
         )
+
+
+def check_requested_status(current: str | None, requested: str) -> None:
+    """The `status` a client may ask for on Rebilly's upsert, given the cancellation's status
+    now (None: it doesn't exist yet). `completed` is set by Storno when the churn time is
+    reached (Rebilly: "a read-only status"), so asking for it is accepted only from a
+    cancellation that is completed already; `revoked` needs a cancellation to revoke. Every
+    other move is checked against CANCELLATION_TRANSITIONS by the service that makes it."""
+    if requested == CancellationStatus.COMPLETED and current != CancellationStatus.COMPLETED:
+        raise CancellationError(
+            {
+                "status": _(
+                    "Storno sets completed itself when the churn time is reached; "
+                    "send confirmed (or draft)."
+                )
+            },
+            code="invalid",
+        )
+    if requested == CancellationStatus.REVOKED and current is None:
+        raise CancellationError(
+            {"status": _("There is no cancellation with this id to revoke.")}, code="invalid"
+        )

@@ -311,3 +311,17 @@ def mapped_reason(reason: CancellationReason, provider_kind: str) -> str:
     if kind == ProviderKind.BILLING:
         return reason.subject[:BILLING_REASON_MAX_LENGTH]
     return reason.subject
+
+
+def reason_mapped_from(provider_kind: str, value: str) -> CancellationReason | None:
+    """The reason a provider's code stands for: the one whose mapping for `provider_kind` is
+    `value` (a Rebilly client's `reason: "too-expensive"`). Only explicit mappings count: the
+    fallback of mapped_reason ("other" for every unmapped reason) names no one reason. When
+    several reasons map to the value, an active one wins, then the catalog order."""
+    return (
+        CancellationReason.objects.filter(
+            mappings__provider_kind=ProviderKind(provider_kind), mappings__value=value
+        )
+        .order_by("-is_active", "ordering", "id")
+        .first()
+    )

@@ -14,6 +14,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import empty
 
+from backoffice.unknown_fields import RefuseUnknownFields
 from reasons.models import CancellationReason
 
 from ..models import (
@@ -150,7 +151,7 @@ class OrderSerializer(serializers.Serializer):
         return [cancellation.pk for cancellation in order.scheduled_cancellation_list]
 
 
-class NewOrderItemInputSerializer(serializers.Serializer):
+class NewOrderItemInputSerializer(RefuseUnknownFields):
     sku = serializers.CharField(max_length=64)
     description = serializers.CharField(max_length=255, allow_blank=True, default="")
     quantity = quantity_field()
@@ -168,10 +169,16 @@ class NewOrderItemInputSerializer(serializers.Serializer):
     )
 
 
-class OrderInputSerializer(serializers.Serializer):
+class OrderInputSerializer(RefuseUnknownFields):
     number = serializers.CharField(max_length=40)
     customerName = serializers.CharField(max_length=200)
-    customerEmail = serializers.EmailField(allow_blank=True, default="")
+    # No default: "" isn't an e-mail address, so the schema can't document it as the default
+    # (openapi-spec-validator refuses that). Absent or "" both mean none was given.
+    customerEmail = serializers.EmailField(
+        required=False,
+        allow_blank=True,
+        help_text=_("An e-mail address; absent or empty when none was given."),
+    )
     channel = serializers.CharField(max_length=200, validators=[channel_validator])
     currency = serializers.CharField(max_length=3, validators=[currency_validator])
     status = serializers.ChoiceField(choices=OrderStatus.choices, default=OrderStatus.OPEN)
@@ -199,7 +206,7 @@ class AuditLogSerializer(serializers.Serializer):
     ticketLink = serializers.CharField(max_length=255, allow_blank=True, default="")
 
 
-class LineItemSerializer(serializers.Serializer):
+class LineItemSerializer(RefuseUnknownFields):
     type = serializers.ChoiceField(choices=LineType.choices)
     unitPriceAmount = money_field(min_value=0)
     unitPriceCurrency = serializers.CharField(max_length=3)
@@ -207,21 +214,36 @@ class LineItemSerializer(serializers.Serializer):
     description = serializers.CharField(max_length=1000, allow_blank=True, default="")
     periodStartTime = UtcDateTimeField(required=False, allow_null=True, default=None)
     periodEndTime = UtcDateTimeField(required=False, allow_null=True, default=None)
+    # Rebilly's read-only fields of a line item, accepted from a client echoing one back.
+    createdTime = serializers.JSONField(read_only=True)
+    updatedTime = serializers.JSONField(read_only=True)
 
 
-class ItemPickInputSerializer(serializers.Serializer):
+class AuditLogInputSerializer(RefuseUnknownFields, AuditLogSerializer):
+    """The auditLog a client sends: its three fields and nothing else."""
+
+
+class ItemPickInputSerializer(RefuseUnknownFields):
     itemId = StrictIntegerField(min_value=1, max_value=MAX_ID)
     quantity = quantity_field()
 
 
-class CancellationInputSerializer(serializers.Serializer):
-    """The request body of POST and PUT. Read-only fields a client echoes back (status,
-    lineItemSubtotal, proratedCredit, _links…) are ignored: the service computes them."""
+class CancellationPlanInput(RefuseUnknownFields):
+    """What POST and the Rebilly-shaped PUT (api/rebilly.py) both take. Any other field is
+    refused. Rebilly's read-only fields (docs/contracts/rebilly/OrderCancellation.resolved.json)
+    count as known and are ignored: a client may echo a cancellation back, and Storno computes
+    them. Storno's own read-only ones (`status` on POST, proratedCredit…) are refused: `status`
+    silently ignored would confirm what a client meant as a draft."""
 
-    orderId = ModelIdField(Order.objects.all(), help_text=_("Storno's order id."))
-    reasonId = ModelIdField(
-        CancellationReason.objects.all(), help_text=_("A cancellation reason's id.")
-    )
+    id = serializers.JSONField(read_only=True)
+    canceledTime = serializers.JSONField(read_only=True)
+    createdTime = serializers.JSONField(read_only=True)
+    updatedTime = serializers.JSONField(read_only=True)
+    proratedInvoiceId = serializers.JSONField(read_only=True)
+    appliedInvoiceId = serializers.JSONField(read_only=True)
+    lineItemSubtotal = serializers.JSONField(read_only=True)
+    _links = serializers.JSONField(read_only=True)
+
     description = serializers.CharField(max_length=255, allow_blank=True, default="")
     canceledBy = serializers.ChoiceField(choices=CanceledBy.choices, default=CanceledBy.MERCHANT)
     churnTime = UtcDateTimeField(required=False, allow_null=True, default=None)
@@ -246,10 +268,19 @@ class CancellationInputSerializer(serializers.Serializer):
         help_text=_("Items and quantities for a partial cancellation; absent or null: all."),
     )
     externalUserId = serializers.CharField(max_length=64, allow_blank=True, default="")
-    auditLog = AuditLogSerializer(required=False, allow_null=True, default=None)
+    auditLog = AuditLogInputSerializer(required=False, allow_null=True, default=None)
 
 
-class CancellationRevokeInputSerializer(serializers.Serializer):
+class CancellationInputSerializer(CancellationPlanInput):
+    """The request body of POST."""
+
+    orderId = ModelIdField(Order.objects.all(), help_text=_("Storno's order id."))
+    reasonId = ModelIdField(
+        CancellationReason.objects.all(), help_text=_("A cancellation reason's id.")
+    )
+
+
+class CancellationRevokeInputSerializer(RefuseUnknownFields):
     comment = serializers.CharField(max_length=255, allow_blank=True, default="")
 
 

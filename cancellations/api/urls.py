@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import billing, bulk, orders_cancel, views
+from . import billing, bulk, orders_cancel, upsert, views
 
 app_name = "cancellations-api"
 
@@ -15,12 +15,12 @@ urlpatterns = [
     # Rebilly's path has no trailing slash; both spellings reach the same view.
     path(
         "order-cancellations/<str:id>",
-        views.CancellationDetailView.as_view(),
+        upsert.CancellationDetailView.as_view(),
         name="cancellation-detail",
     ),
     path(
         "order-cancellations/<str:id>/",
-        views.CancellationDetailSlashView.as_view(),
+        upsert.CancellationDetailSlashView.as_view(),
         name="cancellation-detail-slash",
     ),
     path(

@@ -1,4 +1,5 @@
-"""The cancellations API: orders and Rebilly-shaped order cancellations.
+"""The cancellations API: orders and Rebilly-shaped order cancellations (the Rebilly-dialect
+upsert and GET of one cancellation: upsert.py).
 
 Each view parses with an input serializer, calls a service (via=API, actor=the caller), reads
 back through a selector and renders with an output serializer. Errors become problem objects in
@@ -13,7 +14,7 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
 )
-from rest_framework import exceptions, permissions, status
+from rest_framework import permissions, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -226,7 +227,7 @@ class OrderListCreateView(JsonApiView):
         order = services.create_order(
             number=data["number"],
             customer_name=data["customerName"],
-            customer_email=data["customerEmail"],
+            customer_email=data.get("customerEmail", ""),
             channel=data["channel"],
             currency=data["currency"],
             status=data["status"],
@@ -277,7 +278,7 @@ class OrderDetailView(JsonApiView):
 # --- cancellations -------------------------------------------------------------------------------
 
 
-def _service_arguments(data: dict) -> dict:
+def service_arguments(data: dict) -> dict:
     """The validated body as cancel_order / update_cancellation keyword arguments."""
     audit = data["auditLog"] or {}
     picks = data["items"]
@@ -335,15 +336,19 @@ class CancellationViewMixin:
             raise Http404
         return cancellation
 
-    def render(self, cancellation, status_code=status.HTTP_200_OK, headers=None):
+    def render(self, cancellation, status_code=status.HTTP_200_OK, headers=None, *, dialect=None):
+        """`dialect`: (output serializer, extra context) when not Storno's own shape."""
+        serializer_class, context = dialect or (CancellationSerializer, {})
         # What the serializer needs: in hand after a create, read back otherwise.
         cancellation = selectors.cancellation_for_display(cancellation)
-        data = CancellationSerializer(cancellation, context={"request": self.request}).data
+        context = {"request": self.request, **context}
+        data = serializer_class(cancellation, context=context).data
         return Response(data, status=status_code, headers=headers)
 
-    def created(self, cancellation):
+    def created(self, cancellation, *, dialect=None):
         location = self.request.build_absolute_uri(cancellation_url(cancellation.pk))
-        return self.render(cancellation, status.HTTP_201_CREATED, {"Location": location})
+        headers = {"Location": location}
+        return self.render(cancellation, status.HTTP_201_CREATED, headers, dialect=dialect)
 
 
 class CancellationListCreateView(CancellationViewMixin, JsonApiView):
@@ -372,68 +377,9 @@ class CancellationListCreateView(CancellationViewMixin, JsonApiView):
     def post(self, request):
         data = parse(CancellationInputSerializer, request)
         cancellation = services.cancel_order(
-            data["orderId"], actor=request.user, via=VIA_API, **_service_arguments(data)
+            data["orderId"], actor=request.user, via=VIA_API, **service_arguments(data)
         )
         return self.created(cancellation)
-
-
-class CancellationDetailView(CancellationViewMixin, JsonApiView):
-    serializer_class = CancellationInputSerializer
-
-    @extend_schema(
-        operation_id="order_cancellations_retrieve",
-        summary=_("One cancellation"),
-        parameters=[CANCELLATION_ID],
-        responses={200: CancellationSerializer, **READ_ERRORS, **NOT_FOUND},
-    )
-    def get(self, request, id):
-        return self.render(self.get_cancellation(id))
-
-    @extend_schema(
-        operation_id="order_cancellations_upsert",
-        summary=_("Create or update the cancellation with this id (Rebilly's upsert)"),
-        description=_(
-            "201 when it was created, 200 when it existed. Sending the same body again changes "
-            "nothing. Once effective (completed) only the description, canceledBy, "
-            "externalUserId and auditLog may change. Creating needs add_cancellation as well "
-            "as change_cancellation."
-        ),
-        parameters=[CANCELLATION_ID, location(201)],
-        request=CancellationInputSerializer,
-        responses={
-            200: CancellationSerializer,
-            201: CancellationSerializer,
-            **WRITE_ERRORS,
-            (409, PROBLEM): problem(_("Another request created this id at the same moment.")),
-        },
-        examples=[SEED_REQUEST, SEED_RESPONSE],
-    )
-    def put(self, request, id):
-        data = parse(CancellationInputSerializer, request)
-        arguments = _service_arguments(data)
-        existing = self.find_cancellation(id)
-        if existing is None:
-            if not request.user.has_perm("cancellations.add_cancellation"):
-                raise exceptions.PermissionDenied(
-                    _("Creating a cancellation needs the add permission.")
-                )
-            cancellation = services.cancel_order(
-                data["orderId"],
-                actor=request.user,
-                via=VIA_API,
-                cancellation_id=id,
-                **arguments,
-            )
-            return self.created(cancellation)
-        cancellation, _changed = services.update_cancellation(
-            existing, order=data["orderId"], actor=request.user, via=VIA_API, **arguments
-        )
-        return self.render(cancellation)
-
-
-@extend_schema(exclude=True)
-class CancellationDetailSlashView(CancellationDetailView):
-    """The same resource with a trailing slash, for clients that add one."""
 
 
 class CancellationRevokeView(CancellationViewMixin, JsonApiView):

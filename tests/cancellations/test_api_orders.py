@@ -437,6 +437,16 @@ def test_an_order_without_an_e_mail_is_documented_as_it_is_rendered(api):
     assert "format" not in email
 
 
+def test_an_order_without_the_e_mail_field_is_taken_in_without_an_address(api):
+    body = new_order_body()
+    del body["customerEmail"]
+
+    response = api.post(LIST, body, format="json")
+
+    assert response.status_code == 201, response.json()
+    assert Order.objects.get().customer_email == ""
+
+
 def test_an_order_id_that_is_no_number_is_a_404_problem(api):
     response = api.get("/api/v1/orders/1.5e-3/")
 

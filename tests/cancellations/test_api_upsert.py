@@ -109,7 +109,7 @@ def test_an_effective_cancellation_refuses_a_new_plan_naming_the_fields(api, sch
 
     response = api.put(url("cnl-1"), {**effective, "lineItems": []}, format="json")
 
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert set(invalid_fields(response)) == {"lineItems"}
 
 
@@ -120,7 +120,7 @@ def test_a_cancellation_cannot_move_to_another_order(api, scheduled_body):
 
     response = api.put(url("cnl-1"), {**scheduled_body, "orderId": other.pk}, format="json")
 
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert invalid_fields(response) == {"orderId": "invalid"}
 
 
@@ -130,7 +130,7 @@ def test_a_revoked_cancellation_cannot_be_changed(api, scheduled_body):
 
     response = api.put(url("cnl-1"), {**scheduled_body, "description": "again"}, format="json")
 
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert invalid_fields(response) == {"status": "invalid"}
 
 
@@ -140,17 +140,17 @@ def test_an_inactive_reason_is_refused_on_update(api, scheduled_body):
 
     response = api.put(url("cnl-1"), {**scheduled_body, "reasonId": retired.pk}, format="json")
 
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert invalid_fields(response) == {"reasonId": "invalid"}
 
 
 @pytest.mark.parametrize(
     "bad_id", ["a" * 51, "sp%20ace", "semi;colon", "%C3%BCnicode", "new%0A", "nul%00"]
 )
-def test_an_id_outside_rebillys_pattern_is_a_400_naming_id(api, scheduled_body, bad_id):
+def test_an_id_outside_rebillys_pattern_is_a_422_naming_id(api, scheduled_body, bad_id):
     response = api.put(url(bad_id), scheduled_body, format="json")
 
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert invalid_fields(response) == {"id": "invalid"}
     assert not Cancellation.objects.exists()
 
