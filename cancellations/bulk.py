@@ -43,7 +43,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from backoffice.bulk_insert import insert_rows
-from providers.outbox import enabled_adapters, enqueue_new_adds, kick_sweep
+from providers.outbox import enabled_adapters, enqueue_new_adds, kick_sweep, undeliverable
 
 from . import audit as audit_log
 from . import services
@@ -429,9 +429,17 @@ class _BatchRunner:
             )
             cancellation.id = self.id_prefix + str(order.pk)
             planned.append(_Planned(order, quote, cancellation))
-            settled[TargetOutcome.CANCELLED].append(
-                _settle(target, TargetOutcome.CANCELLED, cancellation.pk)
-            )
+        # A provider that will be told but can't take it (Callisto without a Salesforce user):
+        # the order fails here, as a single cancellation would be refused when it is made.
+        refused = undeliverable([plan.cancellation for plan in planned], self.adapters)
+        for plan in planned:
+            target = targets[plan.order.pk]
+            if plan.cancellation.pk in refused:
+                outcome, message = TargetOutcome.FAILED, refused[plan.cancellation.pk]
+            else:
+                outcome, message = TargetOutcome.CANCELLED, plan.cancellation.pk
+            settled[outcome].append(_settle(target, outcome, message))
+        planned = [plan for plan in planned if plan.cancellation.pk not in refused]
         # Orders gone since the snapshot (deleted): nothing to cancel.
         for order_id in set(targets) - {order.pk for order in orders}:
             settled[TargetOutcome.SKIPPED].append(

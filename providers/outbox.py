@@ -213,6 +213,23 @@ def _refuse_undeliverable(cancellation, adapters: list[ProviderAdapter]) -> None
         raise CancellationError(problems, code="invalid")
 
 
+def undeliverable(cancellations, adapters: list[ProviderAdapter]) -> dict[str, str]:
+    """{pk: message} for those of many planned cancellations that a provider which will be told
+    can't take (plan_problems), for a bulk job to fail them one by one instead of writing them.
+    Only adapters that have such rules are asked which cancellations concern them."""
+    found: dict[str, str] = {}
+    for adapter in adapters:
+        if type(adapter).plan_problems is ProviderAdapter.plan_problems:
+            continue
+        applicable = adapter.applicable(cancellations)
+        for cancellation in cancellations:
+            if cancellation.pk in applicable and cancellation.pk not in found:
+                problems = adapter.plan_problems(cancellation)
+                if problems:
+                    found[cancellation.pk] = " ".join(str(text) for text in problems.values())
+    return found
+
+
 def enqueue_new_adds(cancellations, adapters: list[ProviderAdapter]) -> int:
     """The ADD rows for many new cancellations at once (a bulk job): no earlier rows to look
     at, and the adapters are loaded once by the caller. Returns how many rows are due; the

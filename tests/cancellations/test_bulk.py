@@ -19,7 +19,7 @@ from cancellations.models import (
 )
 from cancellations.order_filter import parse_order_filter
 from cancellations.states import CancellationStatus, OrderStatus
-from providers.models import Delivery
+from providers.models import Delivery, ProviderSetting
 from providers.states import DeliveryStatus
 from tests.factories import (
     CancellationReasonFactory,
@@ -294,6 +294,26 @@ class TestRun:
         assert "settled" in failure.message
         fine.refresh_from_db()
         assert fine.status == OrderStatus.CANCELLED
+
+    def test_an_order_callisto_must_hear_of_without_a_salesforce_user_fails_its_order_only(
+        self, django_capture_on_commit_callbacks
+    ):
+        ProviderSetting.objects.create(
+            kind="callisto", enabled=True, base_url="http://callisto.invalid"
+        )
+        known = shop_order(external_ids={"callisto": "4711"})
+        unknown = shop_order()
+
+        job = start_and_run(EVERYTHING, django_capture_on_commit_callbacks, actor=UserFactory())
+
+        assert (job.cancelled_count, job.failed_count) == (1, 1)
+        failure = job.targets.get(outcome=TargetOutcome.FAILED)
+        assert failure.order_id == known.pk
+        assert "externalUserId" in failure.message
+        known.refresh_from_db()
+        assert known.status == OrderStatus.OPEN
+        assert not Cancellation.objects.filter(order=known).exists()
+        assert Cancellation.objects.filter(order=unknown).exists()
 
     def test_a_future_effective_time_schedules_the_cancellations(
         self, django_capture_on_commit_callbacks
