@@ -21,6 +21,7 @@ from .views import (
     NOT_FOUND,
     PROBLEM,
     READ_ERRORS,
+    SEED_REQUEST,
     SEED_RESPONSE,
     VIA_API,
     CancellationViewMixin,
@@ -35,27 +36,15 @@ COMPLETED = CancellationStatus.COMPLETED
 # Until the body says which one the client used, `reason` is Rebilly's code, not reasonId.
 UPSERT_ERROR_FIELDS = {k: v for k, v in CANCELLATION_ERROR_FIELDS.items() if k != "reason"}
 
+# The same plan as Storno's own examples, named the way a Rebilly client names it.
+_REBILLY_NAMES = {"orderId": "ord_01HRF27SATGE4Z6PBJE6PD8328", "reason": "too-expensive"}
 REBILLY_REQUEST = OpenApiExample(
     "Cancel at the next renewal with a fee (Rebilly's body)",
     request_only=True,
     value={
-        "orderId": "ord_01HRF27SATGE4Z6PBJE6PD8328",
-        "reason": "too-expensive",
-        "description": "Customer moved abroad.",
-        "canceledBy": "customer",
+        **{k: v for k, v in SEED_REQUEST.value.items() if k != "reasonId"},
+        **_REBILLY_NAMES,
         "status": "confirmed",
-        "churnTimePolicy": "at-next-renewal",
-        "prorated": True,
-        "lineItems": [
-            {
-                "type": "debit",
-                "unitPriceAmount": 49.95,
-                "unitPriceCurrency": "USD",
-                "quantity": 1,
-                "description": "Early termination fee",
-            }
-        ],
-        "auditLog": {"comment": "Asked by phone", "timeSpent": 5, "ticketLink": ""},
     },
 )
 REBILLY_RESPONSE = OpenApiExample(
@@ -64,17 +53,9 @@ REBILLY_RESPONSE = OpenApiExample(
     status_codes=["200", "201"],
     value={
         **SEED_RESPONSE.value,
-        "orderId": "ord_01HRF27SATGE4Z6PBJE6PD8328",
-        "reason": "too-expensive",
-        "lineItems": [
-            {
-                "type": "debit",
-                "unitPriceAmount": 49.95,
-                "unitPriceCurrency": "USD",
-                "quantity": 1,
-                "description": "Early termination fee",
-            }
-        ],
+        **_REBILLY_NAMES,
+        # Rebilly leaves a line item's unset periods out rather than sending null.
+        "lineItems": SEED_REQUEST.value["lineItems"],
         "deliveries": [],
         "_links": SEED_RESPONSE.value["_links"][:1],
     },
