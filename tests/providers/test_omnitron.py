@@ -1,14 +1,23 @@
 """The Omnitron adapter over real HTTP against the strict fake, including every fault."""
 
 import json
+import shutil
+import ssl
+import subprocess
 
 import pytest
 import requests
 
 from providers.base import ProviderConfig
-from providers.fakes.omnitron import DEFAULT_TOKEN, OmnitronFake, demo_catalog, make_catalog
+from providers.fakes.omnitron import (
+    DEFAULT_TOKEN,
+    OmnitronFake,
+    contract_errors,
+    demo_catalog,
+    make_catalog,
+)
 from providers.fakes.server import FakeResponse, FakeServer
-from providers.omnitron import OmnitronAdapter, OmnitronError
+from providers.omnitron import OmnitronAdapter, OmnitronError, next_page_url
 
 REASONS = "/api/v1/cancellation_reasons/"
 
@@ -154,8 +163,106 @@ def test_a_next_link_to_another_host_is_not_followed():
     with StaticPages({REASONS: page}) as fake:
         error = fetch_error(adapter_for(fake.url))
 
-    assert error.cause == OmnitronError.BAD_DATA
+    assert error.cause == OmnitronError.FOREIGN_NEXT_LINK
     assert "attacker.example" in str(error)
+    assert "another host" in str(error)
+    assert len(fake.requests) == 1
+
+
+def test_a_next_link_to_another_port_stops_the_pull_and_never_reaches_it():
+    with (
+        OmnitronFake(catalog=demo_catalog()) as elsewhere,
+        OmnitronFake(catalog=demo_catalog(), page_size=5, link_base_url=elsewhere.url) as omnitron,
+    ):
+        error = fetch_error(adapter_for(omnitron.url))
+
+    assert error.cause == OmnitronError.FOREIGN_NEXT_LINK
+    assert f"{elsewhere.url}{REASONS}?page=2" in str(error)
+    assert "another port" in str(error)
+    assert elsewhere.requests == []
+    assert len(omnitron.requests) == 1
+
+
+@pytest.fixture(scope="module")
+def tls_context(tmp_path_factory):
+    """A server-side TLS context with a self-signed certificate for 127.0.0.1 (openssl CLI)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("needs the openssl command to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context, cert
+
+
+def test_an_http_next_link_behind_a_tls_proxy_is_followed_over_https(tls_context, monkeypatch):
+    context, cert = tls_context
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+    # Speaks only TLS, yet links to http://: Django behind a TLS proxy (seed 004's own example).
+    with OmnitronFake(catalog=make_catalog(12), page_size=5, tls=context) as omnitron:
+        reasons = adapter_for(omnitron.url).fetch_cancellation_reasons()
+        first_page = omnitron.requests[0]
+
+    assert omnitron.url.startswith("https://")
+    assert len(reasons) == 12
+    assert [r.query.get("page") for r in omnitron.requests] == [None, ["2"], ["3"]]
+    assert first_page.headers["authorization"] == f"Token {DEFAULT_TOKEN}"
+
+
+@pytest.mark.parametrize(
+    ("base", "link", "followed"),
+    [
+        # http behind a TLS proxy: followed, but over https (never https → http)
+        ("https://o.example", "http://o.example/r/?page=2", "https://o.example/r/?page=2"),
+        ("https://o.example:8443", "http://o.example:8443/r/?page=2", "https://o.example:8443/r/?page=2"),
+        # http → https: an upgrade, followed
+        ("http://o.example", "https://o.example/r/?page=2", "https://o.example/r/?page=2"),
+        ("http://o.example:8000", "http://o.example:8000/r/?page=2", "http://o.example:8000/r/?page=2"),
+        ("https://O.Example", "https://o.example:443/r/?page=2", "https://o.example/r/?page=2"),
+        # relative links resolve against the page they came from
+        ("http://o.example", "/r/?page=2", "http://o.example/r/?page=2"),
+        ("http://o.example", "?page=2", "http://o.example/r/?page=2"),
+        ("https://o.example", "//o.example/r/?page=2", "https://o.example/r/?page=2"),
+    ],
+)  # fmt: skip
+def test_a_next_link_on_the_configured_host_is_followed(base, link, followed):
+    assert next_page_url(link, page_url=f"{base}/r/", base_url=base) == followed
+
+
+@pytest.mark.parametrize(
+    ("base", "link", "why"),
+    [
+        ("https://omni.example", "https://evil.example/r/?page=2", "another host"),
+        ("https://omni.example", "https://omni.example.evil.example/r/", "another host"),
+        ("https://omni.example", "https://omni.example@evil.example/r/", "another host"),
+        ("https://omni.example", "https://omni.example:8443/r/?page=2", "another port"),
+        ("http://omni.example:8000", "http://omni.example/r/?page=2", "another port"),
+        ("https://omni.example", "ftp://omni.example/r/", "not an http or https link"),
+    ],
+)
+def test_a_next_link_elsewhere_is_refused_naming_the_link_and_why(base, link, why):
+    with pytest.raises(OmnitronError) as caught:
+        next_page_url(link, page_url=f"{base}/r/", base_url=base)
+
+    assert caught.value.cause == OmnitronError.FOREIGN_NEXT_LINK
+    assert why in str(caught.value)
+    assert link in str(caught.value)
+
+
+def test_no_next_link_ends_the_pull():
+    base = "https://o.example"
+
+    assert next_page_url(None, page_url=f"{base}/r/", base_url=base) is None
 
 
 def test_a_relative_next_link_is_followed():
@@ -276,3 +383,77 @@ def test_an_unusable_timeout_setting_falls_back_to_the_default(monkeypatch):
     monkeypatch.setenv("OMNITRON_TIMEOUT", "soon")
 
     assert OmnitronAdapter().config.timeout == 10.0
+
+
+# --- the fake answers as the contract (docs/contracts/akinon/cancellation_reason.schema.json) ---
+
+AUTH = {"Authorization": f"Token {DEFAULT_TOKEN}"}
+
+
+def test_fake_pages_conform_to_omnitrons_page_schema():
+    with OmnitronFake(catalog=demo_catalog() + make_catalog(20, first_pk=100), page_size=7) as fake:
+        pages = [
+            requests.get(f"{fake.url}{REASONS}?page={n}", headers=AUTH, timeout=2).json()
+            for n in range(1, fake.page_count + 1)
+        ]
+
+    assert len(pages) == 5
+    assert [contract_errors(page, "Page") for page in pages] == [[]] * 5
+
+
+def test_fake_detail_and_errors_conform_to_omnitrons_schema():
+    with OmnitronFake(catalog=demo_catalog()) as fake:
+        detail = requests.get(f"{fake.url}{REASONS}3/", headers=AUTH, timeout=2)
+        unknown = requests.get(f"{fake.url}{REASONS}999/", headers=AUTH, timeout=2)
+        refused = requests.get(f"{fake.url}{REASONS}3/", timeout=2)
+
+    assert contract_errors(detail.json(), "CancellationReason") == []
+    assert (unknown.status_code, unknown.json()) == (404, {"detail": "Not found."})
+    assert refused.status_code == 401
+    assert contract_errors(refused.json(), "Detail") == []
+
+
+def test_the_schema_catches_what_omnitron_cannot_send():
+    reason = {**demo_catalog()[0], "subject": "x" * 101, "order": "first"}
+
+    errors = contract_errors(reason, "CancellationReason")
+
+    assert any(error.startswith("subject:") for error in errors)
+    assert any(error.startswith("order:") for error in errors)
+    assert contract_errors({"count": 1, "results": []}, "Page") != []
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"subject": "x" * 101}, {"order": 1.5}, {"cancellation_type": None}, {"is_active": "y"}],
+)
+def test_fake_refuses_a_reason_omnitron_could_not_serve(change):
+    with OmnitronFake(catalog=demo_catalog()) as fake:
+        with pytest.raises(ValueError, match="could not serve"):
+            fake.update_reason(1, **change)
+        with pytest.raises(ValueError, match="could not serve"):
+            fake.set_catalog([{**demo_catalog()[0], **change}])
+
+    assert fake.catalog[0] == demo_catalog()[0]
+
+
+def test_fake_serves_an_unknown_cancellation_type_the_schema_allows():
+    reason = {**demo_catalog()[0], "cancellation_type": "exchange"}
+
+    assert contract_errors(reason, "CancellationReason") == []
+    with OmnitronFake(catalog=[reason]) as fake:
+        (fetched,) = adapter_for(fake.url).fetch_cancellation_reasons()
+
+    assert fetched.cancellation_type == "exchange"
+
+
+def test_fake_links_its_pages_on_another_base_when_told():
+    with OmnitronFake(catalog=demo_catalog(), page_size=5) as fake:
+        fake.link_base_url = "https://elsewhere.example:8443"
+        page = requests.get(f"{fake.url}{REASONS}?page=2", headers=AUTH, timeout=2).json()
+        fake.reset_faults()
+        default = requests.get(f"{fake.url}{REASONS}?page=2", headers=AUTH, timeout=2).json()
+
+    assert page["next"] == f"https://elsewhere.example:8443{REASONS}?page=3"
+    assert page["previous"] == f"https://elsewhere.example:8443{REASONS}"
+    assert default["next"] == f"{fake.url}{REASONS}?page=3"
