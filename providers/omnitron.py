@@ -1,10 +1,16 @@
 """Akinon Omnitron, the master of the cancellation-reason catalog.
 
+Contract: docs/contracts/akinon/NOTES.md (Omnitron's "Omnitron API" OpenAPI excerpts) and
+docs/contracts/akinon/cancellation_reason.schema.json; what they leave open is in
+docs/contracts/akinon/GUESSES.md.
+
 Storno only reads from it: `GET /api/v1/cancellation_reasons/` is a paginated list in the usual
 `count/next/previous/results` envelope, authenticated with `Authorization: Token <key>`. The
-adapter follows `next` to the end and returns every reason, or raises OmnitronError naming what
-went wrong (401, 5xx, a timeout, bad JSON, a `next` that loops…). Turning the reasons into rows
-is reasons/services.py's job.
+adapter follows `next` to the end, but only on the configured host and port (see
+`next_page_url`: the token never goes anywhere else), and returns every reason, or raises
+OmnitronError naming what went wrong (401, 5xx, a timeout, bad JSON, a `next` that loops or
+leaves the host…). `cancellation_type` is passed on as Omnitron sent it: which values Storno
+knows is reasons/services.py's decision, as is turning the reasons into rows.
 
 Configuration comes from the environment (or Django settings of the same names):
 OMNITRON_BASE_URL (e.g. https://omnitron.example.com), OMNITRON_TOKEN, OMNITRON_TIMEOUT (seconds).
@@ -15,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 from django.conf import settings
@@ -26,7 +32,6 @@ from .http import DEFAULT_TIMEOUT, build_session, excerpt
 
 REASONS_PATH = "/api/v1/cancellation_reasons/"
 SUBJECT_MAX_LENGTH = 100
-TYPE_MAX_LENGTH = 32
 MAX_PAGES = 10_000  # a catalog is small; anything longer is a server that never ends
 
 
@@ -41,6 +46,7 @@ class OmnitronError(Exception):
     BAD_JSON = "bad_json"
     BAD_DATA = "bad_data"
     PAGINATION_LOOP = "pagination_loop"
+    FOREIGN_NEXT_LINK = "foreign_next_link"
     INCOMPLETE = "incomplete"
     NOT_CONFIGURED = "not_configured"
 
@@ -105,7 +111,6 @@ class OmnitronAdapter(ProviderAdapter):
                 "Accept": "application/json",
             },
         )
-        origin = _origin(self.config.base_url)
         url = self.config.base_url + REASONS_PATH
         seen_urls: set[str] = set()
         reasons: list[OmnitronReason] = []
@@ -128,7 +133,7 @@ class OmnitronAdapter(ProviderAdapter):
                     _parse_reason(item, index=start + i, url=url)
                     for i, item in enumerate(page["results"])
                 ]
-                url = _next_url(page.get("next"), current=url, origin=origin)
+                url = next_page_url(page.get("next"), page_url=url, base_url=self.config.base_url)
         if expected_count is not None and expected_count != len(reasons):
             # A catalog changing between pages, or a server dropping a page: applying half a
             # catalog would deactivate the rest, so refuse and let the next pull try again.
@@ -206,23 +211,55 @@ class OmnitronAdapter(ProviderAdapter):
         return page
 
 
-def _origin(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    return parts.scheme.lower(), parts.netloc.lower()
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def _next_url(next_value, *, current: str, origin) -> str | None:
+def _port_key(parts) -> int | None:
+    """The port a URL names, None for its scheme's default: http://h, http://h:80 and
+    https://h:443 are all "the default port", so a scheme change alone is no port change."""
+    port = parts.port
+    return None if port in (None, DEFAULT_PORTS.get(parts.scheme)) else port
+
+
+def next_page_url(next_value, *, page_url: str, base_url: str) -> str | None:
+    """The URL to request for a page's `next`, or None at the last page.
+
+    A relative link resolves against the page it came from. The token goes with every request,
+    so only a link to the configured host and port is followed; a link on plain http while
+    Storno is configured with https (Django behind a TLS proxy builds its links with the scheme
+    it sees: seed 004's own example answers an https request with an http `next`) is followed
+    over https, never over http. Anything else raises OmnitronError(FOREIGN_NEXT_LINK).
+    """
     if not next_value:
         return None
-    url = urljoin(current, next_value)
-    # The token goes with every request: never follow a link to another host.
-    if _origin(url) != origin:
+    link = urlsplit(urljoin(page_url, next_value))
+    base = urlsplit(base_url)
+    why = None
+    if link.scheme not in DEFAULT_PORTS:
+        why = _("it is not an http or https link")
+    elif (link.hostname or "") != (base.hostname or ""):
+        why = _("it is on another host than OMNITRON_BASE_URL (%(host)s)") % {"host": base.hostname}
+    elif _port_key(link) != _port_key(base):
+        why = _("it is on another port than OMNITRON_BASE_URL (%(port)s)") % {
+            "port": base.port or DEFAULT_PORTS.get(base.scheme)
+        }
+    if why:
         raise OmnitronError(
-            _("Omnitron's next page %(url)s is on another host; not following it.") % {"url": url},
-            cause=OmnitronError.BAD_DATA,
-            url=current,
+            _(
+                "Omnitron's page %(page)s links its next page to %(link)s, and %(why)s: the "
+                "pull stopped there so that the token is not sent anywhere else."
+            )
+            % {"page": page_url, "link": link.geturl(), "why": why},
+            cause=OmnitronError.FOREIGN_NEXT_LINK,
+            url=page_url,
         )
-    return url
+    # http → https is an upgrade and fine; https → http never: the link is fetched over TLS.
+    scheme = "https" if "https" in (base.scheme, link.scheme) else "http"
+    port = _port_key(link)
+    netloc = link.hostname + (f":{port}" if port else "")
+    if ":" in link.hostname:  # an IPv6 literal
+        netloc = f"[{link.hostname}]" + (f":{port}" if port else "")
+    return urlunsplit((scheme, netloc, link.path, link.query, ""))
 
 
 def _is_int(value) -> bool:
@@ -250,12 +287,9 @@ def _parse_reason(item, *, index: int, url: str) -> OmnitronReason:
     if len(subject) > SUBJECT_MAX_LENGTH:
         raise bad(_("`subject` is longer than %(max)s characters") % {"max": SUBJECT_MAX_LENGTH})
     cancellation_type = item.get("cancellation_type")
-    if (
-        not isinstance(cancellation_type, str)
-        or not cancellation_type.strip()
-        or len(cancellation_type) > TYPE_MAX_LENGTH
-    ):
-        raise bad(_("`cancellation_type` must be a short non-empty string"))
+    # Any string: a value Storno doesn't know is reported by the sync, not a failed pull.
+    if not isinstance(cancellation_type, str):
+        raise bad(_("`cancellation_type` must be a string"))
     extra = item.get("extra_information_needed", False)
     is_active = item.get("is_active", True)
     if not isinstance(extra, bool) or not isinstance(is_active, bool):

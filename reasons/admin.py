@@ -155,6 +155,8 @@ class CancellationReasonAdmin(admin.ModelAdmin):
                         "deactivated": run.deactivated_count,
                     },
                 )
+                if run.warnings:
+                    messages.warning(request, run.warnings)
             else:
                 messages.error(
                     request,
@@ -178,12 +180,17 @@ class ReasonSyncRunAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
         "updated_count",
         "deactivated_count",
         "error_cause",
+        "has_warnings",
         "duration",
     ]
     list_filter = ["status", "trigger", "error_cause"]
     list_select_related = ["triggered_by"]
     date_hierarchy = "started_at"
-    search_fields = ["error"]
+    search_fields = ["error", "warnings"]
+
+    @admin.display(description=_("warnings"), boolean=True)
+    def has_warnings(self, obj):
+        return bool(obj.warnings)
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in self.model._meta.fields]

@@ -11,8 +11,17 @@ SUBJECT_LANGUAGES = ("de", "en", "tr")
 
 
 class CancellationType(models.TextChoices):
+    """Omnitron's CancellationType enum as far as its documentation shows it (cancel, refund:
+    docs/contracts/akinon/NOTES.md, GUESSES.md). A reason Omnitron sends with any other value is
+    kept with UNKNOWN and reported on the pull's run: the served schema promises this enum, and
+    a generated client fails on a value outside it."""
+
     CANCEL = "cancel", _("Cancel")
     REFUND = "refund", _("Refund")
+    UNKNOWN = "", _("Unknown (Omnitron sent a type Storno doesn't know)")
+
+
+KNOWN_CANCELLATION_TYPES = (CancellationType.CANCEL, CancellationType.REFUND)
 
 
 class CancellationReasonQuerySet(models.QuerySet):
@@ -33,6 +42,7 @@ class CancellationReason(models.Model):
         max_length=32,
         choices=CancellationType,
         default=CancellationType.CANCEL,
+        blank=True,  # UNKNOWN, only for reasons from Omnitron (reasons.services.save_reason)
     )
     subject = models.CharField(_("subject"), max_length=100)
     subject_de = models.CharField(_("subject (German)"), max_length=100, blank=True)
@@ -177,6 +187,8 @@ class ReasonSyncRun(models.Model):
     deactivated_count = models.PositiveIntegerField(_("deactivated"), default=0)
     error_cause = models.CharField(_("error cause"), max_length=32, blank=True)
     error = models.TextField(_("error"), blank=True)
+    # What a successful pull took in but could not take as Omnitron sent it (one line each).
+    warnings = models.TextField(_("warnings"), blank=True)
 
     class Meta:
         ordering = ["-started_at", "-id"]

@@ -12,10 +12,17 @@ A pull (`pull_reasons`) runs in three steps so that no HTTP call happens inside 
 A field of an Omnitron reason is overwritten only when Omnitron changed it since the last pull
 (`omnitron_snapshot` keeps what it sent), so a reason manager's ordering or deactivation stays
 until Omnitron itself changes that field. A pull that finds nothing new writes nothing.
+
+A `cancellation_type` outside the values Omnitron documents (cancel, refund) is not stored: the
+reason is kept with the UNKNOWN type ("", which the served schema allows) and the run's
+`warnings` name its pk and the value. Kept rather than skipped, because it is a real reason of
+the catalog: skipping it would leave a reason that changed its type upstream with a stale type,
+or deactivate one that cancellations may still need.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -30,9 +37,11 @@ from providers.omnitron import OmnitronAdapter, OmnitronError, OmnitronReason
 
 from .models import (
     BILLING_REASON_MAX_LENGTH,
+    KNOWN_CANCELLATION_TYPES,
     REBILLY_DEFAULT_REASON,
     SUBJECT_LANGUAGES,
     CancellationReason,
+    CancellationType,
     ProviderKind,
     ReasonMapping,
     ReasonSyncRun,
@@ -152,7 +161,8 @@ def _apply(run: ReasonSyncRun, upstream: list[OmnitronReason]):
             # Taken over as stale while we were fetching: the newer pull owns the catalog now.
             raise ReasonError(_("This pull was taken over by a newer one."), code="taken_over")
         now = timezone.now()
-        incoming = {reason.omnitron_id: _synced_values(reason) for reason in upstream}
+        warnings: list[str] = []
+        incoming = {reason.omnitron_id: _synced_values(reason, warnings) for reason in upstream}
         existing = CancellationReason.objects.filter(omnitron_id__isnull=False).in_bulk(
             field_name="omnitron_id"
         )
@@ -175,12 +185,13 @@ def _apply(run: ReasonSyncRun, upstream: list[OmnitronReason]):
             created_count=len(plan.to_create),
             updated_count=plan.updated_count,
             deactivated_count=plan.deactivated_count,
+            warnings="\n".join(warnings),
         )
 
 
-def _synced_values(reason: OmnitronReason) -> dict:
+def _synced_values(reason: OmnitronReason, warnings: list[str]) -> dict:
     values = {
-        "cancellation_type": reason.cancellation_type,
+        "cancellation_type": _known_type(reason, warnings),
         "subject": reason.subject,
         "extra_information_needed": reason.extra_information_needed,
         "ordering": reason.ordering,
@@ -190,6 +201,23 @@ def _synced_values(reason: OmnitronReason) -> dict:
         if language in reason.translations:
             values[f"subject_{language}"] = reason.translations[language]
     return values
+
+
+def _known_type(reason: OmnitronReason, warnings: list[str]) -> str:
+    if reason.cancellation_type in KNOWN_CANCELLATION_TYPES:
+        return reason.cancellation_type
+    warnings.append(
+        _(
+            "Reason pk %(pk)s: Omnitron's cancellation_type %(value)s is not one Storno knows "
+            "(%(known)s); the reason is kept with an unknown type."
+        )
+        % {
+            "pk": reason.omnitron_id,
+            "value": json.dumps(reason.cancellation_type[:100], ensure_ascii=False),
+            "known": ", ".join(KNOWN_CANCELLATION_TYPES),
+        }
+    )
+    return CancellationType.UNKNOWN
 
 
 def _plan(incoming: dict[int, dict], existing: dict[int, CancellationReason], now) -> _Plan:
@@ -252,6 +280,16 @@ def save_reason(reason: CancellationReason, *, actor=None) -> CancellationReason
         reason.full_clean(exclude=["omnitron_snapshot"])
     except ValidationError as exc:
         raise ReasonError(exc.error_dict) from exc
+    if reason.omnitron_id is None and reason.cancellation_type == CancellationType.UNKNOWN:
+        raise ReasonError(
+            {
+                "cancellation_type": _(
+                    "Choose a cancellation type: only reasons from Omnitron can have an "
+                    "unknown one."
+                )
+            },
+            code="unknown_type",
+        )
     with transaction.atomic():
         if reason.pk is None:
             now = timezone.now()

@@ -1,15 +1,22 @@
 """A strict fake of Akinon Omnitron's cancellation-reason API, on loopback.
 
-Serves `GET /api/v1/cancellation_reasons/` (paginated: count/next/previous/results, `?page=N`)
-and `GET /api/v1/cancellation_reasons/{pk}/` in Omnitron's own shape (`pk`, `order`,
-`translations`, …), answers 401 `{"detail": …}` unless `Authorization: Token <token>` is exact,
-and can be told to misbehave:
+Contract: docs/contracts/akinon/NOTES.md and docs/contracts/akinon/cancellation_reason.schema.json
+(its guesses: docs/contracts/akinon/GUESSES.md). Serves `GET /api/v1/cancellation_reasons/`
+(paginated: count/next/previous/results, `?page=N`) and `GET /api/v1/cancellation_reasons/{pk}/`
+in Omnitron's own shape (`pk`, `order`, `translations`, …), answers 401 `{"detail": …}` unless
+`Authorization: Token <token>` is exact and 404 `{"detail": …}` for a pk it doesn't hold. Every
+reason it is given is checked against the schema (ValueError otherwise): it serves only what
+Omnitron can. Its `next`/`previous` links are built as Django builds them, from the Host header
+with the scheme it sees (plain http, also behind a TLS proxy), unless `link_base_url` says
+otherwise: another host or scheme, for the tests of where the adapter may follow a link.
+`tls=<ssl.SSLContext>` serves https. It can be told to misbehave:
 
     with OmnitronFake(catalog=make_catalog(250), page_size=100) as fake:
         fake.server_error_on_page = 2        # HTTP 500 (or fake.server_error_status) on page 2
         fake.slow_on_page = 1                # page 1 waits fake.slow_seconds before answering
         fake.malformed_on_page = 3           # page 3 is not JSON
         fake.loop_on_page = 3                # page 3's `next` points back to page 1
+        fake.link_base_url = "http://127.0.0.2:9"  # next/previous on another host
         fake.reset_faults()
 
 Run it on its fixed port for a demo: `python manage.py run_fakes --only omnitron` (port 8101)
@@ -20,14 +27,37 @@ from __future__ import annotations
 
 import copy
 import re
+import ssl
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from providers import contracts
+
 from .server import FakeRequest, FakeResponse, FakeServer
+
+SCHEMA_FILE = "akinon/cancellation_reason.schema.json"
 
 DEFAULT_TOKEN = "omnitron-fake-token"  # noqa: S105 - a fake's well-known test credential
 LIST_PATH = "/api/v1/cancellation_reasons/"
 DETAIL_PATH = re.compile(r"^/api/v1/cancellation_reasons/(\d+)/?$")
+
+
+def omnitron_schema(name: str) -> dict:
+    """One of the schema file's $defs (CancellationReason, Page, Detail), ready to validate."""
+    return {"$ref": f"#/$defs/{name}", "$defs": contracts.schema(SCHEMA_FILE)["$defs"]}
+
+
+def contract_errors(body, name: str) -> list[str]:
+    """How `body` breaks Omnitron's `name` schema; [] when it conforms."""
+    return contracts.schema_errors(body, omnitron_schema(name))
+
+
+def _checked(catalog: list[dict]) -> list[dict]:
+    for reason in catalog:
+        errors = contract_errors(reason, "CancellationReason")
+        if errors:
+            raise ValueError(f"Omnitron could not serve {reason!r}: {'; '.join(errors)}")
+    return copy.deepcopy(catalog)
 
 
 def omnitron_reason(
@@ -148,12 +178,22 @@ class OmnitronFake(FakeServer):
         token: str = DEFAULT_TOKEN,
         page_size: int = 100,
         port: int = 0,
+        link_base_url: str | None = None,
+        tls: ssl.SSLContext | None = None,
     ):
         super().__init__(port=port)
-        self.catalog: list[dict] = copy.deepcopy(catalog if catalog is not None else [])
+        self.catalog: list[dict] = _checked(catalog if catalog is not None else [])
         self.token = token
         self.page_size = page_size
+        self.tls = tls
+        if tls is not None:
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
         self.reset_faults()
+        self.link_base_url = link_base_url
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def reset_faults(self):
         with self.lock:
@@ -163,18 +203,20 @@ class OmnitronFake(FakeServer):
             self.slow_seconds = 2.0
             self.malformed_on_page: int | None = None
             self.loop_on_page: int | None = None
+            # scheme://host[:port] of the next/previous links; None: http:// + the Host header.
+            self.link_base_url: str | None = None
 
     # --- changing the upstream catalog from a test --------------------------------------------
     def set_catalog(self, catalog: list[dict]):
         with self.lock:
-            self.catalog = copy.deepcopy(catalog)
+            self.catalog = _checked(catalog)
 
     def update_reason(self, pk: int, **changes):
         with self.lock:
-            for reason in self.catalog:
+            for index, reason in enumerate(self.catalog):
                 if reason["pk"] == pk:
-                    reason.update(changes)
-                    return reason
+                    (self.catalog[index],) = _checked([{**reason, **changes}])
+                    return self.catalog[index]
         raise KeyError(pk)
 
     def remove_reason(self, pk: int):
@@ -231,7 +273,9 @@ class OmnitronFake(FakeServer):
             next_page = page + 1 if page < self.page_count else None
             if self.loop_on_page == page:
                 next_page = 1
-        base = f"http://{request.headers.get('host') or f'{self.host}:{self.port}'}{LIST_PATH}"
+            link_base = self.link_base_url
+        host = request.headers.get("host") or f"{self.host}:{self.port}"
+        base = f"{(link_base or f'http://{host}').rstrip('/')}{LIST_PATH}"
         return FakeResponse.json(
             {
                 "count": count,

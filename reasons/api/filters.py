@@ -4,7 +4,7 @@ from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
-from reasons.models import SUBJECT_LANGUAGES, CancellationReason
+from reasons.models import KNOWN_CANCELLATION_TYPES, SUBJECT_LANGUAGES, CancellationReason
 
 # Strict booleans: `?is_active=maybe` is an error naming the field, not silently ignored.
 BOOLEAN_CHOICES = [(value, value) for value in ("true", "false", "True", "False", "1", "0")]
@@ -22,7 +22,10 @@ class StrictBooleanFilter(filters.TypedChoiceFilter):
 
 class CancellationReasonFilter(filters.FilterSet):
     is_active = StrictBooleanFilter(help_text=_("true or false"))
-    cancellation_type = filters.CharFilter(help_text=_("e.g. cancel or refund"))
+    cancellation_type = filters.ChoiceFilter(
+        choices=[(value, value.label) for value in KNOWN_CANCELLATION_TYPES],
+        help_text=_("cancel or refund"),
+    )
     search = filters.CharFilter(
         method="search_subject", help_text=_("Part of the subject, in any language")
     )

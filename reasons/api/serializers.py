@@ -23,11 +23,10 @@ class CancellationReasonSerializer(serializers.ModelSerializer):
 
 
 class PullFailedSerializer(serializers.Serializer):
-    """502 body: an RFC 7807 problem object naming why Omnitron failed."""
+    """502 body, in the dialect's {detail, code} shape: why Omnitron failed and which sync run
+    (in the admin) says more."""
 
-    type = serializers.CharField()
-    title = serializers.CharField()
-    status = serializers.IntegerField()
     detail = serializers.CharField()
+    code = serializers.CharField()
     cause = serializers.CharField()
     sync_run = serializers.IntegerField()

@@ -1,19 +1,30 @@
-"""The Omnitron-dialect reason endpoints of seed 004, under /api/v1/oms/."""
+"""The Omnitron-dialect reason endpoints of seed 004 (docs/contracts/seeds/004_*.txt), under
+/api/v1/oms/. They speak that dialect both ways: snake_case, 401 without a body, errors as
+Akinon's DRF services give them (reasons/api/errors.py), and any query parameter or body field
+they don't define is refused by name, with the close match (backoffice.unknown_fields)."""
 
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import permissions, status, viewsets
+from rest_framework import exceptions, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
-from backoffice.api import PROBLEM_CONTENT_TYPE, Conflict
-from backoffice.openapi import problem
+from backoffice.api import Conflict
 from backoffice.permissions import FullDjangoModelPermissions
+from backoffice.unknown_fields import unknown_fields
 from reasons import services
 from reasons.models import CancellationReason, SyncTrigger
 
+from .errors import (
+    NON_FIELD_ERRORS,
+    UNKNOWN_INPUT,
+    detail_response,
+    field_errors_response,
+    oms_exception_handler,
+)
 from .filters import CancellationReasonFilter
 from .serializers import CancellationReasonSerializer, PullFailedSerializer
 
@@ -25,17 +36,25 @@ class ReasonPagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 500
 
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is not None and not (raw.isdigit() and int(raw) > 0):
+            raise exceptions.ValidationError(
+                {self.page_size_query_param: [_("A positive whole number.")]}
+            )
+        return super().get_page_size(request)
+
 
 class CanPullReasons(permissions.BasePermission):
     def has_permission(self, request, view):
         return bool(request.user and request.user.has_perm("reasons.pull_reasons"))
 
 
-PROBLEM = PROBLEM_CONTENT_TYPE
-READ_ERRORS = {
+ERRORS = {
+    400: field_errors_response(UNKNOWN_INPUT),
     401: OpenApiResponse(description=gettext_lazy("No or wrong credentials; the body is empty.")),
-    (403, PROBLEM): problem(gettext_lazy("The user lacks the permission.")),
-    (406, PROBLEM): problem(gettext_lazy("The Accept header rules out JSON.")),
+    403: detail_response(gettext_lazy("The user lacks the permission.")),
+    406: detail_response(gettext_lazy("The Accept header rules out JSON.")),
 }
 
 
@@ -44,16 +63,15 @@ READ_ERRORS = {
     list=extend_schema(
         responses={
             200: CancellationReasonSerializer(many=True),
-            **READ_ERRORS,
-            (400, PROBLEM): problem(gettext_lazy("A filter is invalid; invalidFields names it.")),
-            (404, PROBLEM): problem(gettext_lazy("No such page.")),
+            **ERRORS,
+            404: detail_response(gettext_lazy("No such page.")),
         }
     ),
     retrieve=extend_schema(
         responses={
             200: CancellationReasonSerializer,
-            **READ_ERRORS,
-            (404, PROBLEM): problem(gettext_lazy("No reason with this id.")),
+            **ERRORS,
+            404: detail_response(gettext_lazy("No reason with this id.")),
         }
     ),
 )
@@ -62,32 +80,36 @@ class CancellationReasonViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = CancellationReasonSerializer
     pagination_class = ReasonPagination
     filterset_class = CancellationReasonFilter
-    # This dialect is snake_case: keep field names as they are in error bodies.
-    error_field_names = {name: name for name in ("is_active", "cancellation_type", "search")}
+    # Any id segment reaches the view, so that even /…/1.5/ is answered 404 in this dialect.
+    lookup_value_regex = "[^/]+"
 
     def get_permissions(self):
         if self.action == "pull_from_omnitron":
             return [CanPullReasons()]
         return [FullDjangoModelPermissions()]
 
-    def handle_exception(self, exc):
-        response = super().handle_exception(exc)
-        if response.status_code == status.HTTP_401_UNAUTHORIZED:
-            # Seed 004: "The response body will not include any additional objects or messages."
-            headers = {}
-            if response.has_header("WWW-Authenticate"):
-                headers["WWW-Authenticate"] = response["WWW-Authenticate"]
-            response = Response(status=status.HTTP_401_UNAUTHORIZED, headers=headers)
-            response.exception = True
-        return response
+    def get_exception_handler(self):
+        return oms_exception_handler
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # authenticated and allowed first
+        refuse_unknown_input(request, self.known_query_parameters())
+
+    def known_query_parameters(self) -> list[str]:
+        known = [api_settings.URL_FORMAT_OVERRIDE]  # DRF's ?format=json|api
+        if self.action == "list":
+            paginator = self.paginator
+            known += [paginator.page_query_param, paginator.page_size_query_param]
+            known += list(self.filterset_class.base_filters)
+        return known
 
     @extend_schema(
         filters=False,
         responses={
             200: OpenApiResponse(description="Pulled; the body is empty."),
-            **READ_ERRORS,
-            (409, PROBLEM): problem(gettext_lazy("Another pull is running.")),
-            (502, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+            **ERRORS,
+            409: detail_response(gettext_lazy("Another pull is running.")),
+            502: OpenApiResponse(
                 PullFailedSerializer, description="Omnitron failed; nothing changed."
             ),
         },
@@ -103,13 +125,32 @@ class CancellationReasonViewSet(viewsets.ReadOnlyModelViewSet):
             return Response(status=status.HTTP_200_OK)
         return Response(
             {
-                "type": "urn:storno:problem:omnitron-failed",
-                "title": _("Omnitron failed"),
-                "status": status.HTTP_502_BAD_GATEWAY,
                 "detail": run.error,
+                "code": "omnitron_failed",
                 "cause": run.error_cause,
                 "sync_run": run.pk,
             },
             status=status.HTTP_502_BAD_GATEWAY,
-            content_type=PROBLEM_CONTENT_TYPE,
         )
+
+
+def refuse_unknown_input(request, known_parameters: list[str]):
+    """400 naming every query parameter the endpoint doesn't define and every body field (these
+    endpoints are all GETs: a body has no field they know)."""
+    refused = {
+        name: [exceptions.ErrorDetail(message, code="unknown_field")]
+        for name, message in unknown_fields(request.query_params, known_parameters).items()
+    }
+    if request.stream is not None:  # only then is there a body to look at
+        body = request.data
+        if isinstance(body, dict):
+            refused.update(
+                (name, [exceptions.ErrorDetail(message, code="unknown_field")])
+                for name, message in unknown_fields(body, []).items()
+            )
+        elif body:
+            refused[NON_FIELD_ERRORS] = [
+                exceptions.ErrorDetail(_("This endpoint takes no body."), code="unknown_field")
+            ]
+    if refused:
+        raise exceptions.ValidationError(refused)

@@ -1,14 +1,20 @@
 """The Omnitron adapter over real HTTP against the strict fake, including every fault."""
 
-import json
+import shutil
+import ssl
+import subprocess
 
 import pytest
-import requests
 
 from providers.base import ProviderConfig
-from providers.fakes.omnitron import DEFAULT_TOKEN, OmnitronFake, demo_catalog, make_catalog
+from providers.fakes.omnitron import (
+    DEFAULT_TOKEN,
+    OmnitronFake,
+    demo_catalog,
+    make_catalog,
+)
 from providers.fakes.server import FakeResponse, FakeServer
-from providers.omnitron import OmnitronAdapter, OmnitronError
+from providers.omnitron import OmnitronAdapter, OmnitronError, next_page_url
 
 REASONS = "/api/v1/cancellation_reasons/"
 
@@ -154,8 +160,106 @@ def test_a_next_link_to_another_host_is_not_followed():
     with StaticPages({REASONS: page}) as fake:
         error = fetch_error(adapter_for(fake.url))
 
-    assert error.cause == OmnitronError.BAD_DATA
+    assert error.cause == OmnitronError.FOREIGN_NEXT_LINK
     assert "attacker.example" in str(error)
+    assert "another host" in str(error)
+    assert len(fake.requests) == 1
+
+
+def test_a_next_link_to_another_port_stops_the_pull_and_never_reaches_it():
+    with (
+        OmnitronFake(catalog=demo_catalog()) as elsewhere,
+        OmnitronFake(catalog=demo_catalog(), page_size=5, link_base_url=elsewhere.url) as omnitron,
+    ):
+        error = fetch_error(adapter_for(omnitron.url))
+
+    assert error.cause == OmnitronError.FOREIGN_NEXT_LINK
+    assert f"{elsewhere.url}{REASONS}?page=2" in str(error)
+    assert "another port" in str(error)
+    assert elsewhere.requests == []
+    assert len(omnitron.requests) == 1
+
+
+@pytest.fixture(scope="module")
+def tls_context(tmp_path_factory):
+    """A server-side TLS context with a self-signed certificate for 127.0.0.1 (openssl CLI)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("needs the openssl command to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context, cert
+
+
+def test_an_http_next_link_behind_a_tls_proxy_is_followed_over_https(tls_context, monkeypatch):
+    context, cert = tls_context
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+    # Speaks only TLS, yet links to http://: Django behind a TLS proxy (seed 004's own example).
+    with OmnitronFake(catalog=make_catalog(12), page_size=5, tls=context) as omnitron:
+        reasons = adapter_for(omnitron.url).fetch_cancellation_reasons()
+        first_page = omnitron.requests[0]
+
+    assert omnitron.url.startswith("https://")
+    assert len(reasons) == 12
+    assert [r.query.get("page") for r in omnitron.requests] == [None, ["2"], ["3"]]
+    assert first_page.headers["authorization"] == f"Token {DEFAULT_TOKEN}"
+
+
+@pytest.mark.parametrize(
+    ("base", "link", "followed"),
+    [
+        # http behind a TLS proxy: followed, but over https (never https → http)
+        ("https://o.example", "http://o.example/r/?page=2", "https://o.example/r/?page=2"),
+        ("https://o.example:8443", "http://o.example:8443/r/?page=2", "https://o.example:8443/r/?page=2"),
+        # http → https: an upgrade, followed
+        ("http://o.example", "https://o.example/r/?page=2", "https://o.example/r/?page=2"),
+        ("http://o.example:8000", "http://o.example:8000/r/?page=2", "http://o.example:8000/r/?page=2"),
+        ("https://O.Example", "https://o.example:443/r/?page=2", "https://o.example/r/?page=2"),
+        # relative links resolve against the page they came from
+        ("http://o.example", "/r/?page=2", "http://o.example/r/?page=2"),
+        ("http://o.example", "?page=2", "http://o.example/r/?page=2"),
+        ("https://o.example", "//o.example/r/?page=2", "https://o.example/r/?page=2"),
+    ],
+)  # fmt: skip
+def test_a_next_link_on_the_configured_host_is_followed(base, link, followed):
+    assert next_page_url(link, page_url=f"{base}/r/", base_url=base) == followed
+
+
+@pytest.mark.parametrize(
+    ("base", "link", "why"),
+    [
+        ("https://omni.example", "https://evil.example/r/?page=2", "another host"),
+        ("https://omni.example", "https://omni.example.evil.example/r/", "another host"),
+        ("https://omni.example", "https://omni.example@evil.example/r/", "another host"),
+        ("https://omni.example", "https://omni.example:8443/r/?page=2", "another port"),
+        ("http://omni.example:8000", "http://omni.example/r/?page=2", "another port"),
+        ("https://omni.example", "ftp://omni.example/r/", "not an http or https link"),
+    ],
+)
+def test_a_next_link_elsewhere_is_refused_naming_the_link_and_why(base, link, why):
+    with pytest.raises(OmnitronError) as caught:
+        next_page_url(link, page_url=f"{base}/r/", base_url=base)
+
+    assert caught.value.cause == OmnitronError.FOREIGN_NEXT_LINK
+    assert why in str(caught.value)
+    assert link in str(caught.value)
+
+
+def test_no_next_link_ends_the_pull():
+    base = "https://o.example"
+
+    assert next_page_url(None, page_url=f"{base}/r/", base_url=base) is None
 
 
 def test_a_relative_next_link_is_followed():
@@ -230,49 +334,3 @@ def test_configuration_comes_from_the_environment(monkeypatch):
 
     assert config.base_url == "https://omnitron.example.com"
     assert config.token == "secret-token"
-
-
-# --- the fake itself --------------------------------------------------------------------------
-
-
-def test_fake_refuses_a_missing_token_with_401():
-    with OmnitronFake(catalog=demo_catalog()) as fake:
-        response = requests.get(fake.url + REASONS, timeout=2)
-
-    assert response.status_code == 401
-    assert response.json() == {"detail": "Authentication credentials were not provided."}
-
-
-def test_fake_pages_carry_count_next_and_previous():
-    with OmnitronFake(catalog=demo_catalog(), page_size=5) as fake:
-        auth = {"Authorization": f"Token {DEFAULT_TOKEN}"}
-        page = requests.get(fake.url + REASONS + "?page=2", headers=auth, timeout=2).json()
-
-    assert page["count"] == 12
-    assert page["next"] == f"{fake.url}{REASONS}?page=3"
-    assert page["previous"] == f"{fake.url}{REASONS}"
-    assert [reason["pk"] for reason in page["results"]] == [6, 7, 8, 9, 10]
-
-
-def test_fake_serves_one_reason_in_omnitrons_shape_with_escaped_non_ascii():
-    with OmnitronFake(catalog=demo_catalog()) as fake:
-        auth = {"Authorization": f"Token {DEFAULT_TOKEN}"}
-        response = requests.get(f"{fake.url}{REASONS}1/", headers=auth, timeout=2)
-
-    assert b"Yanl\\u0131\\u015f" in response.content
-    assert json.loads(response.content)["subject"] == "Yanlış ürün aldım."
-    assert {"pk", "order", "translations", "uuid"} <= response.json().keys()
-
-
-def test_demo_catalog_has_a_dozen_translated_reasons_some_needing_extra_information():
-    catalog = demo_catalog()
-
-    assert len(catalog) == 12
-    assert all(set(reason["translations"]) == {"tr", "de", "en"} for reason in catalog)
-    assert sum(reason["extra_information_needed"] for reason in catalog) >= 2
-
-
-def test_an_unusable_timeout_setting_falls_back_to_the_default(monkeypatch):
-    monkeypatch.setenv("OMNITRON_TIMEOUT", "soon")
-
-    assert OmnitronAdapter().config.timeout == 10.0

@@ -202,6 +202,16 @@ def test_pulling_from_the_admin_reports_the_counts(client, manager, omnitron):
     assert (run.trigger, run.triggered_by) == (SyncTrigger.ADMIN, manager)
 
 
+def test_a_pull_from_the_admin_shows_its_warnings(client, manager, omnitron):
+    omnitron.update_reason(3, cancellation_type="exchange")
+
+    response = client.post(PULL)
+
+    success, warning = messages_of(response)
+    assert success.startswith("Pulled 12 reasons")
+    assert warning.startswith('Reason pk 3: Omnitron\'s cancellation_type "exchange"')
+
+
 def test_a_failed_pull_from_the_admin_says_why(client, manager, omnitron):
     omnitron.malformed_on_page = 1
 

@@ -113,11 +113,104 @@ def test_list_searches_the_subject_in_every_language(reader):
     assert found_de == {german.id}
 
 
-def test_an_invalid_active_flag_is_a_400_naming_the_field(reader):
+def test_an_invalid_active_flag_is_a_400_naming_the_field_drf_style(reader):
     response = reader.get(LIST, {"is_active": "maybe"})
 
+    body = response.json()
     assert response.status_code == 400
-    assert response.json()["invalidFields"][0]["field"] == "is_active"
+    assert response["Content-Type"] == "application/json"
+    assert body.keys() == {"is_active", "code"}
+    assert "maybe" in body["is_active"][0]
+    assert body["code"] == "invalid_choice"
+
+
+def test_an_undocumented_cancellation_type_filter_is_a_400_naming_it(reader):
+    response = reader.get(LIST, {"cancellation_type": "exchange"})
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["cancellation_type", "code"]
+
+
+@pytest.mark.parametrize("page_size", ["0", "-1", "ten"])
+def test_an_unusable_page_size_is_a_400_naming_it(reader, page_size):
+    response = reader.get(LIST, {"page_size": page_size})
+
+    assert response.status_code == 400
+    assert response.json() == {"page_size": ["A positive whole number."], "code": "invalid"}
+
+
+# --- unknown input is refused, named, with the close match -------------------------------------
+
+
+def test_an_unknown_query_parameter_is_refused_with_the_close_match(reader):
+    CancellationReasonFactory()
+
+    response = reader.get(LIST, {"isActive": "true", "pagesize": "2", "colour": "red"})
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "isActive": ["unknown field; did you mean is_active?"],
+        "pagesize": ["unknown field; did you mean page_size?"],
+        "colour": ["unknown field"],
+        "code": "unknown_field",
+    }
+
+
+def test_the_seeds_and_the_documented_parameters_are_accepted(reader):
+    CancellationReasonFactory.create_batch(3, cancellation_type="cancel")
+    params = {"page": "1", "page_size": "2", "is_active": "true", "cancellation_type": "cancel"}
+
+    response = reader.get(LIST, {**params, "search": "", "format": "json"})
+
+    assert response.status_code == 200
+    assert response.json()["count"] == 3
+
+
+@pytest.mark.parametrize("url", [f"{LIST}{{pk}}/", PULL])
+def test_endpoints_without_parameters_refuse_any(reader, puller, url):
+    reason = CancellationReasonFactory()
+    client = puller if url == PULL else reader
+
+    response = client.get(url.format(pk=reason.pk), {"page": "1"})
+
+    assert response.status_code == 400
+    assert response.json() == {"page": ["unknown field"], "code": "unknown_field"}
+    assert not ReasonSyncRun.objects.exists()
+
+
+def test_a_body_field_is_refused_by_name(reader):
+    response = reader.generic(
+        "GET", LIST, data='{"subject": "x", "is_active": true}', content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "subject": ["unknown field"],
+        "is_active": ["unknown field"],
+        "code": "unknown_field",
+    }
+
+
+def test_a_body_that_is_not_an_object_is_refused(reader):
+    response = reader.generic("GET", LIST, data="[1]", content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "non_field_errors": ["This endpoint takes no body."],
+        "code": "unknown_field",
+    }
+
+
+def test_the_seeds_request_with_its_content_type_and_no_body_is_accepted(reader):
+    response = reader.get(LIST, headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 200
+
+
+def test_unknown_parameters_without_a_token_are_401_not_400():
+    response = APIClient().get(LIST, {"colour": "red"})
+
+    assert (response.status_code, response.content) == (401, b"")
 
 
 def test_list_query_count_does_not_grow_with_the_page(reader, django_assert_max_num_queries):
@@ -142,9 +235,12 @@ def test_detail_is_one_reason_with_exactly_the_seeds_fields(reader):
     assert (body["id"], body["subject"]) == (reason.pk, "Ürünü satın almaktan vazgeçtim.")
 
 
-@pytest.mark.parametrize("pk", ["999999", "abc"])
-def test_an_unknown_reason_is_404(reader, pk):
-    assert reader.get(f"{LIST}{pk}/").status_code == 404
+@pytest.mark.parametrize("pk", ["999999", "abc", "1.5"])
+def test_an_unknown_reason_is_404_drf_style(reader, pk):
+    response = reader.get(f"{LIST}{pk}/")
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found.", "code": "not_found"}
 
 
 # --- authentication and permissions ------------------------------------------------------------
@@ -197,7 +293,9 @@ def test_a_pull_omnitron_fails_is_502_naming_the_cause(puller, omnitron):
 
     body = response.json()
     assert response.status_code == 502
-    assert response["Content-Type"] == "application/problem+json"
+    assert response["Content-Type"] == "application/json"
+    assert body.keys() == {"detail", "code", "cause", "sync_run"}
+    assert body["code"] == "omnitron_failed"
     assert body["cause"] == "server_error"
     assert "HTTP 500" in body["detail"]
     assert body["sync_run"] == ReasonSyncRun.objects.get().pk
@@ -219,7 +317,10 @@ def test_a_pull_while_another_runs_is_409(puller, omnitron):
     response = puller.get(PULL)
 
     assert response.status_code == 409
-    assert response.json()["status"] == 409
+    assert response.json() == {
+        "detail": "Another pull from Omnitron is running; try again when it has finished.",
+        "code": "conflict",
+    }
 
 
 # --- found by the API fuzzing (tests/backoffice/test_api_fuzzing.py) ----------------------------
@@ -230,30 +331,50 @@ def documented(path: str, method: str = "get") -> dict:
     return schema["paths"][path][method]["responses"]
 
 
-PROBLEM_BODY = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+DETAIL_BODY = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "properties": {"detail": {"type": "string"}, "code": {"type": "string"}},
+            "required": ["detail", "code"],
+        }
+    }
+}
 
 
-def test_the_list_documents_its_errors(reader):
+def test_the_list_documents_its_errors_in_the_dialects_shape(reader):
     responses = documented(LIST)
 
     assert {"200", "400", "401", "403", "404", "406"} <= set(responses)
-    assert responses["404"]["content"] == PROBLEM_BODY
+    assert responses["404"]["content"] == DETAIL_BODY
+    assert responses["400"]["content"]["application/json"]["schema"]["additionalProperties"]
     assert "content" not in responses["401"]  # seed 004: no body
-    assert reader.get(LIST, {"page": 9})["Content-Type"] == "application/problem+json"
+    response = reader.get(LIST, {"page": 9})
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "Invalid page.", "code": "not_found"}
 
 
 def test_one_reason_documents_its_404(reader):
     responses = documented(f"{LIST}{{id}}/")
 
-    assert {"200", "401", "403", "404", "406"} <= set(responses)
-    assert responses["404"]["content"] == PROBLEM_BODY
-    assert reader.get(f"{LIST}999999/")["Content-Type"] == "application/problem+json"
+    assert {"200", "400", "401", "403", "404", "406"} <= set(responses)
+    assert responses["404"]["content"] == DETAIL_BODY
+    assert reader.get(f"{LIST}999999/").json() == {"detail": "Not found.", "code": "not_found"}
 
 
-def test_a_pull_documents_its_409_as_a_problem(puller):
+def test_a_pull_documents_its_409(puller):
     ReasonSyncRun.objects.create(trigger=SyncTrigger.SCHEDULE)
 
     response = puller.get(PULL)
 
-    assert response["Content-Type"] == "application/problem+json"
-    assert documented(PULL)["409"]["content"] == PROBLEM_BODY
+    assert response["Content-Type"] == "application/json"
+    assert documented(PULL)["409"]["content"] == DETAIL_BODY
+
+
+def test_reading_without_the_permission_is_403_drf_style():
+    response = client_for().get(LIST)
+
+    assert response.json() == {
+        "detail": "You do not have permission to perform this action.",
+        "code": "permission_denied",
+    }

@@ -9,7 +9,7 @@ from django.utils import timezone, translation
 from cancellations import services as cancellation_services
 from cancellations.errors import CancellationError
 from cancellations.models import AuditEntry
-from providers.fakes.omnitron import make_catalog
+from providers.fakes.omnitron import OmnitronFake, demo_catalog, make_catalog
 from providers.omnitron import OmnitronAdapter
 from reasons import services
 from reasons.models import (
@@ -217,8 +217,8 @@ def fault_looping_next(fake):
     fake.loop_on_page = 3
 
 
-def fault_invalid_reason(fake):
-    fake.update_reason(12, subject="x" * 101)
+def fault_next_link_on_another_host(fake):
+    fake.link_base_url = "http://127.0.0.2:9"
 
 
 @pytest.mark.parametrize(
@@ -229,7 +229,7 @@ def fault_invalid_reason(fake):
         (fault_slow_page, "timeout"),
         (fault_malformed_json, "bad_json"),
         (fault_looping_next, "pagination_loop"),
-        (fault_invalid_reason, "bad_data"),
+        (fault_next_link_on_another_host, "foreign_next_link"),
     ],
 )
 def test_a_failed_pull_changes_nothing_and_records_why(omnitron, fault, cause):
@@ -246,6 +246,20 @@ def test_a_failed_pull_changes_nothing_and_records_why(omnitron, fault, cause):
     assert run.error
     assert run.finished_at is not None
     assert snapshot_of_catalog() == before
+
+
+def test_a_next_link_to_another_server_fails_the_run_naming_it_and_sends_it_nothing(omnitron):
+    with OmnitronFake(catalog=demo_catalog()) as elsewhere:
+        omnitron.link_base_url = elsewhere.url
+
+        run = services.pull_reasons()
+
+    assert run.status == SyncStatus.FAILED
+    assert run.error_cause == "foreign_next_link"
+    assert f"{elsewhere.url}/api/v1/cancellation_reasons/?page=2" in run.error
+    assert "token is not sent" in run.error
+    assert elsewhere.requests == []
+    assert not CancellationReason.objects.exists()
 
 
 def test_a_failed_first_pull_creates_nothing(omnitron):

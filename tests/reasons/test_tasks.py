@@ -76,6 +76,14 @@ def test_the_command_pulls_and_prints_the_counts(omnitron, capsys):
     assert ReasonSyncRun.objects.get().trigger == SyncTrigger.COMMAND
 
 
+def test_the_command_prints_the_runs_warnings(omnitron, capsys):
+    omnitron.update_reason(7, cancellation_type="exchange")
+
+    call_command("pull_reasons")
+
+    assert 'Reason pk 7: Omnitron\'s cancellation_type "exchange"' in capsys.readouterr().out
+
+
 def test_the_command_fails_naming_the_cause(omnitron):
     omnitron.token = "rotated"
 

@@ -21,3 +21,5 @@ class Command(BaseCommand):
                 f"(run {run.pk}, {run.duration.total_seconds():.2f}s)."
             )
         )
+        if run.warnings:
+            self.stdout.write(self.style.WARNING(run.warnings))
