@@ -67,7 +67,7 @@ def scheduled_partial(order, reason, user):
 
 def long_non_ascii_reason(order, reason, user):
     ReasonMapping.objects.create(
-        reason=reason, provider_kind=ProviderKind.BILLING, value="Kündigung – çok pahalı " * 12
+        reason=reason, provider_kind=ProviderKind.BILLING, value="Kündigung – çok pahalı " * 10
     )
     return whole(order, reason, user)
 

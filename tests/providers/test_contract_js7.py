@@ -87,7 +87,7 @@ def long_texts():
         order=order(),
         reason=CancellationReasonFactory(subject="<Grund> " + "x" * 90),
         audit_comment="<b>" + "ü" * 252,
-        audit_ticket_link="https://tickets.example/" + "t" * 240,
+        audit_ticket_link="https://tickets.example/" + "t" * 231,
         audit_time_spent=2**31 - 1,
     )
 
