@@ -197,7 +197,8 @@ def cancellation_detail(request, pk):
             "deliveries": deliveries,
             "ticket_url": _safe_link(cancellation.audit_ticket_link),
             "can_revoke": cancellation.is_revocable
-            and request.user.has_perm("cancellations.revoke_cancellation"),
+            and request.user.has_perm("cancellations.revoke_cancellation")
+            and ownership.may_act_on(request.user, cancellation),
             "can_retry": request.user.has_perm("providers.retry_delivery"),
             "retryable_statuses": RETRYABLE_DELIVERY_STATUSES,
         },

@@ -11,8 +11,10 @@ user in that group and nothing else) plus anonymous visitors:
 is_staff or not) may read it but not change or revoke it (cancellations/ownership.py).
 """
 
+import importlib
 import io
 import json
+from types import SimpleNamespace
 
 import pytest
 from django.apps import apps
@@ -302,6 +304,23 @@ def test_staff_roles_act_for_other_clients_and_the_api_client_role_does_not():
     }
 
     assert acting_for_others == {CUSTOMER_SERVICE, BULK_OPERATOR}
+
+
+def test_the_ownership_migration_adds_the_permission_and_takes_nothing_away():
+    """On a database whose groups an operator changed (cancellations 0006)."""
+    migration = importlib.import_module("cancellations.migrations.0006_act_for_other_clients")
+    act_for_others = Permission.objects.get(codename="act_for_other_clients")
+    service = Group.objects.get(name=CUSTOMER_SERVICE)
+    service.permissions.remove(act_for_others)
+    service.permissions.add(Permission.objects.get(codename="delete_order"))
+    Group.objects.get(name=BULK_OPERATOR).permissions.remove(act_for_others)
+    editor = SimpleNamespace(connection=SimpleNamespace(alias="default"))
+
+    migration.give_staff_roles_the_permission(apps, editor)
+
+    assert permissions_of(service) == {*ROLES[CUSTOMER_SERVICE], "cancellations.delete_order"}
+    assert ACT_FOR_OTHERS in permissions_of(Group.objects.get(name=BULK_OPERATOR))
+    assert ACT_FOR_OTHERS not in permissions_of(Group.objects.get(name=API_CLIENT))
 
 
 def test_every_role_has_a_translatable_label():

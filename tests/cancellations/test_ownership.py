@@ -324,6 +324,16 @@ def test_the_staff_revoke_page_refuses_another_client(client, shops_cancellation
     assert shops_cancellation.status == CancellationStatus.CONFIRMED
 
 
+def test_the_cancellation_page_offers_undo_only_to_those_who_may(client, shops_cancellation, crm):
+    page = f"/staff/cancellations/{shops_cancellation.pk}/"
+    revoke_link = f"/staff/cancellations/{shops_cancellation.pk}/revoke/"
+
+    client.force_login(crm)
+    assert revoke_link not in client.get(page).content.decode()
+    client.force_login(shops_cancellation.created_by)
+    assert revoke_link in client.get(page).content.decode()
+
+
 def test_the_staff_revoke_page_lets_staff_revoke_it(client, shops_cancellation, staff):
     client.force_login(staff)
 
