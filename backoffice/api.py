@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 NON_FIELD = "__all__"
+# A service's ValidationError with this code refuses the caller: 403 (cancellations/errors.py).
+FORBIDDEN = "forbidden"
 # A lost or refused database connection: the request is answered 503, and clients are told when
 # to try again. The service's transaction was rolled back, so a retry (with the same
 # Idempotency-Key, if it had one) is safe.
@@ -208,7 +210,11 @@ def problem_exception_handler(exc, context):
         # A dialect answering invalid input otherwise (Rebilly's upsert: 422) says so.
         invalid_status = getattr(view, "invalid_input_status", exc.status_code)
         status_code = status.HTTP_409_CONFLICT if conflict else invalid_status
-        response = problem_response(status_code, summary, invalid, headers)
+        if invalid and all(e["code"] == FORBIDDEN for e in invalid):
+            # A service refused the caller, not the input (cancellations/ownership.py).
+            response = problem_response(status.HTTP_403_FORBIDDEN, summary, None, headers)
+        else:
+            response = problem_response(status_code, summary, invalid, headers)
     else:
         response = problem_response(exc.status_code, str(exc.detail), None, headers)
     request = context.get("request")

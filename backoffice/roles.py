@@ -32,6 +32,8 @@ _CUSTOMER_SERVICE = [
     "cancellations.add_cancellation",
     "cancellations.change_cancellation",
     "cancellations.revoke_cancellation",
+    # Staff change and revoke cancellations whoever made them (cancellations/ownership.py).
+    "cancellations.act_for_other_clients",
     "cancellations.view_auditentry",
     "cancellations.view_settlementitem",
     "reasons.view_cancellationreason",
@@ -64,6 +66,8 @@ ROLES: dict[str, list[str]] = {
     ],
     # What other apps need through the API: take in orders, cancel and revoke (Rebilly dialect),
     # cancel service items (cancelServiceItems needs cancel_order), read the reason catalog.
+    # Each client changes and revokes only its own cancellations: act_for_other_clients is
+    # given to a client user on its own, not to the role (cancellations/ownership.py).
     API_CLIENT: [
         "cancellations.view_order",
         "cancellations.add_order",

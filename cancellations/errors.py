@@ -1,5 +1,9 @@
 from django.core.exceptions import ValidationError
 
+# The code of a refusal of the actor rather than of the input (ownership.NotYourCancellation):
+# the API answers it 403, as it answers "duplicate" 409.
+FORBIDDEN = "forbidden"
+
 
 class CancellationError(ValidationError):
     """The one domain error of this app. Raised by services with the offending field named

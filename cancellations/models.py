@@ -246,7 +246,14 @@ class Cancellation(models.Model):
             models.Index(fields=["status", "churn_time"]),
             models.Index(fields=["-created_time", "-id"]),
         ]
-        permissions = [("revoke_cancellation", _("Can revoke (undo) cancellations"))]
+        permissions = [
+            ("revoke_cancellation", _("Can revoke (undo) cancellations")),
+            # cancellations/ownership.py: without it, only one's own (or nobody's) cancellations.
+            (
+                "act_for_other_clients",
+                _("Can change or revoke cancellations other users or API clients made"),
+            ),
+        ]
 
     def __str__(self):
         return self.id

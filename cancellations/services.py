@@ -35,6 +35,7 @@ from providers.outbox import enqueue_deliveries
 from reasons.models import CancellationReason
 
 from . import audit as audit_log
+from . import ownership
 from .errors import CancellationError
 from .external_ids import clean_external_ids
 from .models import (
@@ -888,6 +889,7 @@ def update_cancellation(
     A draft stays a draft (re-planned, nothing else changes) with draft=True; without, it is
     confirmed: quoted again as of now and from then on like any new cancellation (effective
     at once or scheduled, providers told). Nothing else can become a draft again."""
+    ownership.check_may_act_on(actor, cancellation)
     _check_request_fields(canceled_by, audit=audit, external_user_id=external_user_id)
     with transaction.atomic():
         locked_order = _lock_order(cancellation.order_id)
@@ -1009,6 +1011,7 @@ def revoke_cancellation(
     cancellation: Cancellation, *, actor, via: str, comment: str = ""
 ) -> Cancellation:
     """Undo a cancellation: give the items back and restore the order's status."""
+    ownership.check_may_act_on(actor, cancellation)
     if len(comment or "") > 255:
         raise CancellationError({"comment": _("Use at most 255 characters.")}, code="invalid")
     with transaction.atomic():
@@ -1083,6 +1086,8 @@ def upsert_cancellation(
     draft: store (or re-plan) a plan that changes nothing; confirmed: take effect (a draft is
     confirmed); revoked: revoke_cancellation, the plan is not applied; completed: only a
     cancellation that is completed already (states.check_requested_status)."""
+    if existing is not None:
+        ownership.check_may_act_on(actor, existing)  # before "nothing to do": not theirs at all
     check_requested_status(existing.status if existing else None, status)
     if status == CancellationStatus.REVOKED:
         if order.pk != existing.order_id:

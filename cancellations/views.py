@@ -5,7 +5,7 @@ render. Every rule lives in services.py."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
@@ -15,7 +15,7 @@ from providers.models import Delivery, DeliveryAttempt
 from providers.services import RETRYABLE as RETRYABLE_DELIVERY_STATUSES
 from providers.services import retry_delivery
 
-from . import billing, selectors, services
+from . import billing, ownership, selectors, services
 from .errors import CancellationError
 from .forms import CancelOrderForm, OrderFilterForm, RevokeForm
 from .models import AuditEntry
@@ -197,7 +197,8 @@ def cancellation_detail(request, pk):
             "deliveries": deliveries,
             "ticket_url": _safe_link(cancellation.audit_ticket_link),
             "can_revoke": cancellation.is_revocable
-            and request.user.has_perm("cancellations.revoke_cancellation"),
+            and request.user.has_perm("cancellations.revoke_cancellation")
+            and ownership.may_act_on(request.user, cancellation),
             "can_retry": request.user.has_perm("providers.retry_delivery"),
             "retryable_statuses": RETRYABLE_DELIVERY_STATUSES,
         },
@@ -228,6 +229,8 @@ def delivery_retry(request, pk):
 @require_http_methods(["GET", "POST"])
 def cancellation_revoke(request, pk):
     cancellation = get_object_or_404(selectors.cancellation_detail_queryset(), pk=pk)
+    if not ownership.may_act_on(request.user, cancellation):
+        raise PermissionDenied  # like a missing permission; the service would refuse it too
     if not cancellation.is_revocable:
         messages.error(
             request,

@@ -54,6 +54,7 @@ from backoffice.unknown_fields import unknown_fields
 from cancellations import services
 from cancellations.external_ids import CALLISTO
 from cancellations.models import AuditEntry, Cancellation, Order
+from cancellations.ownership import NotYourCancellation
 from cancellations.states import CancellationStatus
 from reasons.models import CancellationReason, ReasonMapping
 from reasons.services import mapped_reason
@@ -146,6 +147,8 @@ def callisto_exception_handler(exc, context):
         response = problem(
             exc.status_code, _("Failed Validation"), validation_messages=exc.messages
         )
+    elif isinstance(exc, NotYourCancellation):
+        response = problem(403, " ".join(exc.messages))
     elif isinstance(exc, DjangoValidationError):
         codes = {e.code for errors in getattr(exc, "error_dict", {}).values() for e in errors}
         status_code = 409 if codes == {"duplicate"} else 422

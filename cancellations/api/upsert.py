@@ -19,6 +19,7 @@ from .views import (
     CANCELLATION_ERROR_FIELDS,
     CANCELLATION_ID,
     NOT_FOUND,
+    NOT_YOURS,
     PROBLEM,
     READ_ERRORS,
     SEED_REQUEST,
@@ -112,7 +113,9 @@ class CancellationDetailView(CancellationViewMixin, JsonApiView):
             "201 when it was created, 200 when it existed. Sending the same body again changes "
             "nothing. Once effective (completed) only the description, canceledBy, "
             "externalUserId and auditLog may change. Creating needs add_cancellation as well "
-            "as change_cancellation. Invalid input is a 422 naming each field."
+            "as change_cancellation. Invalid input is a 422 naming each field.\n\n"
+            "An existing cancellation is changed or revoked only by the user (API client) who "
+            "made it, staff, or a client allowed to act for others; anyone else gets a 403."
         ),
         parameters=[CANCELLATION_ID, location(201)],
         request=RebillyCancellationInputSerializer,
@@ -120,6 +123,7 @@ class CancellationDetailView(CancellationViewMixin, JsonApiView):
             200: RebillyCancellationSerializer,
             201: RebillyCancellationSerializer,
             **READ_ERRORS,
+            **NOT_YOURS,
             (400, PROBLEM): problem(_("The body is not JSON.")),
             (409, PROBLEM): problem(_("Another request created this id at the same moment.")),
             (415, PROBLEM): problem(_("The body is not application/json.")),

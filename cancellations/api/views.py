@@ -71,6 +71,15 @@ WRITE_ERRORS = {
     (415, PROBLEM): problem(_("The body is not application/json.")),
 }
 NOT_FOUND = {(404, PROBLEM): problem(_("No such resource."))}
+# Changing or revoking one cancellation (cancellations/ownership.py).
+NOT_YOURS = {
+    (403, PROBLEM): problem(
+        _(
+            "The user lacks the model permission, or another user or API client made this "
+            "cancellation and the user may not act for others."
+        )
+    )
+}
 
 
 def location(*status_codes: int) -> OpenApiParameter:
@@ -391,11 +400,13 @@ class CancellationRevokeView(CancellationViewMixin, JsonApiView):
         summary=_("Undo a cancellation"),
         description=_(
             "Gives the items back and restores the order's status. Revoking a cancellation that "
-            "is already revoked (or a draft) is a 400 naming `status`."
+            "is already revoked (or a draft) is a 400 naming `status`. Only the user (API "
+            "client) who made it, staff, or a client allowed to act for others may revoke it: "
+            "anyone else gets a 403."
         ),
         parameters=[CANCELLATION_ID],
         request=CancellationRevokeInputSerializer,
-        responses={200: CancellationSerializer, **WRITE_ERRORS, **NOT_FOUND},
+        responses={200: CancellationSerializer, **WRITE_ERRORS, **NOT_YOURS, **NOT_FOUND},
     )
     def post(self, request, id):
         cancellation = self.get_cancellation(id)

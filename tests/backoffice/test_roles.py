@@ -7,10 +7,14 @@ user in that group and nothing else) plus anonymous visitors:
      redirect to a login page; a 400 for the deliberately minimal body counts as allowed.
   N  denied: 403 for a logged-in user; for anonymous visitors a redirect to the login page
      (staff pages, admin) or 401 (API).
+`theirs` was made by another API client: the API client column (a user in that role,
+is_staff or not) may read it but not change or revoke it (cancellations/ownership.py).
 """
 
+import importlib
 import io
 import json
+from types import SimpleNamespace
 
 import pytest
 from django.apps import apps
@@ -33,6 +37,7 @@ from backoffice.roles import (
 from cancellations import bulk
 from cancellations.models import AuditEntry
 from cancellations.order_filter import parse_order_filter
+from cancellations.ownership import ACT_FOR_OTHERS
 from providers.models import Delivery, DeliveryStatus
 from reasons.models import ReasonSyncRun, SyncTrigger
 from tests.factories import (
@@ -55,6 +60,11 @@ def dry_run(world):
     return {"folders": [{"folder": "/"}], "reasonId": world.reason.pk, "dryRun": True}
 
 
+def revoke(world):
+    """PUT's body revoking `theirs`."""
+    return {"orderId": str(world.theirs.order_id), "reasonId": world.reason.pk, "status": "revoked"}
+
+
 # URL name, its object (an attribute of `world`), method, body (a dict or world → dict)
 MATRIX = [
     # URL name                                  object          method  body     CS RM BO AP AU an
@@ -69,6 +79,9 @@ MATRIX = [
     ("staff:cancellation-detail",               "cancellation", "GET",  None,    Y, Y, Y, Y, Y, N),
     ("staff:cancellation-revoke",               "cancellation", "GET",  None,    Y, N, Y, Y, N, N),
     ("staff:cancellation-revoke",               "cancellation", "POST", {},      Y, N, Y, Y, N, N),
+    # Made by another API client: only staff (or a client allowed to act for others) may act.
+    ("staff:cancellation-revoke",               "theirs",       "GET",  None,    Y, N, Y, N, N, N),
+    ("staff:cancellation-revoke",               "theirs",       "POST", {},      Y, N, Y, N, N, N),
     ("staff:delivery-retry",                    "delivery",     "POST", {},      Y, N, Y, N, N, N),
     ("staff:bulk-list",                         None,           "GET",  None,    N, N, Y, N, Y, N),
     ("staff:bulk-new",                          None,           "GET",  None,    N, N, Y, N, N, N),
@@ -95,6 +108,9 @@ MATRIX = [
     ("cancellations-api:cancellation-list",     None,           "POST", {},      Y, N, Y, Y, N, N),
     ("cancellations-api:cancellation-detail",   "cancellation", "PUT",  {},      Y, N, Y, Y, N, N),
     ("cancellations-api:cancellation-revoke",   "cancellation", "POST", {},      Y, N, Y, Y, N, N),
+    ("cancellations-api:cancellation-detail",   "theirs",       "GET",  None,    Y, Y, Y, Y, Y, N),
+    ("cancellations-api:cancellation-detail",   "theirs",       "PUT",  revoke,  Y, N, Y, N, N, N),
+    ("cancellations-api:cancellation-revoke",   "theirs",       "POST", {},      Y, N, Y, N, N, N),
     ("cancellations-api:service-items-cancel",  None,           "POST", {},      Y, N, Y, Y, N, N),
     ("cancellations-api:orders-cancel",         None,           "POST", dry_run, N, N, Y, N, N, N),
     ("cancellations-api:bulk-cancellation-list", None,          "GET",  None,    N, N, Y, N, Y, N),
@@ -125,6 +141,12 @@ class World:
         self.order = OrderFactory()
         OrderItemFactory(order=self.order, quantity=2)
         self.cancellation = CancellationFactory(order=OrderFactory(), reason=self.reason)
+        # Made by another API client (cancellations/ownership.py).
+        self.theirs = CancellationFactory(
+            order=OrderFactory(),
+            reason=self.reason,
+            created_by=user_in(API_CLIENT, is_staff=False),
+        )
         # Retrying a delivered delivery is refused with a message: nothing is sent.
         self.delivery = Delivery.objects.create(
             cancellation=self.cancellation,
@@ -143,8 +165,8 @@ class World:
         ReasonSyncRun.objects.create(trigger=SyncTrigger.SCHEDULE)
 
 
-def user_in(role):
-    user = UserFactory(is_staff=True)
+def user_in(role, *, is_staff=True):
+    user = UserFactory(is_staff=is_staff)
     user.groups.add(Group.objects.get(name=role))
     return user
 
@@ -274,6 +296,31 @@ def test_the_auditor_may_view_every_model_of_the_domain_apps_and_nothing_more():
 
 def test_bulk_operators_can_do_everything_customer_service_can():
     assert set(ROLES[CUSTOMER_SERVICE]) < set(ROLES[BULK_OPERATOR])
+
+
+def test_staff_roles_act_for_other_clients_and_the_api_client_role_does_not():
+    acting_for_others = {
+        name for name, permissions in ROLES.items() if ACT_FOR_OTHERS in permissions
+    }
+
+    assert acting_for_others == {CUSTOMER_SERVICE, BULK_OPERATOR}
+
+
+def test_the_ownership_migration_adds_the_permission_and_takes_nothing_away():
+    """On a database whose groups an operator changed (cancellations 0006)."""
+    migration = importlib.import_module("cancellations.migrations.0006_act_for_other_clients")
+    act_for_others = Permission.objects.get(codename="act_for_other_clients")
+    service = Group.objects.get(name=CUSTOMER_SERVICE)
+    service.permissions.remove(act_for_others)
+    service.permissions.add(Permission.objects.get(codename="delete_order"))
+    Group.objects.get(name=BULK_OPERATOR).permissions.remove(act_for_others)
+    editor = SimpleNamespace(connection=SimpleNamespace(alias="default"))
+
+    migration.give_staff_roles_the_permission(apps, editor)
+
+    assert permissions_of(service) == {*ROLES[CUSTOMER_SERVICE], "cancellations.delete_order"}
+    assert ACT_FOR_OTHERS in permissions_of(Group.objects.get(name=BULK_OPERATOR))
+    assert ACT_FOR_OTHERS not in permissions_of(Group.objects.get(name=API_CLIENT))
 
 
 def test_every_role_has_a_translatable_label():
