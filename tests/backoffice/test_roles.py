@@ -21,6 +21,8 @@ from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
+from django.db import connection
+from django.db.migrations.loader import MigrationLoader
 from django.urls import reverse
 
 from backoffice.roles import (
@@ -316,7 +318,12 @@ def test_the_ownership_migration_adds_the_permission_and_takes_nothing_away():
     Group.objects.get(name=BULK_OPERATOR).permissions.remove(act_for_others)
     editor = SimpleNamespace(connection=SimpleNamespace(alias="default"))
 
-    migration.give_staff_roles_the_permission(apps, editor)
+    # The migration's own historical models, not the live registry, whose app configs it
+    # changes for a moment (models_module) as migrations do.
+    state = MigrationLoader(connection).project_state(
+        ("cancellations", "0006_act_for_other_clients")
+    )
+    migration.give_staff_roles_the_permission(state.apps, editor)
 
     assert permissions_of(service) == {*ROLES[CUSTOMER_SERVICE], "cancellations.delete_order"}
     assert ACT_FOR_OTHERS in permissions_of(Group.objects.get(name=BULK_OPERATOR))
