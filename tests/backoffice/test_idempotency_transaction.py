@@ -18,9 +18,21 @@ from rest_framework.test import APIClient
 from backoffice import idempotency
 from backoffice.models import IdempotencyKey
 from cancellations import services
-from cancellations.models import Cancellation
-from tests.backoffice.test_idempotency import LIST, make_agent, post, session_client
-from tests.factories import CancellationReasonFactory, OrderFactory, OrderItemFactory
+from cancellations.models import BulkCancellation, BulkCancellationStatus, Cancellation
+from tests.backoffice.test_idempotency import (
+    LIST,
+    make_agent,
+    post,
+    session_client,
+    token_client,
+)
+from tests.cancellations.test_api_bulk import CANCEL, RUN, shop_order
+from tests.factories import (
+    CancellationReasonFactory,
+    OrderFactory,
+    OrderItemFactory,
+    UserFactory,
+)
 
 postgresql_only = pytest.mark.skipif(
     connection.vendor != "postgresql",
@@ -162,6 +174,32 @@ def test_work_queued_for_after_the_commit_runs_once_the_answer_is_committed(monk
     assert created.status_code == 201
     assert seen == [(False, IdempotencyKey.State.DONE, 201)]
     assert post(api, body, key="kick-1")["Idempotent-Replayed"] == "true"
+
+
+def test_a_bulk_job_queued_with_a_key_runs_once_and_its_202_is_replayed(
+    db, django_capture_on_commit_callbacks
+):
+    orders = [shop_order(), shop_order()]
+    api = token_client(UserFactory(permissions=[RUN]))
+    body = {
+        "controllerId": "storno",
+        "folders": [{"folder": "/shop/de"}],
+        "dateFrom": "1d",
+        "reasonId": CancellationReasonFactory().pk,
+    }
+
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        accepted = post(api, body, key="bulk-1", path=CANCEL)
+    replayed = post(api, body, key="bulk-1", path=CANCEL)
+
+    assert accepted.status_code == 202, accepted.content
+    assert queued  # the job is queued after the commit
+    job = BulkCancellation.objects.get()
+    assert job.status == BulkCancellationStatus.FINISHED
+    assert Cancellation.objects.filter(order__in=orders).count() == 2
+    assert replayed.status_code == 202
+    assert replayed["Idempotent-Replayed"] == "true"
+    assert (replayed.content, replayed["Location"]) == (accepted.content, accepted["Location"])
 
 
 # --- refused credentials write no key ------------------------------------------------------------
