@@ -354,9 +354,10 @@ def document_idempotency_key(result, generator, request, public, **kwargs):
             "Makes a retried POST safe: the first request with a key runs and its response "
             "(status, body, Content-Type, Location) is kept for %(hours)d hours; a request with "
             "the same key, path and body gets that response again with the header "
-            "`Idempotent-Replayed: true`. The same key with another path or body is a 422; "
-            "while the first request runs, a 409. 5xx responses are not kept, so the key may be "
-            "retried. Keys are per client (user or credentials)."
+            "`Idempotent-Replayed: true`. The same key with another path or body is a 422. "
+            "A request while the first one runs waits for it and gets its response (a 409 if "
+            "it takes too long). 5xx responses keep nothing, so the key may be retried. Keys "
+            "are per client (user or credentials)."
         )
         % {"hours": settings.IDEMPOTENCY_KEY_TTL_HOURS},
         "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
