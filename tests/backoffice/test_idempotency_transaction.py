@@ -33,6 +33,7 @@ from tests.factories import (
     OrderItemFactory,
     UserFactory,
 )
+from tests.integration.test_faults import connection_killed_mid_cancellation  # noqa: F401
 
 postgresql_only = pytest.mark.skipif(
     connection.vendor != "postgresql",
@@ -133,6 +134,24 @@ def test_a_response_that_cannot_be_recorded_is_a_503_and_the_effect_is_rolled_ba
     assert not Cancellation.objects.exists()
     assert not IdempotencyKey.objects.exists()
     assert_the_retry_runs_once(api, one_unit, "lost-1")
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_a_request_that_loses_its_database_connection_keeps_nothing_and_the_retry_runs_once(
+    connection_killed_mid_cancellation,  # noqa: F811
+):
+    body = body_for_one_unit()
+    api = session_client(make_agent())
+
+    lost = post(api, body, key="lost-connection")
+
+    assert not connection_killed_mid_cancellation  # it did happen mid-request
+    assert lost.status_code == 503
+    connection.close()  # the test client skips Django's end-of-request cleanup
+    assert not Cancellation.objects.exists()
+    assert not IdempotencyKey.objects.exists()
+    assert_the_retry_runs_once(api, body, "lost-connection")
 
 
 def test_a_throttled_request_keeps_no_key(agent, one_unit, monkeypatch):
