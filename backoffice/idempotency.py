@@ -108,7 +108,8 @@ def request_fingerprint(method: str, path: str, body: bytes) -> str:
 
 
 def is_kept(response) -> bool:
-    """Server errors and throttling say "not done, try again": the key must stay usable."""
+    """Server errors and throttling say "not done, try again": nothing of the request is kept,
+    its key included."""
     return response.status_code < 500 and response.status_code != 429
 
 
@@ -166,7 +167,8 @@ def _claim(*, scope: str, key: str, fingerprint: str, now) -> tuple[IdempotencyK
         if row.state == IdempotencyKey.State.IN_PROGRESS:
             if row.created_at > now - timedelta(seconds=IN_PROGRESS_SECONDS):
                 raise KeyInUse
-            IdempotencyKey.objects.filter(pk=row.pk).delete()  # left by a dead process
+            # Left by a process that died: the key is free.
+            IdempotencyKey.objects.filter(pk=row.pk, state=row.state).delete()
             continue
         return row, False
     raise KeyInUse

@@ -261,6 +261,7 @@ def test_a_key_of_255_characters_is_accepted(api, one_unit):
 
 
 def test_a_key_in_progress_is_a_409_and_nothing_runs(api, agent, one_unit):
+    # Committed in progress: only the version before #13 wrote such rows (rolling deploys).
     raw = json.dumps(one_unit).encode()
     IdempotencyKey.objects.create(
         scope=f"user:{agent.pk}",
