@@ -157,7 +157,7 @@ def _claim(*, scope: str, key: str, fingerprint: str, now) -> tuple[IdempotencyK
             pass
         row = IdempotencyKey.objects.filter(scope=scope, key=key).first()
         if row is None:
-            continue  # its transaction was rolled back since our insert failed: try again
+            continue  # deleted (expired) since our insert failed: try again
         if row.expires_at <= now:
             # Expired counts as absent; deleted in this transaction, the insert takes its place.
             IdempotencyKey.objects.filter(pk=row.pk, expires_at__lte=now).delete()
