@@ -5,27 +5,36 @@
 - The first request with a key runs. Its response (status, body, Content-Type, Location) is kept
   for IDEMPOTENCY_KEY_TTL_HOURS and replayed, with `Idempotent-Replayed: true`, to every later
   request with that key and the same method, path (with its query) and body.
-- The same key on another path or with another body is a 422; while the first request with it
-  runs, every other one is a 409.
-- 4xx responses are kept like any other (as Stripe does). 5xx and 429 responses are not: the key
-  is released and the client may retry with it.
+- The same key on another path or with another body is a 422. A request with a key that another
+  request is still running waits for it (up to CLAIM_WAIT_SECONDS, then a 409) and replays its
+  response.
+- 4xx responses are kept like any other (as Stripe does). 5xx and 429 responses are not: all the
+  request wrote is rolled back with its key, and the client may retry with it.
 - Keys belong to a client: the session's user, or a SHA-256 of the Authorization header (a hash:
   the credentials are never stored). Requests without credentials pass untouched; the API
-  answers them 401.
+  answers them 401. Nor is a key kept for a request whose credentials the API refused.
 - Without the header nothing changes.
 
-The in-progress row is committed before the view runs, so a concurrent request with the key
-finds it (the unique (scope, key) constraint decides who runs). Rows past expires_at count as
-absent; the beat task backoffice.tasks.purge_expired_idempotency_keys deletes them.
+One transaction: the key's row, everything the view writes and the response it answers commit
+together or not at all. A request whose process dies (a killed worker, a timeout, a lost
+database connection) leaves nothing behind, so the retry runs at once; one that got as far as
+the commit left its response, so the retry replays it. The row is inserted first: on PostgreSQL
+a concurrent insert of the same (scope, key) waits on that uncommitted row and then fails on the
+unique constraint (the response is there to replay) or goes through (the first one rolled back).
+SQLite takes its write lock at BEGIN (transaction_mode IMMEDIATE), so requests queue up anyway.
+Work queued with transaction.on_commit (the broker kick of new deliveries) runs after the commit,
+as before; views make no calls to other systems inside it (providers are reached by the outbox).
+Rows past expires_at count as absent; the beat task
+backoffice.tasks.purge_expired_idempotency_keys deletes them.
 """
 
 import hashlib
-import logging
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -33,18 +42,21 @@ from django.utils.translation import gettext as _
 from .api import PROBLEM_CONTENT_TYPE
 from .models import IdempotencyKey
 
-logger = logging.getLogger(__name__)
-
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
 # What a replay repeats besides status and body.
 KEPT_HEADERS = ("Content-Type", "Location")
-# Claiming can race with a release or an expiry; after this many rounds the key counts as busy.
+# Claiming can race with an expiry; after this many rounds the key counts as busy.
 CLAIM_ROUNDS = 3
-# An in-progress key older than this belonged to a request whose process died; longer than any
-# request may run (gunicorn's timeout is 30 s).
+# How long a request waits for another one running with its key before answering 409 (PostgreSQL;
+# SQLite waits for its write lock as long as its busy timeout). Shorter than gunicorn's timeout.
+CLAIM_WAIT_SECONDS = 10
+# Rows are never committed in progress any more; one that is was left by an earlier version of
+# this module whose request may still be running, or died. Older than this, it died.
 IN_PROGRESS_SECONDS = 300
+# PostgreSQL's lock_not_available: the lock_timeout of a claim ran out.
+LOCK_NOT_AVAILABLE = "55P03"
 
 
 class KeyInUse(Exception):
@@ -96,24 +108,42 @@ def request_fingerprint(method: str, path: str, body: bytes) -> str:
 
 
 def is_kept(response) -> bool:
-    """Server errors and throttling say "not done, try again": the key must stay usable."""
-    if response.streaming:
-        return False
+    """Server errors and throttling say "not done, try again": nothing of the request is kept,
+    its key included."""
     return response.status_code < 500 and response.status_code != 429
+
+
+def is_authenticated(request) -> bool:
+    """After the view: did the API accept the credentials? (DRF sets the user it found, or an
+    anonymous one, on the request.)"""
+    user = getattr(request, "user", None)
+    return user is not None and user.is_authenticated
 
 
 # --- the rows ------------------------------------------------------------------------------------
 
 
 def claim_key(*, scope: str, key: str, fingerprint: str, now=None) -> tuple[IdempotencyKey, bool]:
-    """(row, True) when this request may run: its in-progress row is committed. (row, False)
-    when the key has a finished response to replay. Raises KeyReused or KeyInUse."""
+    """Inside the request's transaction: (row, True) when this request may run, its row
+    inserted but not committed; (row, False) when the key has a committed response to replay.
+    Raises KeyReused, or KeyInUse when the request holding the key doesn't finish in time."""
     now = now or timezone.now()
+    try:
+        with waiting_at_most(CLAIM_WAIT_SECONDS):
+            return _claim(scope=scope, key=key, fingerprint=fingerprint, now=now)
+    except OperationalError as exc:
+        if _sqlstate(exc) == LOCK_NOT_AVAILABLE:
+            raise KeyInUse from exc
+        raise
+
+
+def _claim(*, scope: str, key: str, fingerprint: str, now) -> tuple[IdempotencyKey, bool]:
     expires_at = now + timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
     for _round in range(CLAIM_ROUNDS):
         try:
-            # Its own transaction (a savepoint inside an outer one): committed before the view
-            # runs, and an IntegrityError doesn't spoil anything around it.
+            # A savepoint, so that the IntegrityError doesn't spoil the request's transaction.
+            # On PostgreSQL this waits while another transaction holds an uncommitted row with
+            # the key, and fails once that one commits.
             with transaction.atomic():
                 row = IdempotencyKey.objects.create(
                     scope=scope,
@@ -127,33 +157,53 @@ def claim_key(*, scope: str, key: str, fingerprint: str, now=None) -> tuple[Idem
             pass
         row = IdempotencyKey.objects.filter(scope=scope, key=key).first()
         if row is None:
-            continue  # released since our insert failed: try again
+            continue  # deleted (expired) since our insert failed: try again
         if row.expires_at <= now:
-            # Expired counts as absent. Only one of several racing requests deletes it; all of
-            # them then try to insert, and the unique constraint picks the one that runs.
+            # Expired counts as absent; deleted in this transaction, the insert takes its place.
             IdempotencyKey.objects.filter(pk=row.pk, expires_at__lte=now).delete()
             continue
         if row.request_fingerprint != fingerprint:
             raise KeyReused
         if row.state == IdempotencyKey.State.IN_PROGRESS:
-            abandoned = now - timedelta(seconds=IN_PROGRESS_SECONDS)
-            if row.created_at <= abandoned:
-                # Its process died mid-request (no response was recorded or released): no
-                # request runs that long, so the key is free again rather than busy for a day.
-                IdempotencyKey.objects.filter(
-                    pk=row.pk, state=IdempotencyKey.State.IN_PROGRESS, created_at__lte=abandoned
-                ).delete()
-                continue
-            raise KeyInUse
+            if row.created_at > now - timedelta(seconds=IN_PROGRESS_SECONDS):
+                raise KeyInUse
+            # Left by a process that died: the key is free.
+            IdempotencyKey.objects.filter(pk=row.pk, state=row.state).delete()
+            continue
         return row, False
     raise KeyInUse
 
 
-def record_response(row: IdempotencyKey, response) -> None:
-    """Keep the response for replays, or release the key when it must not be kept."""
-    if not is_kept(response):
-        release_key(row)
+@contextmanager
+def waiting_at_most(seconds: int):
+    """PostgreSQL's lock_timeout for the statements inside, in this transaction only."""
+    if connection.vendor != "postgresql":
+        yield
         return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{seconds * 1000}ms"])
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL lock_timeout TO DEFAULT")
+
+
+def _sqlstate(exc: Exception) -> str | None:
+    cause = exc.__cause__
+    return getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+
+
+def settle(row: IdempotencyKey, request, response) -> None:
+    """At the end of the request's transaction: keep the response with the key, drop the key,
+    or roll everything back."""
+    if not is_kept(response):
+        transaction.set_rollback(True)  # not done: the retry runs again, from scratch
+    elif response.streaming or not is_authenticated(request):
+        release_key(row)  # nothing to replay, or nobody the key could belong to
+    else:
+        record_response(row, response)
+
+
+def record_response(row: IdempotencyKey, response) -> None:
     IdempotencyKey.objects.filter(pk=row.pk).update(
         state=IdempotencyKey.State.DONE,
         response_status=response.status_code,
@@ -272,25 +322,22 @@ class IdempotencyKeyMiddleware:
             return body_too_large()
         fingerprint = request_fingerprint(request.method, request.get_full_path_info(), body)
         try:
-            row, claimed = claim_key(scope=scope, key=key, fingerprint=fingerprint)
+            return self.run_once(request, scope, key, fingerprint)
         except KeyReused:
             return key_reused()
         except KeyInUse:
             return key_in_use()
-        if not claimed:
-            return replay(row)
 
-        try:
+    def run_once(self, request, scope: str, key: str, fingerprint: str):
+        # Anything raised in here (a lost connection, a failed commit, the SystemExit of a worker
+        # killed by gunicorn) rolls the key back with the rest: the client never got an answer
+        # it could rely on, and its retry runs.
+        with transaction.atomic():
+            row, claimed = claim_key(scope=scope, key=key, fingerprint=fingerprint)
+            if not claimed:
+                return replay(row)
             response = self.get_response(request)
-        except BaseException:
-            # Only with DEBUG_PROPAGATE_EXCEPTIONS: Django turns errors into 500s otherwise.
-            release_key(row)
-            raise
-        try:
-            record_response(row, response)
-        except DatabaseError:
-            # The client still gets the real response; the key stays busy until it expires.
-            logger.exception("Idempotency-Key %s: the response could not be recorded", row.pk)
+            settle(row, request, response)
         return response
 
 
@@ -309,9 +356,10 @@ def document_idempotency_key(result, generator, request, public, **kwargs):
             "Makes a retried POST safe: the first request with a key runs and its response "
             "(status, body, Content-Type, Location) is kept for %(hours)d hours; a request with "
             "the same key, path and body gets that response again with the header "
-            "`Idempotent-Replayed: true`. The same key with another path or body is a 422; "
-            "while the first request runs, a 409. 5xx responses are not kept, so the key may be "
-            "retried. Keys are per client (user or credentials)."
+            "`Idempotent-Replayed: true`. The same key with another path or body is a 422. "
+            "A request while the first one runs waits for it and gets its response (a 409 if "
+            "it takes too long). 5xx responses keep nothing, so the key may be retried. Keys "
+            "are per client (user or credentials)."
         )
         % {"hours": settings.IDEMPOTENCY_KEY_TTL_HOURS},
         "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},

@@ -35,8 +35,9 @@ class StaffProfile(models.Model):
 
 class IdempotencyKey(models.Model):
     """One API client's Idempotency-Key and the response its first request got (see
-    backoffice.idempotency). The row exists from the moment the request starts: a second request
-    with the key finds it in progress instead of running again."""
+    backoffice.idempotency). Written in the request's own transaction, with the response, so it
+    commits together with what the request did or not at all; a second request with the key waits
+    for that transaction and replays the response."""
 
     class State(models.TextChoices):
         IN_PROGRESS = "in_progress", _("in progress")
