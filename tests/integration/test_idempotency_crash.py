@@ -124,7 +124,11 @@ def client_and_body(transactional_db):
     OrderItemFactory(order=order, quantity=2)
     token = Token.objects.create(user=make_agent())
     headers = {"Authorization": f"Token {token.key}"}
-    body = {"orderId": order.pk, "reasonId": CancellationReasonFactory().pk}
+    body = {
+        "orderId": order.pk,
+        "reasonId": CancellationReasonFactory().pk,
+        "externalUserId": "005000000000001AAA",  # Callisto needs a Salesforce user
+    }
     return headers, body
 
 
