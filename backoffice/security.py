@@ -5,9 +5,13 @@ import ipaddress
 import math
 from urllib.parse import urlsplit
 
-from axes.helpers import get_cool_off
+from axes.handlers.database import AxesDatabaseHandler
+from axes.helpers import get_client_username, get_cool_off
+from django.conf import settings
 from csp.constants import UNSAFE_INLINE
 from csp.decorators import csp_update
+from axes.models import AccessAttempt
+from django.db import models
 from django.shortcuts import render
 from drf_spectacular.settings import spectacular_settings
 from drf_spectacular.views import SpectacularSwaggerSplitView
@@ -39,6 +43,32 @@ def lockout_response(request, original_response=None, credentials=None):
     if minutes:
         response["Retry-After"] = str(minutes * 60)
     return response
+
+
+class LoginFailureHandler(AxesDatabaseHandler):
+    """django-axes' database handler (AXES_HANDLER) with a limit per address of its own.
+
+    AXES_LOCKOUT_PARAMETERS counts failures per user name and address, then per address across
+    user names (password spraying); axes compares both with one AXES_FAILURE_LIMIT, so the
+    address's count is scaled onto it: LOGIN_ADDRESS_FAILURE_LIMIT failures from one address
+    lock it as AXES_FAILURE_LIMIT failures lock one user name there. A successful login forgets
+    that user name's failures from that address only: one valid account must not wipe the
+    address's count of failures at other user names."""
+
+    def get_failures(self, request, credentials=None) -> int:
+        per_name, per_address = (
+            attempts.aggregate(total=models.Sum("failures_since_start"))["total"] or 0
+            for attempts in self.get_user_attempts(request, credentials)
+        )
+        address_limit = max(1, settings.LOGIN_ADDRESS_FAILURE_LIMIT)
+        return max(per_name, per_address * settings.AXES_FAILURE_LIMIT // address_limit)
+
+    def reset_user_attempts(self, request, credentials=None) -> int:
+        username = get_client_username(request, credentials)
+        deleted, _by_model = AccessAttempt.objects.filter(
+            username=username, ip_address=request.axes_ip_address
+        ).delete()
+        return deleted
 
 
 def _origin(url: str) -> str:
