@@ -7,10 +7,10 @@ from urllib.parse import urlsplit
 
 from axes.handlers.database import AxesDatabaseHandler
 from axes.helpers import get_client_username, get_cool_off
-from django.conf import settings
+from axes.models import AccessAttempt
 from csp.constants import UNSAFE_INLINE
 from csp.decorators import csp_update
-from axes.models import AccessAttempt
+from django.conf import settings
 from django.db import models
 from django.shortcuts import render
 from drf_spectacular.settings import spectacular_settings

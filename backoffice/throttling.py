@@ -73,7 +73,8 @@ class DatabaseCounter:
         # A request that computed an older window than the row already has (it was slow to get
         # here) counts in the newer window rather than resetting it.
         sql = f"""
-            INSERT INTO {table} ({key_column}, window_start, count, expires_at) VALUES (%s, %s, 1, %s)
+            INSERT INTO {table} ({key_column}, window_start, count, expires_at)
+            VALUES (%s, %s, 1, %s)
             ON CONFLICT ({key_column}) DO UPDATE SET
                 count = CASE
                     WHEN {table}.window_start >= excluded.window_start THEN {table}.count + 1
@@ -86,9 +87,7 @@ class DatabaseCounter:
                     ELSE excluded.expires_at END
             RETURNING count
         """  # noqa: S608 - the table name is ours, every value a parameter
-        expires_at = datetime.fromtimestamp(
-            window_start + duration + EXPIRY_MARGIN_SECONDS, tz=UTC
-        )
+        expires_at = datetime.fromtimestamp(window_start + duration + EXPIRY_MARGIN_SECONDS, tz=UTC)
         with connection.cursor() as cursor:
             cursor.execute(
                 sql, [key, window_start, connection.ops.adapt_datetimefield_value(expires_at)]
