@@ -20,7 +20,7 @@ The throttles keep DRF's scopes, rates and client addresses (THROTTLE_RATES, NUM
 import math
 from datetime import UTC, datetime
 
-from django.core.cache import cache as default_cache
+from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
 from django.db import connection
@@ -119,7 +119,12 @@ def purge_expired_counters(*, now=None) -> int:
 class AtomicRateThrottle(throttling.SimpleRateThrottle):
     """SimpleRateThrottle with an atomic fixed-window counter instead of a history list."""
 
-    cache = default_cache
+    # None: the default cache, looked up per request (DRF's `cache` is a proxy of it, which
+    # doesn't tell what kind of cache is behind it).
+    cache = None
+
+    def counter(self) -> CacheCounter | DatabaseCounter:
+        return counter_for(self.cache if self.cache is not None else caches["default"])
 
     def allow_request(self, request, view):
         if self.rate is None:
@@ -128,7 +133,7 @@ class AtomicRateThrottle(throttling.SimpleRateThrottle):
         if self.key is None:
             return True
         window_start, self.seconds_left = window_of(self.timer(), self.duration)
-        count = counter_for(self.cache).hit(self.key, window_start, self.duration)
+        count = self.counter().hit(self.key, window_start, self.duration)
         return count <= self.num_requests
 
     def wait(self):
@@ -162,7 +167,7 @@ class FailedCredentialsThrottle(AtomicRateThrottle):
             return False
         window_start, self.seconds_left = window_of(self.timer(), self.duration)
         key = self.get_cache_key(request)
-        return counter_for(self.cache).peek(key, window_start, self.duration) >= self.num_requests
+        return self.counter().peek(key, window_start, self.duration) >= self.num_requests
 
     def record_failure(self, request) -> None:
         if self.rate is not None:

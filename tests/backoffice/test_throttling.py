@@ -71,6 +71,25 @@ def test_redis_and_local_memory_count_in_the_cache_the_database_cache_in_a_table
     )
 
 
+def test_with_the_tests_local_memory_cache_throttles_write_nothing_to_the_database(db):
+    api = api_as(UserFactory(permissions=["cancellations.view_order"]))
+
+    assert api.get(ORDERS_API).status_code == 200
+    assert not ThrottleCounter.objects.exists()
+
+
+def test_with_the_database_as_cache_throttles_count_in_their_table(db, settings):
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "x"}
+    }
+    user = UserFactory(permissions=["cancellations.view_order"])
+
+    assert api_as(user).get(ORDERS_API).status_code == 200
+    assert api_as(user).get(ORDERS_API).status_code == 200
+    counter = ThrottleCounter.objects.get()
+    assert (counter.key, counter.count) == (f"throttle_user_{user.pk}", 2)
+
+
 def test_a_window_starts_on_a_multiple_of_its_duration():
     assert throttling.window_of(125.5, 60) == (120, 54.5)
     assert throttling.window_of(120.0, 60) == (120, 60.0)
