@@ -60,6 +60,6 @@ class BasicAuthentication(CountedFailures, authentication.BasicAuthentication):
                 # Imported here: backoffice.security imports DRF's views, which import this.
                 from .security import lockout_minutes
 
-                minutes = lockout_minutes(request)
+                minutes = lockout_minutes(request, {"username": userid})
                 raise TooManyFailedLogins(wait=minutes * 60 if minutes else None) from None
             raise

@@ -194,9 +194,10 @@ TRUSTED_PROXY_COUNT = int(
 )
 
 # Login lockout (django-axes): after AXES_FAILURE_LIMIT failed logins for one username from one
-# address, that pair is refused for LOGIN_LOCKOUT_MINUTES, counted again from each refused try;
-# after LOGIN_ADDRESS_FAILURE_LIMIT failures from one address across user names (password
-# spraying), the whole address is (backoffice.security.LoginFailureHandler).
+# address, that pair is refused for LOGIN_LOCKOUT_MINUTES; after LOGIN_ADDRESS_FAILURE_LIMIT
+# failures from one address across user names (password spraying), the whole address is
+# (backoffice.security.LoginFailureHandler). Refused tries while locked write nothing (no new
+# attempt row per guessed user name) and don't restart the cool-off.
 # Covers the staff login page, the admin login and HTTP Basic on the API. Attempts live in the
 # database, so every web process sees the same count.
 AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
@@ -205,6 +206,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("LOGIN_LOCKOUT_MINUTE
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_HANDLER = "backoffice.security.LoginFailureHandler"
 AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "backoffice.security.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "backoffice.security.client_ip"
 

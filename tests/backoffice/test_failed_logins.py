@@ -2,11 +2,13 @@
 a problem object) and the login lockout per address across user names (password spraying)."""
 
 import base64
+from datetime import timedelta
 
 import pytest
 from axes.models import AccessAttempt
 from django.apps import apps
 from django.test import Client
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
@@ -195,3 +197,36 @@ def test_the_admin_login_and_http_basic_count_towards_the_address_too(clerk):
     assert basic.status_code == 401
     assert log_in("root", "guess", url=ADMIN_LOGIN).status_code == 429
     assert log_in("root", PASSWORD, url=ADMIN_LOGIN).status_code == 429
+
+
+def test_refused_tries_while_locked_write_nothing(clerk):
+    spray([f"user{n}" for n in range(20)])
+    rows = list(AccessAttempt.objects.values_list("username", "failures_since_start"))
+
+    assert spray([f"other{n}" for n in range(10)]) == [429] * 10
+    assert log_in("clerk", PASSWORD).status_code == 429
+    assert list(AccessAttempt.objects.values_list("username", "failures_since_start")) == rows
+
+
+def test_the_lock_ends_a_cool_off_after_the_failure_that_set_it(clerk):
+    spray(["clerk"] * 5)
+    AccessAttempt.objects.update(attempt_time=timezone.now() - timedelta(minutes=10))
+
+    first = log_in("clerk", PASSWORD)
+    again = log_in("clerk", "another guess")
+
+    assert (first.status_code, first["Retry-After"]) == (429, str(5 * 60))
+    assert "Try again in 5 minutes." in first.content.decode()
+    assert (again.status_code, again["Retry-After"]) == (429, str(5 * 60))
+    AccessAttempt.objects.update(attempt_time=timezone.now() - timedelta(minutes=15, seconds=1))
+    assert log_in("clerk", PASSWORD).status_code == 302
+
+
+def test_a_locked_basic_login_says_how_long_the_lock_has_left(clerk):
+    responses = [with_basic("clerk", "guess") for _ in range(5)]
+    AccessAttempt.objects.update(attempt_time=timezone.now() - timedelta(minutes=12))
+
+    locked = with_basic("clerk", PASSWORD)
+
+    assert responses[-1]["Retry-After"] == str(15 * 60)
+    assert (locked.status_code, locked["Retry-After"]) == (429, str(3 * 60))
