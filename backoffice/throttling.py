@@ -18,12 +18,13 @@ The throttles keep DRF's scopes, rates and client addresses (THROTTLE_RATES, NUM
 """
 
 import math
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from rest_framework import throttling
 
 from .models import ThrottleCounter
@@ -63,13 +64,34 @@ class CacheCounter:
         return self.cache.get(f"{key}:{window_start}", 0)
 
 
+@contextmanager
+def counting_connection():
+    """The connection a count is written on: the request's, unless that is inside a transaction
+    on PostgreSQL (a POST with an Idempotency-Key runs in one, backoffice.idempotency). There a
+    connection of its own commits the count at once: the client's counter row is not locked
+    until the request ends (its other requests would wait for it), nor is the count undone
+    when the request is rolled back. SQLite has one writer at a time anyway."""
+    if not (connection.in_atomic_block and connection.vendor == "postgresql"):
+        yield connection
+        return
+    own = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        yield own
+    finally:
+        own.close()
+
+
 class DatabaseCounter:
     """Counts in the ThrottleCounter table: one row per client and scope, moved on to the next
     window by the same statement that counts (PostgreSQL and SQLite ≥ 3.35 both speak it)."""
 
     def hit(self, key: str, window_start: int, duration: int) -> int:
-        table = connection.ops.quote_name(ThrottleCounter._meta.db_table)
-        key_column = connection.ops.quote_name("key")
+        with counting_connection() as counting:
+            return self._hit(counting, key, window_start, duration)
+
+    def _hit(self, db, key: str, window_start: int, duration: int) -> int:
+        table = db.ops.quote_name(ThrottleCounter._meta.db_table)
+        key_column = db.ops.quote_name("key")
         # A request that computed an older window than the row already has (it was slow to get
         # here) counts in the newer window rather than resetting it.
         sql = f"""
@@ -88,10 +110,8 @@ class DatabaseCounter:
             RETURNING count
         """  # noqa: S608 - the table name is ours, every value a parameter
         expires_at = datetime.fromtimestamp(window_start + duration + EXPIRY_MARGIN_SECONDS, tz=UTC)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                sql, [key, window_start, connection.ops.adapt_datetimefield_value(expires_at)]
-            )
+        with db.cursor() as cursor:
+            cursor.execute(sql, [key, window_start, db.ops.adapt_datetimefield_value(expires_at)])
             return cursor.fetchone()[0]
 
     def peek(self, key: str, window_start: int, duration: int) -> int:

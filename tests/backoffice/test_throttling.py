@@ -10,7 +10,7 @@ import redis
 from django.core.cache.backends.db import DatabaseCache
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
 from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -32,6 +32,11 @@ def redis_cache() -> RedisCache:
     except redis.RedisError:
         pytest.skip(f"no Redis at {REDIS_URL}")
     return cache
+
+
+# On PostgreSQL, counts made inside the test's transaction commit on a connection of their own
+# (backoffice.throttling.counting_connection): these tests empty the tables afterwards instead.
+COUNTS_COMMIT = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
@@ -78,7 +83,8 @@ def test_with_the_tests_local_memory_cache_throttles_write_nothing_to_the_databa
     assert not ThrottleCounter.objects.exists()
 
 
-def test_with_the_database_as_cache_throttles_count_in_their_table(db, settings):
+@COUNTS_COMMIT
+def test_with_the_database_as_cache_throttles_count_in_their_table(settings):
     settings.CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "x"}
     }
@@ -98,7 +104,8 @@ def test_a_window_starts_on_a_multiple_of_its_duration():
 # --- the database counter ----------------------------------------------------------------------
 
 
-def test_the_database_counter_counts_each_hit_of_a_window(db):
+@COUNTS_COMMIT
+def test_the_database_counter_counts_each_hit_of_a_window():
     counter = throttling.DatabaseCounter()
 
     counts = [counter.hit("throttle_user_1", 120, 60) for _ in range(3)]
@@ -108,7 +115,8 @@ def test_the_database_counter_counts_each_hit_of_a_window(db):
     assert ThrottleCounter.objects.count() == 1
 
 
-def test_the_database_counter_starts_again_in_the_next_window(db):
+@COUNTS_COMMIT
+def test_the_database_counter_starts_again_in_the_next_window():
     counter = throttling.DatabaseCounter()
     counter.hit("throttle_user_1", 120, 60)
     counter.hit("throttle_user_1", 120, 60)
@@ -118,7 +126,8 @@ def test_the_database_counter_starts_again_in_the_next_window(db):
     assert ThrottleCounter.objects.get().window_start == 180
 
 
-def test_a_late_hit_of_an_older_window_counts_in_the_newer_one(db):
+@COUNTS_COMMIT
+def test_a_late_hit_of_an_older_window_counts_in_the_newer_one():
     counter = throttling.DatabaseCounter()
     counter.hit("throttle_user_1", 180, 60)
 
@@ -126,7 +135,8 @@ def test_a_late_hit_of_an_older_window_counts_in_the_newer_one(db):
     assert ThrottleCounter.objects.get().window_start == 180
 
 
-def test_each_client_and_scope_has_a_counter_of_its_own(db):
+@COUNTS_COMMIT
+def test_each_client_and_scope_has_a_counter_of_its_own():
     counter = throttling.DatabaseCounter()
     counter.hit("throttle_user_1", 120, 60)
 
@@ -134,7 +144,8 @@ def test_each_client_and_scope_has_a_counter_of_its_own(db):
     assert counter.hit("throttle_anon_192.0.2.1", 120, 60) == 1
 
 
-def test_the_purge_task_deletes_the_counters_of_windows_long_gone(db):
+@COUNTS_COMMIT
+def test_the_purge_task_deletes_the_counters_of_windows_long_gone():
     counter = throttling.DatabaseCounter()
     now = datetime.now(tz=UTC).timestamp()
     counter.hit("throttle_user_old", int(now) - 3600, 60)
@@ -144,7 +155,8 @@ def test_the_purge_task_deletes_the_counters_of_windows_long_gone(db):
     assert list(ThrottleCounter.objects.values_list("key", flat=True)) == ["throttle_user_new"]
 
 
-def test_a_counter_expires_a_minute_after_its_window(db):
+@COUNTS_COMMIT
+def test_a_counter_expires_a_minute_after_its_window():
     throttling.DatabaseCounter().hit("throttle_user_1", 120, 60)
 
     assert ThrottleCounter.objects.get().expires_at == datetime.fromtimestamp(240, tz=UTC)
@@ -188,8 +200,9 @@ def api_as(user):
     return client
 
 
+@COUNTS_COMMIT
 def test_the_limit_holds_per_window_and_retry_after_says_when_it_ends(
-    db, rates, frozen_clock, counted_in
+    rates, frozen_clock, counted_in
 ):
     rates(user="3/min")
     api = api_as(UserFactory(permissions=["cancellations.view_order"]))
@@ -200,7 +213,8 @@ def test_the_limit_holds_per_window_and_retry_after_says_when_it_ends(
     assert api.get(ORDERS_API)["Retry-After"] == "30"  # FROZEN_NOW is 30 s into its minute
 
 
-def test_the_next_window_lets_the_client_in_again(db, rates, monkeypatch, counted_in):
+@COUNTS_COMMIT
+def test_the_next_window_lets_the_client_in_again(rates, monkeypatch, counted_in):
     rates(user="1/min")
     api = api_as(UserFactory(permissions=["cancellations.view_order"]))
     clock = iter([FROZEN_NOW, FROZEN_NOW, FROZEN_NOW + 60])
@@ -254,3 +268,40 @@ def test_parallel_clients_of_one_user_get_no_more_than_the_limit(rates, frozen_c
     allowed = statuses.count(200)
     # Exact in fact; the bar is 5 %.
     assert 120 * 0.95 <= allowed <= 120 * 1.05, allowed
+
+
+ON_POSTGRESQL = pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="PostgreSQL only: SQLite has one writer at a time, and counts on the request's "
+    "connection there",
+)
+
+
+@pytest.mark.django_db(transaction=True)
+@ON_POSTGRESQL
+def test_a_count_inside_a_transaction_locks_nothing_until_that_transaction_ends():
+    counter = throttling.DatabaseCounter()
+    counted_elsewhere = []
+
+    def another_request():
+        try:
+            counted_elsewhere.append(counter.hit("throttle_user_1", 120, 60))
+        finally:
+            connection.close()
+
+    with transaction.atomic():  # a POST with an Idempotency-Key runs in one
+        counter.hit("throttle_user_1", 120, 60)
+        other = threading.Thread(target=another_request)
+        other.start()
+        other.join(timeout=10)
+        assert counted_elsewhere == [2]
+
+
+@pytest.mark.django_db(transaction=True)
+@ON_POSTGRESQL
+def test_a_count_stays_when_the_request_around_it_is_rolled_back():
+    with transaction.atomic():
+        throttling.DatabaseCounter().hit("throttle_failed-auth_192.0.2.1", 120, 60)
+        transaction.set_rollback(True)
+
+    assert ThrottleCounter.objects.get().count == 1
