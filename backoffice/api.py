@@ -15,10 +15,12 @@ import logging
 import re
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext_lazy as _
+from django.views.defaults import bad_request as django_bad_request
 from django.views.defaults import page_not_found
 from rest_framework import exceptions, parsers, status
 from rest_framework.pagination import LimitOffsetPagination
@@ -63,6 +65,17 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = _("The request body is too large.")
+    default_code = "too_large"
+
+
+class TooManyFields(exceptions.ParseError):
+    default_detail = _("The request has too many parameters or fields.")
+    default_code = "too_many_fields"
+
+
 class DatabaseUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = _("The database can't be reached right now. Try again in a few seconds.")
@@ -78,6 +91,8 @@ _TITLES = {
     405: _("Method not allowed"),
     406: _("Not acceptable"),
     409: _("Conflict"),
+    413: _("Request too large"),
+    414: _("URI too long"),
     415: _("Unsupported media type"),
     422: _("Validation error"),
     429: _("Too many requests"),
@@ -187,6 +202,10 @@ def problem_exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge()
+    elif isinstance(exc, (TooManyFieldsSent, TooManyFilesSent)):
+        exc = TooManyFields()
     elif isinstance(exc, DATABASE_ERRORS):
         logger.warning("Database unavailable, answering 503: %s", exc, exc_info=exc)
         exc = DatabaseUnavailable()
@@ -233,15 +252,33 @@ def not_found(request, exception=None):
     """handler404: a problem object for an API path, the staff page for everything else."""
     if not request.path_info.startswith(API_PREFIXES):
         return page_not_found(request, exception)
+    return api_problem(request, 404, str(_("Not found.")))
+
+
+def bad_request(request, exception=None):
+    """handler400: what Django refuses before or around a view (a body over
+    DATA_UPLOAD_MAX_MEMORY_SIZE, too many query parameters, a bad Host) is a problem object
+    for an API path (413 for the body), the staff page for everything else."""
+    if not request.path_info.startswith(API_PREFIXES):
+        return django_bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        return api_problem(request, 413, str(PayloadTooLarge.default_detail))
+    if isinstance(exception, (TooManyFieldsSent, TooManyFilesSent)):
+        return api_problem(request, 400, str(TooManyFields.default_detail))
+    return api_problem(request, 400, str(_("The request could not be understood.")))
+
+
+def api_problem(request, status_code: int, detail: str) -> JsonResponse:
+    """A problem object outside DRF, in Callisto's dialect under /callisto/."""
     if request.path_info.startswith(CALLISTO_PREFIX):
         from providers.inbound_callisto import problem_body as callisto_problem_body
 
-        body = callisto_problem_body(404, str(_("Not found.")))
+        body = callisto_problem_body(status_code, detail)
     else:
-        body = problem_body(404, str(_("Not found.")))
+        body = problem_body(status_code, detail)
     return JsonResponse(
         body,
-        status=404,
+        status=status_code,
         content_type=PROBLEM_CONTENT_TYPE,
         json_dumps_params={"ensure_ascii": False},
     )

@@ -69,3 +69,22 @@ class IdempotencyKey(models.Model):
 
     def __str__(self):
         return self.key
+
+
+class ThrottleCounter(models.Model):
+    """How many API requests one client made in the current window of one throttle (see
+    backoffice.throttling), when the cache can't count atomically. One row per client and
+    scope; backoffice.tasks.purge_expired_throttle_counters deletes those of past windows."""
+
+    # "throttle_<scope>_<user id or client address>"
+    key = models.CharField(_("key"), max_length=200, unique=True)
+    window_start = models.BigIntegerField(_("window start"), help_text=_("Unix time."))
+    count = models.PositiveIntegerField(_("count"), default=0)
+    expires_at = models.DateTimeField(_("expires at"), db_index=True)
+
+    class Meta:
+        verbose_name = _("throttle counter")
+        verbose_name_plural = _("throttle counters")
+
+    def __str__(self):
+        return self.key

@@ -195,13 +195,19 @@ TRUSTED_PROXY_COUNT = int(
 )
 
 # Login lockout (django-axes): after AXES_FAILURE_LIMIT failed logins for one username from one
-# address, that pair is refused for LOGIN_LOCKOUT_MINUTES, counted again from each refused try.
+# address, that pair is refused for LOGIN_LOCKOUT_MINUTES; after LOGIN_ADDRESS_FAILURE_LIMIT
+# failures from one address across user names (password spraying), the whole address is
+# (backoffice.security.LoginFailureHandler). Refused tries while locked write nothing (no new
+# attempt row per guessed user name) and don't restart the cool-off.
 # Covers the staff login page, the admin login and HTTP Basic on the API. Attempts live in the
 # database, so every web process sees the same count.
 AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+LOGIN_ADDRESS_FAILURE_LIMIT = int(os.environ.get("LOGIN_ADDRESS_FAILURE_LIMIT", "20"))
 AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15")))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_HANDLER = "backoffice.security.LoginFailureHandler"
 AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "backoffice.security.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "backoffice.security.client_ip"
 
@@ -231,8 +237,9 @@ else:
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: its WWW-Authenticate header makes a missing credential a 401, not a 403.
-        "rest_framework.authentication.TokenAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
+        # DRF's, with refused credentials counted per address (backoffice.authentication).
+        "backoffice.authentication.TokenAuthentication",
+        "backoffice.authentication.BasicAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["backoffice.permissions.FullDjangoModelPermissions"],
@@ -246,16 +253,19 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "backoffice.api.problem_exception_handler",
     # Per user, per anonymous address, and stricter for the views that name a throttle_scope
-    # (bulk cancellation). Counted in the default cache (CACHES); 429 with Retry-After.
+    # (bulk cancellation); 429 with Retry-After. DRF's classes with atomic counters (Redis, or
+    # a database table when the cache is the database): see backoffice.throttling.
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
-        "rest_framework.throttling.ScopedRateThrottle",
+        "backoffice.throttling.AnonRateThrottle",
+        "backoffice.throttling.UserRateThrottle",
+        "backoffice.throttling.ScopedRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": os.environ.get("API_THROTTLE_ANON", "30/min"),
         "user": os.environ.get("API_THROTTLE_USER", "600/min"),
         "bulk-cancel": os.environ.get("API_THROTTLE_BULK_CANCEL", "10/min"),
+        # Refused Authorization headers per client address (backoffice.authentication).
+        "failed-auth": os.environ.get("API_THROTTLE_FAILED_AUTH", "10/min"),
     },
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -346,6 +356,10 @@ CELERY_BEAT_SCHEDULE = {
     "purge-expired-idempotency-keys": {
         "task": "backoffice.tasks.purge_expired_idempotency_keys",
         "schedule": crontab(minute=17),
+    },
+    "purge-expired-throttle-counters": {
+        "task": "backoffice.tasks.purge_expired_throttle_counters",
+        "schedule": crontab(minute=47),
     },
 }
 # Delivery messages are hints (the Delivery rows are the truth): acknowledge after the work

@@ -24,3 +24,5 @@ urlpatterns = [
 handler500 = "backoffice.middleware.server_error"
 # A path no view matches is a problem object under /api/ and /callisto/ (backoffice.api).
 handler404 = "backoffice.api.not_found"
+# So is what Django refuses as a bad request (an oversize body is a 413 there).
+handler400 = "backoffice.api.bad_request"

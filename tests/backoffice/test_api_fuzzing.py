@@ -25,7 +25,6 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
-from rest_framework.throttling import SimpleRateThrottle
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -34,6 +33,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from backoffice.throttling import AtomicRateThrottle
 from backoffice.wsgi import application
 from cancellations.models import AuditEntry
 from cancellations.services import cancel_order
@@ -136,7 +136,7 @@ def api_token(seeded):
 @pytest.fixture
 def no_throttling(monkeypatch):
     """One user sends a few hundred requests in seconds here; the limits are tested elsewhere."""
-    monkeypatch.setattr(SimpleRateThrottle, "allow_request", lambda self, request, view: True)
+    monkeypatch.setattr(AtomicRateThrottle, "allow_request", lambda self, request, view: True)
 
 
 @pytest.fixture

@@ -72,7 +72,8 @@ def test_the_lockout_settings_default_to_five_failures_and_fifteen_minutes():
     assert settings.AXES_ENABLED is True
     assert settings.AXES_FAILURE_LIMIT == 5
     assert settings.AXES_COOLOFF_TIME.total_seconds() == 15 * 60
-    assert settings.AXES_LOCKOUT_PARAMETERS == [["username", "ip_address"]]
+    assert settings.AXES_LOCKOUT_PARAMETERS == [["username", "ip_address"], "ip_address"]
+    assert settings.LOGIN_ADDRESS_FAILURE_LIMIT == 20
     assert settings.AUTHENTICATION_BACKENDS[0] == "axes.backends.AxesStandaloneBackend"
 
 
@@ -166,10 +167,15 @@ def test_failed_api_basic_auth_counts_towards_the_lock(staff):
 
     refused = [basic("wrong password").status_code for _ in range(5)]
 
-    assert refused == [401] * 5
+    # The fifth failure locks, as on the login page.
+    assert refused == [401] * 4 + [429]
     assert AccessAttempt.objects.get(username="clerk").failures_since_start == 5
-    # Locked: the right password is refused as well (a 401 like any refused login).
-    assert basic(PASSWORD).status_code == 401
+    # Locked: the right password is refused as well, with the pages' 429 and Retry-After.
+    locked = basic(PASSWORD)
+    assert locked.status_code == 429
+    assert locked["Retry-After"] == str(15 * 60)
+    assert locked["Content-Type"] == "application/problem+json"
+    assert locked.json()["status"] == 429
     assert log_in(Client(), "clerk", PASSWORD).status_code == 429
 
 
@@ -202,6 +208,7 @@ def test_lockout_throttle_proxy_and_cache_settings_come_from_the_environment(tmp
         API_THROTTLE_ANON="5/min",
         API_THROTTLE_USER="100/min",
         API_THROTTLE_BULK_CANCEL="2/hour",
+        API_THROTTLE_FAILED_AUTH="3/hour",
         TRUSTED_PROXY_COUNT="2",
         CACHE_REDIS_URL="redis://127.0.0.1:6379/3",
     )
@@ -209,7 +216,12 @@ def test_lockout_throttle_proxy_and_cache_settings_come_from_the_environment(tmp
     assert configured == {
         "limit": 3,
         "minutes": 30,
-        "rates": {"anon": "5/min", "user": "100/min", "bulk-cancel": "2/hour"},
+        "rates": {
+            "anon": "5/min",
+            "user": "100/min",
+            "bulk-cancel": "2/hour",
+            "failed-auth": "3/hour",
+        },
         "proxies": 2,
         "cache": "RedisCache",
     }
@@ -233,6 +245,7 @@ def test_the_throttle_rates_default_to_600_per_user_30_per_anonymous_10_bulk():
         "anon": "30/min",
         "user": "600/min",
         "bulk-cancel": "10/min",
+        "failed-auth": "10/min",
     }
     assert {name.rsplit(".", 1)[1] for name in rest["DEFAULT_THROTTLE_CLASSES"]} == {
         "AnonRateThrottle",
