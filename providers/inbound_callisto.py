@@ -38,11 +38,7 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import exceptions, serializers, status
-from rest_framework.authentication import (
-    BasicAuthentication,
-    SessionAuthentication,
-    TokenAuthentication,
-)
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
@@ -50,6 +46,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView, set_rollback
 
+from backoffice.authentication import BasicAuthentication, TokenAuthentication
 from backoffice.unknown_fields import unknown_fields
 from cancellations import services
 from cancellations.external_ids import CALLISTO
@@ -108,7 +105,8 @@ class FailedValidation(exceptions.APIException):
 
 
 class BearerTokenAuthentication(TokenAuthentication):
-    """DRF's token, sent the OAuth2 way (`Authorization: Bearer …`) as Callisto's callers do."""
+    """DRF's token, sent the OAuth2 way (`Authorization: Bearer …`) as Callisto's callers do.
+    backoffice's classes: refused credentials count per address, a locked-out Basic is a 429."""
 
     keyword = "Bearer"
 

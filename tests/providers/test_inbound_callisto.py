@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+from rest_framework.throttling import SimpleRateThrottle
 
 from cancellations import services
 from cancellations.models import AuditEntry, Cancellation
@@ -449,6 +450,17 @@ def test_a_wrong_bearer_token_is_401(order, reason):
     api.credentials(HTTP_AUTHORIZATION="Bearer not-a-token")
 
     assert send(api).status_code == 401
+
+
+def test_refused_bearer_tokens_are_counted_per_address_like_the_apis(order, reason, monkeypatch):
+    monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "failed-auth", "2/min")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION="Bearer not-a-token")
+
+    statuses = [send(api).status_code for _ in range(3)]
+
+    assert statuses == [401, 401, 429]
+    assert not Cancellation.objects.exists()
 
 
 @pytest.mark.parametrize(
