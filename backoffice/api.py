@@ -20,11 +20,14 @@ from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext_lazy as _
 from django.views.defaults import page_not_found
-from rest_framework import exceptions, parsers, status
+from rest_framework import exceptions, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+# The one parser of every endpoint, re-exported for the views that name it.
+from .parsers import JSONParser as JSONParser
+from .parsers import PayloadTooLarge as PayloadTooLarge
 from .unknown_fields import UNKNOWN_FIELD
 
 logger = logging.getLogger(__name__)
@@ -43,16 +46,6 @@ class Pagination(LimitOffsetPagination):
 
     default_limit = 50
     max_limit = 500
-
-
-class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser, but absurdly deep nesting is a 400 too, not a RecursionError (a 500)."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            raise exceptions.ParseError(_("JSON parse error - nested too deeply.")) from None
 
 
 class Conflict(exceptions.APIException):
@@ -76,6 +69,7 @@ _TITLES = {
     405: _("Method not allowed"),
     406: _("Not acceptable"),
     409: _("Conflict"),
+    413: _("Payload too large"),
     415: _("Unsupported media type"),
     422: _("Validation error"),
     429: _("Too many requests"),

@@ -44,12 +44,12 @@ from rest_framework.authentication import (
     TokenAuthentication,
 )
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView, set_rollback
 
+from backoffice.parsers import JSONParser
 from backoffice.unknown_fields import unknown_fields
 from cancellations import services
 from cancellations.external_ids import CALLISTO
@@ -76,6 +76,7 @@ TITLES = {
     405: "Method Not Allowed",
     406: "Not Acceptable",
     409: "Conflict",
+    413: "Payload Too Large",
     415: "Unsupported Media Type",
     422: "Unprocessable Entity",
     429: "Too Many Requests",

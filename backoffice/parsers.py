@@ -1,0 +1,177 @@
+"""The one JSON parser of every endpoint (REST_FRAMEWORK's DEFAULT_PARSER_CLASSES), dialects
+included: a body that isn't plain, sane JSON is refused before any view sees it.
+
+Refused with a ParseError (each dialect answers it in its own shape: a problem object, JOC's
+420, Laminas' problem object):
+- not UTF-8 (RFC 8259 §8.1), or a JSON syntax error;
+- nesting deeper than MAX_DEPTH: measured on the text first, so no parser or serializer recurses
+  into a 10,000-deep body (RecursionError is a 500);
+- a key twice in one object (which one would count?), named in the message; more than
+  MAX_KEYS keys in one object;
+- NaN, Infinity, numbers beyond a double (1e400 would be inf, which no answer can render),
+  integers of more than 4,300 digits (Python's limit). A large integer that parses is the
+  fields' to refuse (Callisto's Id: 422, as Laminas validates it);
+- a lone surrogate ("\\ud800"): not text, and it can't be stored or rendered as UTF-8;
+- anything but an object at the top: every write endpoint takes an object.
+A body over DATA_UPLOAD_MAX_MEMORY_SIZE is a PayloadTooLarge (413), read through Django's own
+check. This module imports nothing of the project, so settings can name it without a cycle.
+"""
+
+import json
+import math
+import re
+
+from django.core.exceptions import RequestDataTooBig
+from django.utils.translation import gettext_lazy as _
+from rest_framework import exceptions, parsers, renderers, status
+
+MAX_DEPTH = 32
+# No object of any dialect has more than a few dozen fields; 100,000 unknown keys would each be
+# named (with a close match) in a 9 MB answer, after seconds of work.
+MAX_KEYS = 1000
+MAX_INTEGER_DIGITS = 4300
+# Strings (escapes included) and then everything but brackets are dropped before depth is counted.
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+# A \uD800-\uDFFF escape: only then can a parsed string hold a surrogate.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_TYPE_NAMES = {list: "an array", str: "a string", int: "a number", float: "a number"}
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = _("The body is too large.")
+    default_code = "payload_too_large"
+
+
+class InvalidJSON(ValueError):
+    """What the hooks below raise inside json.loads; the parser turns it into a ParseError."""
+
+
+def _refuse_constant(name: str):
+    raise InvalidJSON(_("%(name)s is not a JSON number.") % {"name": name})
+
+
+def _integer(text: str) -> int:
+    # Python's own limit (int() of longer digit strings takes quadratic time), said clearly.
+    if len(text.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise InvalidJSON(_("The number %(number)s is out of range.") % {"number": text[:30]})
+    return int(text)
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise InvalidJSON(_("The number %(number)s is out of range.") % {"number": text[:30]})
+    return value
+
+
+def _object(pairs: list) -> dict:
+    if len(pairs) > MAX_KEYS:
+        raise InvalidJSON(_("An object has more than %(limit)d keys.") % {"limit": MAX_KEYS})
+    found = {}
+    for key, value in pairs:
+        if key in found:
+            raise InvalidJSON(_('The key "%(key)s" appears twice.') % {"key": key[:100]})
+        found[key] = value
+    return found
+
+
+def too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    depth = 0
+    for bracket in brackets:
+        if bracket in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+def lone_surrogate_path(value) -> str | None:
+    """The dotted path of the first key or string holding a lone surrogate, else None."""
+    pending = [("", value)]
+    while pending:
+        path, item = pending.pop()
+        if isinstance(item, str):
+            if not _is_utf8(item):
+                return path or "(body)"
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                child_path = f"{path}.{key}" if path else key
+                if not _is_utf8(key):
+                    return path or "(body)"
+                pending.append((child_path, child))
+        elif isinstance(item, list):
+            pending += [(f"{path}.{i}" if path else str(i), child) for i, child in enumerate(item)]
+    return None
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def loads(body: bytes, *, require_object: bool = True):
+    """Parse a request body, or raise ParseError saying what is wrong with it."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise exceptions.ParseError(
+            _("The body is not UTF-8 (byte %(position)d).") % {"position": exc.start}
+        ) from None
+    if too_deep(text):
+        raise exceptions.ParseError(
+            _("JSON nested deeper than %(limit)d levels.") % {"limit": MAX_DEPTH}
+        )
+    try:
+        value = json.loads(
+            text,
+            object_pairs_hook=_object,
+            parse_constant=_refuse_constant,
+            parse_int=_integer,
+            parse_float=_float,
+        )
+    except (ValueError, RecursionError) as exc:  # InvalidJSON too; RecursionError can't happen
+        raise exceptions.ParseError(_("JSON parse error - %(error)s") % {"error": exc}) from None
+    if _SURROGATE_ESCAPE.search(text):
+        path = lone_surrogate_path(value)
+        if path is not None:
+            raise exceptions.ParseError(
+                _("%(path)s: a lone surrogate (\\ud800-\\udfff) is not text.") % {"path": path}
+            )
+    if require_object and not isinstance(value, dict):
+        kind = _TYPE_NAMES.get(type(value), "null" if value is None else "a boolean")
+        raise exceptions.ParseError(
+            _("Send the body as a JSON object, not %(kind)s.") % {"kind": kind}
+        )
+    return value
+
+
+def request_body(stream, parser_context) -> bytes:
+    """The body through Django's size check (request.body, kept for later readers)."""
+    request = (parser_context or {}).get("request")
+    django_request = getattr(request, "_request", None)
+    try:
+        return django_request.body if django_request is not None else stream.read()
+    except RequestDataTooBig:
+        raise PayloadTooLarge() from None
+
+
+class JSONParser(parsers.BaseParser):
+    """application/json for every endpoint: see the module docstring for what it refuses.
+
+    Not a subclass of DRF's JSONParser on purpose: DRF reads request.body itself for those,
+    outside parse(), where a body over the limit would escape as Django's RequestDataTooBig."""
+
+    media_type = "application/json"
+    renderer_class = renderers.JSONRenderer
+    require_object = True
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return loads(request_body(stream, parser_context), require_object=self.require_object)

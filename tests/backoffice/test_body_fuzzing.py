@@ -1,0 +1,316 @@
+"""No 500 from any body: every endpoint that reads a body gets hostile ones (10,000-deep nesting,
+5 MB, duplicate keys, NaN, 1e400, invalid UTF-8, lone surrogates, arrays and scalars at the top,
+wrong content types…) and must answer below 500, in its own dialect's error shape.
+
+The caller is a superuser with a token, so every request gets past authentication and
+permissions and reaches the parser. Throttles are off: one user sends a few hundred requests.
+"""
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+from rest_framework.views import APIView
+
+from backoffice.parsers import MAX_DEPTH, MAX_KEYS
+from cancellations.models import AuditEntry, Order
+from cancellations.services import cancel_order
+from providers import inbound_callisto
+from tests.factories import (
+    CancellationReasonFactory,
+    OrderFactory,
+    OrderItemFactory,
+    SuperUserFactory,
+)
+
+STORNO, JOC, CALLISTO = "storno", "joc", "callisto"
+CANCELLATION_ID = "fuzz-cancellation"
+
+# (method, path, dialect): every endpoint that takes a body. {cancellation} is a real one.
+WRITE_ENDPOINTS = [
+    ("post", "/api/v1/orders/", STORNO),
+    ("post", "/api/v1/order-cancellations/", STORNO),
+    ("put", "/api/v1/order-cancellations/fuzz-new", STORNO),  # Rebilly's upsert
+    ("put", "/api/v1/order-cancellations/{cancellation}/", STORNO),
+    ("post", "/api/v1/order-cancellations/{cancellation}/revoke/", STORNO),
+    ("post", "/api/v1/service-items/cancel/", STORNO),  # AEB's cancelServiceItems
+    ("post", "/api/v1/orders/cancel/", JOC),
+    ("put", "/callisto/cancel", CALLISTO),
+    ("delete", "/callisto/cancel", CALLISTO),
+    ("put", "/callisto/cancel/{cancellation}", CALLISTO),
+    ("delete", "/callisto/cancel/{cancellation}", CALLISTO),
+]
+JSON_TYPE = "application/json"
+KNOWN_FIELDS = ("lineItems", "items", "auditLog", "folders", "orderIds", "Id", "CancelReason")
+
+
+def nested(depth: int, opener="[", closer="]", inner="1") -> str:
+    return opener * depth + inner + closer * depth
+
+
+def nested_objects(depth: int) -> str:
+    return '{"a":' * depth + "1" + "}" * depth
+
+
+def inside_known_fields(depth: int) -> str:
+    """Deep arrays and objects where fields are expected, still within the depth limit."""
+    arrays = nested(depth)
+    objects = nested_objects(depth)
+    return (
+        "{"
+        + ",".join(f'"{f}":{arrays if i % 2 else objects}' for i, f in enumerate(KNOWN_FIELDS))
+        + "}"
+    )
+
+
+def many_items_with_unknown_keys() -> str:
+    item = {f"k{i}": i for i in range(100)}
+    return json.dumps({field: [item] * 50 for field in ("items", "lineItems", "auditLog")})
+
+
+def long_arrays_in_known_fields() -> str:
+    return json.dumps({field: list(range(5_000)) for field in KNOWN_FIELDS})
+
+
+# (name, body, content type, what it is): "parse" bodies are refused by the parser (400, or
+# JOC's 420), "large" is a 413, "media" a 415; "valid" ones parse and are the views' to judge.
+HOSTILE_BODIES = [
+    ("nested arrays 10,000 deep", nested(10_000), JSON_TYPE, "parse"),
+    ("nested objects 10,000 deep", nested_objects(10_000), JSON_TYPE, "parse"),
+    ("an object inside 10,000 arrays", nested(10_000, inner="{}"), JSON_TYPE, "parse"),
+    ("one level over the limit", "{" + '"a":' + nested(MAX_DEPTH), JSON_TYPE, "parse"),
+    ("unclosed nesting", "[" * 10_000, JSON_TYPE, "parse"),
+    ("closers only", "]}" * 5_000, JSON_TYPE, "parse"),
+    ("a 5 MB string", '{"description": "' + "x" * 5_000_000 + '"}', JSON_TYPE, "large"),
+    ("duplicate key", '{"description": "a", "description": "b"}', JSON_TYPE, "parse"),
+    ("duplicate nested key", '{"auditLog": {"comment": "a", "comment": "b"}}', JSON_TYPE, "parse"),
+    ("NaN", '{"quantity": NaN}', JSON_TYPE, "parse"),
+    ("Infinity", '{"quantity": -Infinity}', JSON_TYPE, "parse"),
+    ("1e400", '{"quantity": 1e400}', JSON_TYPE, "parse"),
+    ("a 400-digit integer", '{"orderId": ' + "9" * 400 + "}", JSON_TYPE, "valid"),
+    ("a 5,000-digit integer", '{"Id": ' + "9" * 5_000 + "}", JSON_TYPE, "parse"),
+    ("2**63", '{"reasonId": 9223372036854775808, "Id": 9223372036854775808}', JSON_TYPE, "valid"),
+    ("invalid UTF-8", b'{"description": "\xff\xfe"}', JSON_TYPE, "parse"),
+    ("UTF-8-encoded surrogate", b'{"description": "\xed\xa0\x80"}', JSON_TYPE, "parse"),
+    ("lone surrogate escape", '{"description": "\\ud800"}', JSON_TYPE, "parse"),
+    ("lone surrogate in a key", '{"\\udfff": 1}', JSON_TYPE, "parse"),
+    ("UTF-16", '{"a": 1}'.encode("utf-16"), JSON_TYPE, "parse"),
+    ("a top-level array", "[1, 2]", JSON_TYPE, "parse"),
+    ("a top-level number", "42", JSON_TYPE, "parse"),
+    ("a top-level string", '"cancel"', JSON_TYPE, "parse"),
+    ("top-level null", "null", JSON_TYPE, "parse"),
+    ("top-level true", "true", JSON_TYPE, "parse"),
+    ("whitespace only", "   ", JSON_TYPE, "parse"),
+    ("truncated", '{"orderId": ', JSON_TYPE, "parse"),
+    ("trailing garbage", '{"orderId": 1} x', JSON_TYPE, "parse"),
+    ("an empty body", "", JSON_TYPE, "valid"),
+    ("an empty object", "{}", JSON_TYPE, "valid"),
+    ("deep values in known fields", inside_known_fields(MAX_DEPTH - 2), JSON_TYPE, "valid"),
+    (
+        "20,000 keys in one object",
+        json.dumps({f"k{i}": i for i in range(20_000)}),
+        JSON_TYPE,
+        "parse",
+    ),
+    ("1,000 unknown keys", json.dumps({f"k{i}": i for i in range(MAX_KEYS)}), JSON_TYPE, "valid"),
+    ("unknown keys in many items", many_items_with_unknown_keys(), JSON_TYPE, "valid"),
+    ("a long array in known fields", long_arrays_in_known_fields(), JSON_TYPE, "valid"),
+    ("JSON as text/plain", '{"orderId": 1}', "text/plain", "media"),
+    ("a form post", "orderId=1&reasonId=2", "application/x-www-form-urlencoded", "media"),
+    ("multipart", "--x\r\n\r\n--x--", "multipart/form-data; boundary=x", "media"),
+    ("a charset that is a codec", '{"a": 1}', "application/json; charset=base64", "valid"),
+    ("an unknown charset", '{"a": 1}', "application/json; charset=klingon", "valid"),
+]
+
+
+@pytest.fixture
+def no_throttling(monkeypatch):
+    """Hundreds of requests from one user in seconds; the limits are tested elsewhere."""
+    monkeypatch.setattr(APIView, "get_throttles", lambda self: [])
+
+
+@pytest.fixture
+def superuser_api(db, no_throttling):
+    user = SuperUserFactory()
+    reason = CancellationReasonFactory()
+    order = OrderFactory(external_ids={"callisto": "4711"})
+    OrderItemFactory(order=order, quantity=2, subscription=True)
+    cancel_order(
+        order, reason=reason, actor=user, via=AuditEntry.Via.WEB, cancellation_id=CANCELLATION_ID
+    )
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return api
+
+
+def send(api, method: str, path: str, body, content_type: str):
+    body = body.encode() if isinstance(body, str) else body
+    return api.generic(
+        method.upper(), path.format(cancellation=CANCELLATION_ID), body, content_type
+    )
+
+
+def assert_dialect_shape(response, dialect: str) -> None:
+    """An error in the endpoint's own words; a success is the view's business."""
+    assert response.status_code < 500, response.content[:500]
+    if response.status_code < 400:
+        return
+    body = response.json()
+    if dialect == JOC and response.status_code == 420:
+        assert set(body) == {"deliveryDate", "error"}
+        assert set(body["error"]) == {"code", "message"} and body["error"]["message"]
+        return
+    assert response["Content-Type"] == "application/problem+json", response["Content-Type"]
+    assert body["status"] == response.status_code
+    assert body["title"] and body["detail"]
+    if dialect == CALLISTO:
+        assert body["type"] == inbound_callisto.PROBLEM_TYPE
+    else:
+        assert body["type"].startswith("urn:storno:problem:")
+
+
+def expected_status(kind: str, dialect: str) -> int | None:
+    if kind == "parse":
+        return 420 if dialect == JOC else 400
+    return {"large": 413, "media": 415}.get(kind)
+
+
+def dialect_shape_problem(response, dialect: str) -> str | None:
+    try:
+        assert_dialect_shape(response, dialect)
+    except AssertionError as exc:
+        return f"{response.status_code} {exc}"
+    return None
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "kind"),
+    [pytest.param(body, ctype, kind, id=name) for name, body, ctype, kind in HOSTILE_BODIES],
+)
+def test_a_hostile_body_is_answered_in_the_dialects_shape_without_a_server_error(
+    superuser_api, body, content_type, kind
+):
+    """Each body to every endpoint (one test per body: the fixture's rows are made once)."""
+    wrong = {}
+    for method, path, dialect in WRITE_ENDPOINTS:
+        response = send(superuser_api, method, path, body, content_type)
+        expected = expected_status(kind, dialect)
+        problem = dialect_shape_problem(response, dialect)
+        if problem is None and expected is not None and response.status_code != expected:
+            problem = f"{response.status_code}, not {expected}: {response.content[:200]!r}"
+        if problem:
+            wrong[f"{method.upper()} {path}"] = problem
+    assert wrong == {}
+
+
+@pytest.mark.parametrize(("method", "path", "dialect"), WRITE_ENDPOINTS)
+def test_a_duplicate_key_is_named(superuser_api, method, path, dialect):
+    response = send(superuser_api, method, path, '{"Id": 1, "x": {"Id": 2, "Id": 3}}', JSON_TYPE)
+    text = response.json()["error"]["message"] if dialect == JOC else response.json()["detail"]
+    assert '"Id"' in text and "twice" in text
+
+
+def test_an_oversize_body_says_how_large_is_too_large(superuser_api):
+    response = send(
+        superuser_api, "post", "/api/v1/orders/", "[" + "1," * 2_000_000 + "1]", JSON_TYPE
+    )
+    assert response.status_code == 413
+    assert response.json()["title"] == "Payload too large"
+
+
+def test_nesting_up_to_the_limit_parses(superuser_api):
+    body = '{"auditLog":' + nested_objects(MAX_DEPTH - 1) + "}"
+    response = send(superuser_api, "post", "/api/v1/order-cancellations/", body, JSON_TYPE)
+    assert response.status_code == 400
+    assert "nested" not in response.json()["detail"]  # the serializer's refusal, not the parser's
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=40),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(KNOWN_FIELDS) | st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    endpoint=st.sampled_from(WRITE_ENDPOINTS),
+    body=st.dictionaries(st.sampled_from(KNOWN_FIELDS) | st.text(max_size=12), JSON_VALUES),
+)
+def test_generated_bodies_never_get_a_server_error(superuser_api, endpoint, body):
+    method, path, dialect = endpoint
+    response = send(superuser_api, method, path, json.dumps(body), JSON_TYPE)
+    assert_dialect_shape(response, dialect)
+
+
+def huge_numbers_in_numeric_fields(order, item, reason) -> dict[str, dict]:
+    """Bodies that name real rows, so that the huge numbers reach the fields and services."""
+    huge, huge_float = 10**400, 1e300
+    cancellation = {
+        "orderId": order.pk,
+        "reasonId": reason.pk,
+        "items": [{"itemId": item.pk, "quantity": huge}],
+        "lineItems": [
+            {
+                "type": "debit",
+                "unitPriceAmount": huge_float,
+                "unitPriceCurrency": "EUR",
+                "quantity": huge,
+                "description": "fee",
+            }
+        ],
+        "auditLog": {"timeSpent": huge},
+    }
+    return {
+        "/api/v1/orders/": {
+            "number": "FUZZ-1",
+            "customerName": "Fuzz",
+            "channel": "web",
+            "currency": "EUR",
+            "parentId": huge,
+            "items": [{"sku": "X", "quantity": huge, "unitPriceAmount": huge_float}],
+        },
+        "/api/v1/order-cancellations/": cancellation,
+        "/api/v1/order-cancellations/fuzz-huge": {**cancellation, "churnTime": None},
+        "/api/v1/orders/cancel/": {
+            "controllerId": "storno",
+            "orderIds": [huge, order.pk],
+            "reasonId": reason.pk,
+            "dryRun": True,
+            "auditLog": {"comment": "x", "timeSpent": huge},
+        },
+    }
+
+
+def test_huge_numbers_in_numeric_fields_are_refused_without_a_server_error(superuser_api):
+    order = Order.objects.get(external_ids__callisto="4711")
+    bodies = huge_numbers_in_numeric_fields(
+        order, order.items.first(), order.cancellations.get().reason
+    )
+    wrong = {}
+    for path, body in bodies.items():
+        method = "put" if path.endswith("fuzz-huge") else "post"
+        dialect = JOC if path.endswith("/orders/cancel/") else STORNO
+        response = send(superuser_api, method, path, json.dumps(body), JSON_TYPE)
+        problem = dialect_shape_problem(response, dialect)
+        if problem is None and response.status_code < 400:
+            problem = f"accepted: {response.content[:200]!r}"
+        if problem:
+            wrong[path] = problem
+    assert wrong == {}

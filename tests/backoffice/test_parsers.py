@@ -1,0 +1,84 @@
+"""backoffice.parsers: what the one JSON parser of every endpoint refuses, and why it says so.
+(Every endpoint with hostile bodies: test_body_fuzzing.py.)"""
+
+import pytest
+from rest_framework.exceptions import ParseError
+
+from backoffice.parsers import MAX_DEPTH, MAX_KEYS, loads, too_deep
+from backoffice.unknown_fields import MAX_NAMED_UNKNOWN, unknown_fields
+
+
+def refusal(body: bytes) -> str:
+    with pytest.raises(ParseError) as raised:
+        loads(body)
+    return str(raised.value.detail)
+
+
+def test_plain_json_parses_into_python_values():
+    assert loads(b'{"a": [1, 2.5, "x\\u00e9", null, true], "b": {"c": -3}}') == {
+        "a": [1, 2.5, "xé", None, True],
+        "b": {"c": -3},
+    }
+
+
+def test_nesting_is_measured_outside_strings():
+    assert not too_deep('{"a": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}')
+    assert too_deep("[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1))
+    assert not too_deep("[" * MAX_DEPTH + "]" * MAX_DEPTH)
+
+
+def test_an_escaped_quote_does_not_end_a_string_for_the_depth_count():
+    assert not too_deep('{"a": "\\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}')
+
+
+def test_nesting_past_the_limit_is_refused_without_recursing():
+    assert "nested deeper than 32 levels" in refusal(b"[" * 100_000 + b"]" * 100_000)
+
+
+def test_a_duplicate_key_is_refused_naming_the_key():
+    assert '"reasonId" appears twice' in refusal(b'{"a": {"reasonId": 1, "reasonId": 2}}')
+
+
+def test_an_object_with_too_many_keys_is_refused():
+    body = "{" + ",".join(f'"k{i}": 1' for i in range(MAX_KEYS + 1)) + "}"
+    assert f"more than {MAX_KEYS} keys" in refusal(body.encode())
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400", "-1e999"])
+def test_numbers_a_double_cannot_hold_are_refused(number):
+    assert "JSON parse error" in refusal(f'{{"a": {number}}}'.encode())
+
+
+def test_an_integer_longer_than_python_converts_is_refused():
+    assert "out of range" in refusal(b'{"a": ' + b"9" * 4301 + b"}")
+
+
+def test_a_large_integer_is_left_to_the_fields():
+    assert loads(b'{"a": ' + b"9" * 400 + b"}") == {"a": 10**400 - 1}
+
+
+def test_a_lone_surrogate_is_refused_naming_where_it_is():
+    assert refusal(b'{"lineItems": [{"description": "x\\ud800"}]}').startswith(
+        "lineItems.0.description: a lone surrogate"
+    )
+
+
+def test_a_surrogate_pair_is_text():
+    assert loads(b'{"a": "\\ud83d\\ude00"}') == {"a": "\U0001f600"}
+
+
+def test_a_body_that_is_not_utf8_is_refused_with_the_position():
+    assert refusal(b'{"a": "\xff"}') == "The body is not UTF-8 (byte 7)."
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [(b"[]", "an array"), (b'"x"', "a string"), (b"1", "a number"), (b"null", "null")],
+)
+def test_anything_but_an_object_at_the_top_is_refused(body, kind):
+    assert refusal(body) == f"Send the body as a JSON object, not {kind}."
+
+
+def test_only_the_first_unknown_fields_are_named():
+    unknown = unknown_fields({f"k{i}": 1 for i in range(500)}, ["reasonId"])
+    assert list(unknown) == [f"k{i}" for i in range(MAX_NAMED_UNKNOWN)]
