@@ -121,6 +121,9 @@ HOSTILE_BODIES = [
     ("JSON as text/plain", '{"orderId": 1}', "text/plain", "media"),
     ("a form post", "orderId=1&reasonId=2", "application/x-www-form-urlencoded", "media"),
     ("multipart", "--x\r\n\r\n--x--", "multipart/form-data; boundary=x", "media"),
+    ("JSON Patch", '[{"op": "remove", "path": "/a"}]', "application/json-patch+json", "media"),
+    ("any type at all", '{"a": 1}', "*/*", "valid"),
+    ("UTF-16 said so", '{"a": 1}'.encode("utf-16"), "application/json; charset=utf-16", "parse"),
     ("a charset that is a codec", '{"a": 1}', "application/json; charset=base64", "valid"),
     ("an unknown charset", '{"a": 1}', "application/json; charset=klingon", "valid"),
 ]
