@@ -203,6 +203,12 @@ def problem_exception_handler(exc, context):
         invalid_status = getattr(view, "invalid_input_status", exc.status_code)
         status_code = status.HTTP_409_CONFLICT if conflict else invalid_status
         response = problem_response(status_code, summary, invalid, headers)
+    elif isinstance(exc, exceptions.ParseError):
+        # The body as a whole, or the value backoffice.parsers found wrong, named as sent.
+        field = getattr(exc, "field", None) or NON_FIELD
+        message = getattr(exc, "message", None) or str(exc.detail)
+        invalid = [{"field": field, "message": message, "code": "parse_error"}]
+        response = problem_response(exc.status_code, str(exc.detail), invalid, headers)
     else:
         response = problem_response(exc.status_code, str(exc.detail), None, headers)
     request = context.get("request")

@@ -35,7 +35,6 @@ _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 # A \uD800-\uDFFF escape: only then can a parsed string hold a surrogate.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-_TYPE_NAMES = {list: "an array", str: "a string", int: "a number", float: "a number"}
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -48,6 +47,15 @@ class InvalidJSON(ValueError):
     """What the hooks below raise inside json.loads; the parser turns it into a ParseError."""
 
 
+class InvalidBody(exceptions.ParseError):
+    """A refused body; `field` is the dotted path of the offending value when it is known
+    (a dialect names it: Storno's invalidFields), else None (the body as a whole)."""
+
+    def __init__(self, message, field: str | None = None):
+        self.message, self.field = str(message), field
+        super().__init__(f"{field}: {message}" if field else message)
+
+
 def _refuse_constant(name: str):
     raise InvalidJSON(_("%(name)s is not a JSON number.") % {"name": name})
 
@@ -57,13 +65,6 @@ def _integer(text: str) -> int:
     if len(text.lstrip("-")) > MAX_INTEGER_DIGITS:
         raise InvalidJSON(_("The number %(number)s is out of range.") % {"number": text[:30]})
     return int(text)
-
-
-def _float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise InvalidJSON(_("The number %(number)s is out of range.") % {"number": text[:30]})
-    return value
 
 
 def _object(pairs: list) -> dict:
@@ -90,25 +91,6 @@ def too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
     return False
 
 
-def lone_surrogate_path(value) -> str | None:
-    """The dotted path of the first key or string holding a lone surrogate, else None."""
-    pending = [("", value)]
-    while pending:
-        path, item = pending.pop()
-        if isinstance(item, str):
-            if not _is_utf8(item):
-                return path or "(body)"
-        elif isinstance(item, dict):
-            for key, child in item.items():
-                child_path = f"{path}.{key}" if path else key
-                if not _is_utf8(key):
-                    return path or "(body)"
-                pending.append((child_path, child))
-        elif isinstance(item, list):
-            pending += [(f"{path}.{i}" if path else str(i), child) for i, child in enumerate(item)]
-    return None
-
-
 def _is_utf8(text: str) -> bool:
     try:
         text.encode("utf-8")
@@ -117,39 +99,65 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
+def _child_path(path: str, key) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def unsafe_value(value) -> tuple[str | None, str] | None:
+    """(path, message) of the first value no answer or database could take: a number a double
+    can't hold (1e400 parses as inf) or a lone surrogate in a string or key. Walked without
+    recursion; the path is None for the body itself."""
+    pending = [("", value)]
+    while pending:
+        path, item = pending.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return path or None, str(_("The number is out of range."))
+        if isinstance(item, str) and not _is_utf8(item):
+            return path or None, str(_("A lone surrogate (\\ud800-\\udfff) is not text."))
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if not _is_utf8(key):
+                    return path or None, str(_("A key holds a lone surrogate (\\ud800-\\udfff)."))
+                pending.append((_child_path(path, key), child))
+        elif isinstance(item, list):
+            pending += [(_child_path(path, i), child) for i, child in enumerate(item)]
+    return None
+
+
 def loads(body: bytes, *, require_object: bool = True):
-    """Parse a request body, or raise ParseError saying what is wrong with it."""
+    """Parse a request body, or raise InvalidBody (a ParseError) saying what is wrong with it."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise exceptions.ParseError(
+        raise InvalidBody(
             _("The body is not UTF-8 (byte %(position)d).") % {"position": exc.start}
         ) from None
     if too_deep(text):
-        raise exceptions.ParseError(
-            _("JSON nested deeper than %(limit)d levels.") % {"limit": MAX_DEPTH}
-        )
+        raise InvalidBody(_("JSON nested deeper than %(limit)d levels.") % {"limit": MAX_DEPTH})
+    non_finite = []
+
+    def number(text: str) -> float:
+        value = float(text)
+        if not math.isfinite(value):
+            non_finite.append(text)  # refused below, where its path is known
+        return value
+
     try:
         value = json.loads(
             text,
             object_pairs_hook=_object,
             parse_constant=_refuse_constant,
             parse_int=_integer,
-            parse_float=_float,
+            parse_float=number,
         )
     except (ValueError, RecursionError) as exc:  # InvalidJSON too; RecursionError can't happen
-        raise exceptions.ParseError(_("JSON parse error - %(error)s") % {"error": exc}) from None
-    if _SURROGATE_ESCAPE.search(text):
-        path = lone_surrogate_path(value)
-        if path is not None:
-            raise exceptions.ParseError(
-                _("%(path)s: a lone surrogate (\\ud800-\\udfff) is not text.") % {"path": path}
-            )
+        raise InvalidBody(_("JSON parse error - %(error)s") % {"error": exc}) from None
+    if non_finite or _SURROGATE_ESCAPE.search(text):
+        unsafe = unsafe_value(value)
+        if unsafe is not None:
+            raise InvalidBody(unsafe[1], field=unsafe[0])
     if require_object and not isinstance(value, dict):
-        kind = _TYPE_NAMES.get(type(value), "null" if value is None else "a boolean")
-        raise exceptions.ParseError(
-            _("Send the body as a JSON object, not %(kind)s.") % {"kind": kind}
-        )
+        raise InvalidBody(_("Send the body as a JSON object."))
     return value
 
 

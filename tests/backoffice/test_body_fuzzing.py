@@ -173,6 +173,8 @@ def assert_dialect_shape(response, dialect: str) -> None:
         assert body["type"] == inbound_callisto.PROBLEM_TYPE
     else:
         assert body["type"].startswith("urn:storno:problem:")
+        if response.status_code in (400, 422):  # invalid input names what is invalid
+            assert body["invalidFields"] and all(e["field"] for e in body["invalidFields"])
 
 
 def expected_status(kind: str, dialect: str) -> int | None:
