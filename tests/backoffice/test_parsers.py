@@ -90,3 +90,20 @@ def test_anything_but_an_object_at_the_top_is_refused(body):
 def test_only_the_first_unknown_fields_are_named():
     unknown = unknown_fields({f"k{i}": 1 for i in range(500)}, ["reasonId"])
     assert list(unknown) == [f"k{i}" for i in range(MAX_NAMED_UNKNOWN)]
+
+
+def test_a_negative_integer_longer_than_python_converts_is_refused():
+    assert "out of range" in refusal(b'{"a": -' + b"9" * 4301 + b"}")
+
+
+def test_a_long_fraction_is_a_number():
+    assert loads(b'{"a": 0.' + b"3" * 5000 + b"}") == {"a": 0.3333333333333333}
+
+
+@pytest.mark.parametrize("body", [b'[{"a": 1]', b"[" * 10 + b"}" * 10, b'{"a": [1, 2}'])
+def test_brackets_that_do_not_pair_are_a_syntax_error_not_too_deep(body):
+    assert refusal(body).startswith("JSON parse error")
+
+
+def test_a_wide_shallow_body_is_not_too_deep():
+    assert not too_deep("[" + "[[]]," * 100_000 + "[]]")
