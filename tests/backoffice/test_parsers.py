@@ -2,9 +2,11 @@
 (Every endpoint with hostile bodies: test_body_fuzzing.py.)"""
 
 import pytest
+from django.urls import URLResolver, get_resolver
 from rest_framework.exceptions import ParseError
+from rest_framework.settings import api_settings
 
-from backoffice.parsers import MAX_DEPTH, MAX_KEYS, loads, too_deep
+from backoffice.parsers import MAX_DEPTH, MAX_KEYS, JSONParser, loads, too_deep
 from backoffice.unknown_fields import MAX_NAMED_UNKNOWN, unknown_fields
 
 
@@ -107,3 +109,27 @@ def test_brackets_that_do_not_pair_are_a_syntax_error_not_too_deep(body):
 
 def test_a_wide_shallow_body_is_not_too_deep():
     assert not too_deep("[" + "[[]]," * 100_000 + "[]]")
+
+
+def drf_views(patterns):
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            yield from drf_views(pattern.url_patterns)
+        elif getattr(pattern.callback, "cls", None) is not None:
+            yield pattern.callback.cls
+
+
+def test_every_api_view_parses_with_the_one_parser():
+    views = set(drf_views(get_resolver().url_patterns))
+    assert len(views) > 10  # the walk found the API
+    assert {
+        view.__name__: view.parser_classes
+        for view in views
+        if any(not issubclass(parser, JSONParser) for parser in view.parser_classes)
+    } == {}
+
+
+def test_the_default_parser_is_the_one_parser():
+    parsers = api_settings.DEFAULT_PARSER_CLASSES
+
+    assert parsers == [JSONParser]
