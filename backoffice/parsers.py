@@ -30,8 +30,10 @@ MAX_DEPTH = 32
 # named (with a close match) in a 9 MB answer, after seconds of work.
 MAX_KEYS = 1000
 MAX_INTEGER_DIGITS = 4300
-# Strings (escapes included) are emptied before the structure is measured.
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+# Strings (escapes included) are emptied before the structure is measured. Possessive, and an
+# unterminated string runs to the end: one attempt per string, so `"\"\"\"…` stays linear
+# (with backtracking and a retry at every quote it was quadratic: seconds for 32 kB).
+_STRING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+(?:"|\\?\Z)', re.DOTALL)
 # Bytes of the structure: every bracket as [ or ], everything else dropped (C speed, no loop).
 _AS_BRACKETS = bytes.maketrans(b"{}", b"[]")
 _NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))

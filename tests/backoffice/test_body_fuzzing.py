@@ -85,6 +85,7 @@ HOSTILE_BODIES = [
     ("unclosed nesting", "[" * 10_000, JSON_TYPE, "parse"),
     ("closers only", "]}" * 5_000, JSON_TYPE, "parse"),
     ("a 5 MB string", '{"description": "' + "x" * 5_000_000 + '"}', JSON_TYPE, "large"),
+    ("an unterminated string of escaped quotes", '{"a": "' + '\\"' * 1_000_000, JSON_TYPE, "parse"),
     ("duplicate key", '{"description": "a", "description": "b"}', JSON_TYPE, "parse"),
     ("duplicate nested key", '{"auditLog": {"comment": "a", "comment": "b"}}', JSON_TYPE, "parse"),
     ("NaN", '{"quantity": NaN}', JSON_TYPE, "parse"),
