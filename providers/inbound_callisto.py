@@ -195,7 +195,9 @@ def _parse_id(value, errors) -> str | None:
     text = (
         str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else ""
     )
-    if not text.isdigit() or int(text) < 1 or len(text) > 18:
+    # ASCII digits, and the length before int(): "²" and 100,000 digits are not ids (int() of
+    # either raised ValueError, a 500).
+    if not (text.isascii() and text.isdigit()) or len(text) > 18 or int(text) < 1:
         errors["Id"] = {"notDigits": _("The input must contain only digits")}
         return None
     return str(int(text))

@@ -75,6 +75,30 @@ def long_arrays_in_known_fields() -> str:
     return json.dumps({field: list(range(5_000)) for field in KNOWN_FIELDS})
 
 
+def long_strings_in_known_fields() -> str:
+    """Strings of 100 kB where each dialect expects short ones (patterns, time zones, ids)."""
+    long = "1" * 100_000
+    return json.dumps(
+        {
+            "controllerId": long,
+            "folders": [{"folder": "/" + "a" * 100_000 + "<", "recursive": True}],
+            "dateFrom": long + "x",
+            "dateTo": "0" * 100_000,
+            "timeZone": "Europe/" + "a" * 100_000,
+            "orderIds": [long],
+            "reasonId": long,
+            "description": long,
+            "Id": long,
+            "CancelDate": long,
+            "CancelTimestamp": long,
+            "CancelReason": long,
+            "UserId": long,
+            "items": [{"itemId": long}],
+            "userName": long,
+        }
+    )
+
+
 # (name, body, content type, what it is): "parse" bodies are refused by the parser (400, or
 # JOC's 420), "large" is a 413, "media" a 415; "valid" ones parse and are the views' to judge.
 HOSTILE_BODIES = [
@@ -118,6 +142,13 @@ HOSTILE_BODIES = [
     ),
     ("1,000 unknown keys", json.dumps({f"k{i}": i for i in range(MAX_KEYS)}), JSON_TYPE, "valid"),
     ("unknown keys in many items", many_items_with_unknown_keys(), JSON_TYPE, "valid"),
+    (
+        "digits that are not ASCII",
+        json.dumps({"Id": "²", "externalIds": {"callisto": "١٢"}, "orderId": "٣", "reasonId": "²"}),
+        JSON_TYPE,
+        "valid",
+    ),
+    ("long strings in known fields", long_strings_in_known_fields(), JSON_TYPE, "valid"),
     ("a long array in known fields", long_arrays_in_known_fields(), JSON_TYPE, "valid"),
     ("JSON as text/plain", '{"orderId": 1}', "text/plain", "media"),
     ("a form post", "orderId=1&reasonId=2", "application/x-www-form-urlencoded", "media"),
