@@ -11,7 +11,8 @@ Refused with a ParseError (each dialect answers it in its own shape: a problem o
 - NaN, Infinity, numbers beyond a double (1e400 would be inf, which no answer can render),
   integers of more than 4,300 digits (Python's limit). A large integer that parses is the
   fields' to refuse (Callisto's Id: 422, as Laminas validates it);
-- a lone surrogate ("\\ud800"): not text, and it can't be stored or rendered as UTF-8;
+- a lone surrogate ("\\ud800"): not text, and it can't be stored or rendered as UTF-8; a NUL
+  ("\\u0000"), which PostgreSQL can't store in text or jsonb;
 - anything but an object at the top: every write endpoint takes an object.
 A body over DATA_UPLOAD_MAX_MEMORY_SIZE is a PayloadTooLarge (413), read through Django's own
 check. This module imports nothing of the project, so settings can name it without a cycle.
@@ -40,8 +41,8 @@ _NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
 # A run of more than MAX_INTEGER_DIGITS digits outside a fraction (anchored at the run's start,
 # so the search stays linear).
 _LONG_INTEGER = re.compile(rf"(?<![\d.])\d{{{MAX_INTEGER_DIGITS + 1}}}")
-# A \uD800-\uDFFF escape: only then can a parsed string hold a surrogate.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+# A \uD800-\uDFFF or \u0000 escape: only then can a parsed string hold a surrogate or NUL.
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:[dD][89a-fA-F]|0000)")
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -103,12 +104,16 @@ def _too_deep(structure: str, limit: int) -> bool:
     return False
 
 
-def _is_utf8(text: str) -> bool:
+def _not_text(text: str) -> str | None:
+    """Why a string can't be stored or rendered: a lone surrogate isn't UTF-8, and PostgreSQL
+    refuses NUL in text and jsonb (a DataError, a 500). None when it is text."""
+    if "\x00" in text:
+        return str(_("A NUL character (\\u0000) is not text."))
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return False
-    return True
+        return str(_("A lone surrogate (\\ud800-\\udfff) is not text."))
+    return None
 
 
 def _child_path(path: str, key) -> str:
@@ -117,19 +122,19 @@ def _child_path(path: str, key) -> str:
 
 def unsafe_value(value) -> tuple[str | None, str] | None:
     """(path, message) of the first value no answer or database could take: a number a double
-    can't hold (1e400 parses as inf) or a lone surrogate in a string or key. Walked without
-    recursion; the path is None for the body itself."""
+    can't hold (1e400 parses as inf), a lone surrogate or NUL in a string or key (a key's path
+    is its object's). Walked without recursion; the path is None for the body itself."""
     pending = [("", value)]
     while pending:
         path, item = pending.pop()
         if isinstance(item, float) and not math.isfinite(item):
             return path or None, str(_("The number is out of range."))
-        if isinstance(item, str) and not _is_utf8(item):
-            return path or None, str(_("A lone surrogate (\\ud800-\\udfff) is not text."))
+        if isinstance(item, str) and (problem := _not_text(item)):
+            return path or None, problem
         if isinstance(item, dict):
             for key, child in item.items():
-                if not _is_utf8(key):
-                    return path or None, str(_("A key holds a lone surrogate (\\ud800-\\udfff)."))
+                if problem := _not_text(key):
+                    return path or None, problem
                 pending.append((_child_path(path, key), child))
         elif isinstance(item, list):
             pending += [(_child_path(path, i), child) for i, child in enumerate(item)]
@@ -168,7 +173,7 @@ def loads(body: bytes, *, require_object: bool = True):
         )
     except (ValueError, RecursionError) as exc:  # InvalidJSON too; RecursionError can't happen
         raise InvalidBody(_("JSON parse error - %(error)s") % {"error": exc}) from None
-    if non_finite or _SURROGATE_ESCAPE.search(text):
+    if non_finite or _SUSPECT_ESCAPE.search(text):
         unsafe = unsafe_value(value)
         if unsafe is not None:
             raise InvalidBody(unsafe[1], field=unsafe[0])

@@ -121,6 +121,7 @@ HOSTILE_BODIES = [
     ("invalid UTF-8", b'{"description": "\xff\xfe"}', JSON_TYPE, "parse"),
     ("UTF-8-encoded surrogate", b'{"description": "\xed\xa0\x80"}', JSON_TYPE, "parse"),
     ("lone surrogate escape", '{"description": "\\ud800"}', JSON_TYPE, "parse"),
+    ("a NUL character", '{"description": "a\\u0000", "Id": "\\u0000"}', JSON_TYPE, "parse"),
     ("lone surrogate in a key", '{"\\udfff": 1}', JSON_TYPE, "parse"),
     ("UTF-16", '{"a": 1}'.encode("utf-16"), JSON_TYPE, "parse"),
     ("a top-level array", "[1, 2]", JSON_TYPE, "parse"),

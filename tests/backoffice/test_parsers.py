@@ -73,7 +73,17 @@ def test_a_lone_surrogate_is_refused_naming_where_it_is():
 
 
 def test_a_lone_surrogate_in_a_key_names_the_object_holding_it():
-    assert refusal(b'{"auditLog": {"\\udfff": 1}}').startswith("auditLog: A key holds")
+    assert refusal(b'{"auditLog": {"\\udfff": 1}}').startswith("auditLog: A lone surrogate")
+
+
+def test_a_nul_character_is_refused_naming_where_it_is():
+    assert refusal(b'{"items": [{"sku": "a\\u0000b"}]}') == (
+        "items.0.sku: A NUL character (\\u0000) is not text."
+    )
+
+
+def test_an_escaped_backslash_before_u0000_is_text():
+    assert loads(b'{"a": "\\\\u0000"}') == {"a": "\\u0000"}
 
 
 def test_a_surrogate_pair_is_text():
