@@ -22,6 +22,7 @@ import json
 import math
 import re
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, parsers, renderers, status
@@ -189,7 +190,10 @@ def request_body(stream, parser_context) -> bytes:
     try:
         return django_request.body if django_request is not None else stream.read()
     except RequestDataTooBig:
-        raise PayloadTooLarge() from None
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        raise PayloadTooLarge(
+            _("The body is larger than %(limit)d bytes.") % {"limit": limit}
+        ) from None
 
 
 class JSONParser(parsers.BaseParser):

@@ -259,6 +259,7 @@ def test_an_oversize_body_says_how_large_is_too_large(superuser_api):
     )
     assert response.status_code == 413
     assert response.json()["title"] == "Payload too large"
+    assert response.json()["detail"] == "The body is larger than 2621440 bytes."
 
 
 def test_nesting_up_to_the_limit_parses(superuser_api):
