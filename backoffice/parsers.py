@@ -155,14 +155,14 @@ def loads(body: bytes, *, require_object: bool = True):
         raise InvalidBody(_("JSON nested deeper than %(limit)d levels.") % {"limit": MAX_DEPTH})
     if long_integer := _LONG_INTEGER.search(structure):
         # Python's own limit (int() of longer digit strings takes quadratic time), said clearly.
-        number = long_integer.group()[:30]
-        raise InvalidBody(_("The number %(number)s is out of range.") % {"number": number})
+        digits = long_integer.group()[:30]
+        raise InvalidBody(_("The number %(number)s is out of range.") % {"number": digits})
     non_finite = []
 
-    def number(text: str) -> float:
-        value = float(text)
+    def parse_float(literal: str) -> float:
+        value = float(literal)
         if not math.isfinite(value):
-            non_finite.append(text)  # refused below, where its path is known
+            non_finite.append(literal)  # refused below, where its path is known
         return value
 
     try:
@@ -170,7 +170,7 @@ def loads(body: bytes, *, require_object: bool = True):
             text,
             object_pairs_hook=_object,
             parse_constant=_refuse_constant,
-            parse_float=number,
+            parse_float=parse_float,
         )
     except (ValueError, RecursionError) as exc:  # InvalidJSON too; RecursionError can't happen
         raise InvalidBody(_("JSON parse error - %(error)s") % {"error": exc}) from None
