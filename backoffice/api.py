@@ -169,6 +169,14 @@ def problem_response(status_code: int, detail: str, invalid_fields=None, headers
     return Response(body, status=status_code, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
 
 
+def parse_error_response(exc: exceptions.ParseError, headers) -> Response:
+    """400 naming the body as a whole, or the value backoffice.parsers found wrong, as sent."""
+    field = getattr(exc, "field", None) or NON_FIELD
+    message = getattr(exc, "message", None) or str(exc.detail)
+    invalid = [{"field": field, "message": message, "code": "parse_error"}]
+    return problem_response(exc.status_code, str(exc.detail), invalid, headers)
+
+
 def problem_exception_handler(exc, context):
     """DRF's EXCEPTION_HANDLER: every known error becomes a problem object, never a 500."""
     view = context.get("view")
@@ -191,7 +199,9 @@ def problem_exception_handler(exc, context):
     if getattr(exc, "wait", None):
         headers["Retry-After"] = str(int(exc.wait))
 
-    if isinstance(exc, exceptions.ValidationError):
+    if isinstance(exc, exceptions.ParseError):
+        response = parse_error_response(exc, headers)
+    elif isinstance(exc, exceptions.ValidationError):
         invalid = flatten_errors(exc.detail, rename=rename)
         summary = "; ".join(
             f"{e['field']}: {e['message']}" if e["field"] != NON_FIELD else e["message"]
@@ -203,12 +213,6 @@ def problem_exception_handler(exc, context):
         invalid_status = getattr(view, "invalid_input_status", exc.status_code)
         status_code = status.HTTP_409_CONFLICT if conflict else invalid_status
         response = problem_response(status_code, summary, invalid, headers)
-    elif isinstance(exc, exceptions.ParseError):
-        # The body as a whole, or the value backoffice.parsers found wrong, named as sent.
-        field = getattr(exc, "field", None) or NON_FIELD
-        message = getattr(exc, "message", None) or str(exc.detail)
-        invalid = [{"field": field, "message": message, "code": "parse_error"}]
-        response = problem_response(exc.status_code, str(exc.detail), invalid, headers)
     else:
         response = problem_response(exc.status_code, str(exc.detail), None, headers)
     request = context.get("request")
