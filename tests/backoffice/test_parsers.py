@@ -1,10 +1,14 @@
 """backoffice.parsers: what the one JSON parser of every endpoint refuses, and why it says so.
 (Every endpoint with hostile bodies: test_body_fuzzing.py.)"""
 
+import io
+
 import pytest
 from django.urls import URLResolver, get_resolver
 from rest_framework.exceptions import ParseError
+from rest_framework.request import Request
 from rest_framework.settings import api_settings
+from rest_framework.test import APIRequestFactory
 
 from backoffice.parsers import MAX_DEPTH, MAX_KEYS, JSONParser, loads, too_deep
 from backoffice.unknown_fields import MAX_NAMED_UNKNOWN, unknown_fields
@@ -97,6 +101,25 @@ def test_a_body_that_is_not_utf8_is_refused_with_the_position():
 @pytest.mark.parametrize("body", [b"[]", b'"x"', b"1", b"null", b"true"])
 def test_anything_but_an_object_at_the_top_is_refused(body):
     assert refusal(body) == "Send the body as a JSON object."
+
+
+def parse_as(method: str, body: bytes):
+    request = Request(APIRequestFactory().generic(method, "/", body, "application/json"))
+    return JSONParser().parse(io.BytesIO(body), parser_context={"request": request})
+
+
+def test_a_write_takes_only_an_object():
+    with pytest.raises(ParseError, match=r"Send the body as a JSON object\."):
+        parse_as("DELETE", b"[1]")
+
+
+def test_a_read_with_a_body_that_is_not_an_object_is_left_to_the_view():
+    assert parse_as("GET", b"[1]") == [1]
+
+
+def test_a_read_with_a_hostile_body_is_still_refused():
+    with pytest.raises(ParseError, match="nested deeper"):
+        parse_as("GET", b"[" * 1000 + b"]" * 1000)
 
 
 def test_only_the_first_unknown_fields_are_named():
