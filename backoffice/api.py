@@ -27,7 +27,6 @@ from rest_framework.views import set_rollback
 
 # The one parser of every endpoint, re-exported for the views that name it.
 from .parsers import JSONParser as JSONParser
-from .parsers import PayloadTooLarge as PayloadTooLarge
 from .unknown_fields import UNKNOWN_FIELD
 
 logger = logging.getLogger(__name__)
@@ -69,7 +68,8 @@ _TITLES = {
     405: _("Method not allowed"),
     406: _("Not acceptable"),
     409: _("Conflict"),
-    413: _("Payload too large"),
+    413: _("Request too large"),
+    414: _("URI too long"),
     415: _("Unsupported media type"),
     422: _("Validation error"),
     429: _("Too many requests"),

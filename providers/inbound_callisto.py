@@ -49,7 +49,6 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView, set_rollback
 
-from backoffice.parsers import JSONParser
 from backoffice.unknown_fields import unknown_fields
 from cancellations import services
 from cancellations.external_ids import CALLISTO
@@ -485,7 +484,7 @@ class CallistoCancelView(APIView):
         SessionAuthentication,
     ]
     permission_classes = [IsAuthenticated]
-    parser_classes = [JSONParser]
+    # Parsed by REST_FRAMEWORK's default, backoffice.parsers.JSONParser (depth, size, …).
     renderer_classes = [JSONRenderer]
     content_negotiation_class = UntypedDeleteBodyIsJson
     via = AuditEntry.Via.CALLISTO

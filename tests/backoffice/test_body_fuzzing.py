@@ -185,7 +185,7 @@ def test_an_oversize_body_says_how_large_is_too_large(superuser_api):
         superuser_api, "post", "/api/v1/orders/", "[" + "1," * 2_000_000 + "1]", JSON_TYPE
     )
     assert response.status_code == 413
-    assert response.json()["title"] == "Payload too large"
+    assert response.json()["title"] == "Request too large"
     assert response.json()["detail"] == "The body is larger than 2621440 bytes."
 
 
