@@ -22,11 +22,13 @@ from django.http import Http404, JsonResponse
 from django.utils.translation import gettext_lazy as _
 from django.views.defaults import bad_request as django_bad_request
 from django.views.defaults import page_not_found
-from rest_framework import exceptions, parsers, status
+from rest_framework import exceptions, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+# The one parser of every endpoint, re-exported for the views that name it.
+from .parsers import JSONParser as JSONParser
 from .unknown_fields import UNKNOWN_FIELD
 
 logger = logging.getLogger(__name__)
@@ -47,16 +49,6 @@ class Pagination(LimitOffsetPagination):
 
     default_limit = 50
     max_limit = 500
-
-
-class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser, but absurdly deep nesting is a 400 too, not a RecursionError (a 500)."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            raise exceptions.ParseError(_("JSON parse error - nested too deeply.")) from None
 
 
 class Conflict(exceptions.APIException):
@@ -192,6 +184,14 @@ def problem_response(status_code: int, detail: str, invalid_fields=None, headers
     return Response(body, status=status_code, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
 
 
+def parse_error_response(exc: exceptions.ParseError, headers) -> Response:
+    """400 naming the body as a whole, or the value backoffice.parsers found wrong, as sent."""
+    field = getattr(exc, "field", None) or NON_FIELD
+    message = getattr(exc, "message", None) or str(exc.detail)
+    invalid = [{"field": field, "message": message, "code": "parse_error"}]
+    return problem_response(exc.status_code, str(exc.detail), invalid, headers)
+
+
 def problem_exception_handler(exc, context):
     """DRF's EXCEPTION_HANDLER: every known error becomes a problem object, never a 500."""
     view = context.get("view")
@@ -218,7 +218,9 @@ def problem_exception_handler(exc, context):
     if getattr(exc, "wait", None):
         headers["Retry-After"] = str(int(exc.wait))
 
-    if isinstance(exc, exceptions.ValidationError):
+    if isinstance(exc, exceptions.ParseError):
+        response = parse_error_response(exc, headers)
+    elif isinstance(exc, exceptions.ValidationError):
         invalid = flatten_errors(exc.detail, rename=rename)
         summary = "; ".join(
             f"{e['field']}: {e['message']}" if e["field"] != NON_FIELD else e["message"]

@@ -16,6 +16,8 @@ from rest_framework import serializers
 # The code of an unknown-field error: the API names such a field as it was sent, instead of
 # translating it like a known field's (backoffice.api.flatten_errors).
 UNKNOWN_FIELD = "unknown_field"
+# Named per object at most: each costs a close-match search, and a hostile body has thousands.
+MAX_NAMED_UNKNOWN = 20
 
 
 def unknown_field_message(name: str, known: Iterable[str]) -> str:
@@ -32,9 +34,12 @@ def unknown_field_message(name: str, known: Iterable[str]) -> str:
 
 
 def unknown_fields(data: Mapping, known: Iterable[str]) -> dict[str, str]:
-    """{name: message} for every key of `data` that isn't in `known`, in the order sent."""
+    """{name: message} for the keys of `data` that aren't in `known`, in the order sent: the
+    first MAX_NAMED_UNKNOWN of them."""
     known = list(known)
-    return {str(name): unknown_field_message(name, known) for name in data if name not in known}
+    known_set = set(known)
+    unknown = [name for name in data if name not in known_set][:MAX_NAMED_UNKNOWN]
+    return {str(name): unknown_field_message(name, known) for name in unknown}
 
 
 class RefuseUnknownFields(serializers.Serializer):

@@ -38,7 +38,7 @@ def clean_external_ids(value) -> dict:
             continue
         elif key == CALLISTO:
             text = str(item)
-            if not text.isdigit() or len(text) > 18:
+            if not (text.isascii() and text.isdigit()) or len(text) > 18:  # not "²"
                 errors[field] = _("Callisto order ids are whole numbers.")
             else:
                 cleaned[key] = text

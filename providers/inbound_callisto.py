@@ -40,7 +40,6 @@ from drf_spectacular.utils import (
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -74,6 +73,7 @@ TITLES = {
     405: "Method Not Allowed",
     406: "Not Acceptable",
     409: "Conflict",
+    413: "Payload Too Large",
     415: "Unsupported Media Type",
     422: "Unprocessable Entity",
     429: "Too Many Requests",
@@ -195,7 +195,9 @@ def _parse_id(value, errors) -> str | None:
     text = (
         str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else ""
     )
-    if not text.isdigit() or int(text) < 1 or len(text) > 18:
+    # ASCII digits, and the length before int(): "²" and 100,000 digits are not ids (int() of
+    # either raised ValueError, a 500).
+    if not (text.isascii() and text.isdigit()) or len(text) > 18 or int(text) < 1:
         errors["Id"] = {"notDigits": _("The input must contain only digits")}
         return None
     return str(int(text))
@@ -483,7 +485,7 @@ class CallistoCancelView(APIView):
         SessionAuthentication,
     ]
     permission_classes = [IsAuthenticated]
-    parser_classes = [JSONParser]
+    # Parsed by REST_FRAMEWORK's default, backoffice.parsers.JSONParser (depth, size, …).
     renderer_classes = [JSONRenderer]
     content_negotiation_class = UntypedDeleteBodyIsJson
     via = AuditEntry.Via.CALLISTO

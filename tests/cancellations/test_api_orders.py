@@ -293,6 +293,7 @@ def test_posting_a_known_order_number_is_a_409_conflict(api):
     ("overrides", "field"),
     [
         ({"externalIds": {"callisto": "not-a-number"}}, "externalIds.callisto"),
+        ({"externalIds": {"callisto": "١٢"}}, "externalIds.callisto"),  # digits, not ASCII
         ({"externalIds": {"js7OrderIds": ["#1"]}}, "externalIds.js7ControllerId"),
         ({"externalIds": ["4711"]}, "externalIds"),
         ({"items": []}, "items"),

@@ -471,6 +471,16 @@ def test_odd_json_types_are_422_not_500(client, order, reason, changes):
     assert send(client, payload=fields(**changes)).status_code == 422
 
 
+@pytest.mark.parametrize("callisto_id", ["²", "9" * 100_000])
+def test_an_id_of_other_digits_or_100000_of_them_is_422_not_500(client, order, reason, callisto_id):
+    response = send(client, payload=fields(Id=callisto_id))
+
+    assert response.status_code == 422
+    assert response.json()["validation_messages"]["Id"] == {
+        "notDigits": "The input must contain only digits"
+    }
+
+
 # --- found by the API fuzzing (tests/backoffice/test_api_fuzzing.py) ----------------------------
 
 
