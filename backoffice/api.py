@@ -29,6 +29,7 @@ from rest_framework.views import set_rollback
 
 # The one parser of every endpoint, re-exported for the views that name it.
 from .parsers import JSONParser as JSONParser
+from .parsers import PayloadTooLarge
 from .unknown_fields import UNKNOWN_FIELD
 
 logger = logging.getLogger(__name__)
@@ -55,12 +56,6 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = _("The request conflicts with the current state of the resource.")
     default_code = "conflict"
-
-
-class PayloadTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = _("The request body is too large.")
-    default_code = "too_large"
 
 
 class TooManyFields(exceptions.ParseError):
