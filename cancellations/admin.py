@@ -1,8 +1,8 @@
 """The Django admin of orders, cancellations and the audit trail.
 
 Thin like every other interface: the admin lists and shows; every change goes through
-services.py (the order form through update_order_details, the actions through cancel_order and
-revoke_cancellation). Cancellations and audit entries are never edited here."""
+cancellations/services/ (the order form through update_order_details, the actions through
+cancel_order and revoke_cancellation). Cancellations and audit entries are never edited here."""
 
 import json
 
@@ -21,7 +21,8 @@ from django.utils.translation import ngettext
 from backoffice.admin_mixins import ReadOnlyTabularInline, ViewOnlyAdminMixin
 from reasons.models import CancellationReason
 
-from . import billing, services
+from . import billing
+from .audit import AuditInfo
 from .errors import CancellationError
 from .external_ids import clean_external_ids
 from .models import (
@@ -35,6 +36,7 @@ from .models import (
     Order,
     OrderItem,
 )
+from .services import order_changes, quoting, revoking, writing
 from .states import CancellationStatus
 
 Via = AuditEntry.Via
@@ -141,7 +143,7 @@ class OrderAdminForm(forms.ModelForm):
         fields = ["customer_name", "customer_email", "external_ids"]
 
     def clean_external_ids(self):
-        # The same validator services.update_order_details applies, so errors show on the form.
+        # The same validator order_changes.update_order_details applies, so errors show on the form.
         try:
             return clean_external_ids(self.cleaned_data["external_ids"])
         except ValidationError as error:
@@ -220,8 +222,8 @@ class CancelOrdersForm(forms.Form):
             "prorated": data["prorated"],
         }
 
-    def audit_info(self) -> services.AuditInfo:
-        return services.AuditInfo(
+    def audit_info(self) -> AuditInfo:
+        return AuditInfo(
             comment=self.cleaned_data["comment"], ticket_link=self.cleaned_data["ticket_link"]
         )
 
@@ -324,7 +326,7 @@ class OrderAdmin(admin.ModelAdmin):
         ]
         return format_html("<ul>{}</ul>", format_html_join("", "{}", ((row,) for row in rows)))
 
-    # Orders come in through the API (services.create_order) and are kept for the audit trail.
+    # Orders come in through the API (order_changes.create_order) and are kept for the audit trail.
     def has_add_permission(self, request):
         return False
 
@@ -337,7 +339,7 @@ class OrderAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
         try:
-            services.update_order_details(
+            order_changes.update_order_details(
                 obj,
                 actor=request.user,
                 via=Via.ADMIN,
@@ -374,7 +376,7 @@ class OrderAdmin(admin.ModelAdmin):
         if sample is None:
             return True  # every order will be refused with its own message
         try:
-            services.quote_cancellation(sample, **form.service_arguments())
+            quoting.quote_cancellation(sample, **form.service_arguments())
         except CancellationError as error:
             return not form.add_service_errors(error)
         return True
@@ -383,7 +385,7 @@ class OrderAdmin(admin.ModelAdmin):
         done, scheduled, failures = 0, 0, []
         for order in orders:
             try:
-                cancellation = services.cancel_order(
+                cancellation = writing.cancel_order(
                     order,
                     actor=request.user,
                     via=Via.ADMIN,
@@ -598,7 +600,7 @@ class CancellationAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
             revoked, failures = 0, []
             for cancellation in cancellations:
                 try:
-                    services.revoke_cancellation(
+                    revoking.revoke_cancellation(
                         cancellation,
                         actor=request.user,
                         via=Via.ADMIN,

@@ -7,8 +7,8 @@ previewed first, then cancelled by a Celery job that reports its progress.
                                 them batch by batch; resumable
     resume_stalled_bulk_cancellations   beat: restart jobs whose worker or message was lost
 
-Each order is cancelled by the rules of services.cancel_order: the same quote
-(services.quote_cancellation) decides what is cancelled or why not, and the same row
+Each order is cancelled by the rules of writing.cancel_order: the same quote
+(quoting.quote_cancellation) decides what is cancelled or why not, and the same row
 constructors, audit entries and outbox rows are written. What differs is only how they are
 written: a batch of orders shares one transaction and one INSERT per table, because one
 transaction per order is two orders of magnitude slower. If a batch fails in the database,
@@ -46,7 +46,7 @@ from backoffice.bulk_insert import insert_rows
 from providers.outbox import enabled_adapters, enqueue_new_adds, kick_sweep, undeliverable
 
 from . import audit as audit_log
-from . import services
+from .audit import AuditInfo
 from .errors import CancellationError
 from .models import (
     AuditEntry,
@@ -61,7 +61,8 @@ from .models import (
     SettlementItem,
     TargetOutcome,
 )
-from .order_filter import AuditLog, OrderFilter, parse_order_filter
+from .order_filter import OrderFilter, parse_order_filter
+from .services import quoting, writing
 from .states import CancellationStatus, OrderStatus, check_order_transition
 
 logger = logging.getLogger(__name__)
@@ -133,11 +134,11 @@ def bulk_cancellation_errors(
 ) -> dict[str, str]:
     """The cancellation fields' errors (field → message) as start_bulk_cancellation checks them;
     a dry run asks too, so that it refuses what the real run would refuse."""
-    errors = services.reason_errors(reason, description)
+    errors = quoting.reason_errors(reason, description)
     if len(description or "") > 255:
         errors["description"] = _("Use at most 255 characters.")
-    errors.update(services.canceled_by_errors(canceled_by))
-    if churn_time is not None and (error := services.churn_time_error(churn_time, now)):
+    errors.update(quoting.canceled_by_errors(canceled_by))
+    if churn_time is not None and (error := quoting.churn_time_error(churn_time, now)):
         errors["churn_time"] = error
     return errors
 
@@ -333,7 +334,7 @@ def resume_stalled_bulk_cancellations(*, now=None) -> int:
 @dataclass
 class _Planned:
     order: Order
-    quote: services.CancellationQuote
+    quote: quoting.CancellationQuote
     cancellation: Cancellation
 
 
@@ -343,7 +344,7 @@ class _BatchRunner:
     def __init__(self, job: BulkCancellation):
         self.job = job
         self.adapters = enabled_adapters()  # once per run, not once per order
-        self.audit = AuditLog(job.audit_comment, job.audit_time_spent, job.audit_ticket_link)
+        self.audit = AuditInfo(job.audit_comment, job.audit_time_spent, job.audit_ticket_link)
         self.order_filter = order_filter_of(job)
         self.actor = job.created_by
         self.id_prefix = bulk_cancellation_id_prefix(job.pk)
@@ -386,7 +387,7 @@ class _BatchRunner:
             .prefetch_related("items")
         )
         reserved = self._reserved_quantities(orders)
-        blocked = services.blocking_settlements(orders)
+        blocked = quoting.blocking_settlements(orders)
 
         planned: list[_Planned] = []
         settled: dict[str, list[BulkCancellationTarget]] = defaultdict(list)
@@ -399,7 +400,7 @@ class _BatchRunner:
                 settled[TargetOutcome.SKIPPED].append(_settle(target, TargetOutcome.SKIPPED, why))
                 continue
             try:
-                quote = services.quote_cancellation(
+                quote = quoting.quote_cancellation(
                     order,
                     reason=job.reason,
                     churn_time=job.churn_time,
@@ -413,7 +414,7 @@ class _BatchRunner:
                 outcome = _outcome_of(exc)
                 settled[outcome].append(_settle(target, outcome, exc.text()))
                 continue
-            cancellation = services.new_cancellation(
+            cancellation = writing.new_cancellation(
                 order,
                 quote,
                 reason=job.reason,
@@ -472,7 +473,7 @@ class _BatchRunner:
                 self._entry(
                     "cancellation.created",
                     plan,
-                    data=services.plan_summary(plan.cancellation, plan.quote),
+                    data=writing.plan_summary(plan.cancellation, plan.quote),
                 )
             )
         effective = [plan for plan in planned if not plan.quote.is_scheduled]
@@ -485,7 +486,7 @@ class _BatchRunner:
             (
                 row
                 for plan in planned
-                for row in services.cancellation_item_rows(plan.cancellation, plan.quote)
+                for row in writing.cancellation_item_rows(plan.cancellation, plan.quote)
             ),
         )
         if effective:
@@ -495,7 +496,7 @@ class _BatchRunner:
         return enqueue_new_adds([plan.cancellation for plan in planned], self.adapters)
 
     def _make_effective(self, effective: list[_Planned], now) -> list[AuditEntry]:
-        """What services._complete does for one cancellation, for many: quantities off,
+        """What effect.take_effect does for one cancellation, for many: quantities off,
         settlement items of fully cancelled items removed, orders moved on."""
         whole, partial = [], []
         for plan in effective:
@@ -602,7 +603,7 @@ class _BatchRunner:
                     return
                 try:
                     with transaction.atomic():
-                        cancellation = services.cancel_order(
+                        cancellation = writing.cancel_order(
                             order,
                             reason=job.reason,
                             actor=self.actor,
@@ -646,9 +647,9 @@ def bulk_cancellation_id_prefix(job_id: int) -> str:
 
 def _nothing_left(order: Order, reserved: dict[int, int]) -> str:
     """quote_cancellation refuses such an order too; here it is skipped, not failed."""
-    if services.open_to_cancel(order.items.all(), reserved):
+    if quoting.open_to_cancel(order.items.all(), reserved):
         return ""
-    return services.nothing_left_message()
+    return quoting.nothing_left_message()
 
 
 def _outcome_of(error: CancellationError) -> str:

@@ -67,6 +67,7 @@ from django.db.models.lookups import Exact
 from django.utils import timezone as dj_timezone
 from django.utils.translation import gettext as _
 
+from .audit import AuditInfo
 from .errors import CancellationError
 from .models import Order
 from .states import OrderStatus
@@ -147,16 +148,6 @@ def date_formats_help() -> str:
 
 
 @dataclass(frozen=True)
-class AuditLog:
-    """JOC's auditLog. The same fields as services.AuditInfo, so audit.record() takes either;
-    kept here rather than imported so that services.py can import this module."""
-
-    comment: str = ""
-    time_spent: int | None = None
-    ticket_link: str = ""
-
-
-@dataclass(frozen=True)
 class FolderFilter:
     folder: str
     recursive: bool = True
@@ -194,7 +185,7 @@ class OrderFilter:
     time_zone: str | None = None
     deep: bool = False
     kill: bool = False
-    audit: AuditLog = field(default_factory=AuditLog)
+    audit: AuditInfo = field(default_factory=AuditInfo)
 
     @property
     def by_order_refs(self) -> bool:
@@ -523,12 +514,12 @@ def _parse_bool(data, key, errors) -> bool:
     return value
 
 
-def _parse_audit_log(value, errors) -> AuditLog:
+def _parse_audit_log(value, errors) -> AuditInfo:
     if value is None:
-        return AuditLog()
+        return AuditInfo()
     if not isinstance(value, Mapping):
         errors["auditLog"] = _('Must be an object like {"comment": "…", "timeSpent": 5}.')
-        return AuditLog()
+        return AuditInfo()
     for extra in value:
         if extra not in AUDIT_KEYS:
             errors[f"auditLog.{extra}"] = _("Unknown field. Known: %(keys)s.") % {
@@ -551,7 +542,7 @@ def _parse_audit_log(value, errors) -> AuditLog:
     ):
         errors["auditLog.timeSpent"] = _("Minutes spent: a whole number, 0 or more.")
         time_spent = None
-    return AuditLog(
+    return AuditInfo(
         comment=texts.get("comment", ""),
         time_spent=time_spent,
         ticket_link=texts.get("ticketLink", ""),

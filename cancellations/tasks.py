@@ -1,12 +1,13 @@
 from celery import shared_task
 
-from . import bulk, services
+from . import bulk
+from .services import effect
 
 
 @shared_task
 def complete_due_cancellations() -> int:
     """Beat, every minute: scheduled cancellations whose time has come become effective."""
-    return services.complete_due_cancellations()
+    return effect.complete_due_cancellations()
 
 
 @shared_task(acks_late=True, ignore_result=True)

@@ -51,10 +51,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView, set_rollback
 
 from backoffice.unknown_fields import unknown_fields
-from cancellations import services
 from cancellations.external_ids import CALLISTO
 from cancellations.models import AuditEntry, Cancellation, Order
 from cancellations.ownership import NotYourCancellation
+from cancellations.services import revoking, updating, writing
 from cancellations.states import CancellationStatus
 from reasons.models import CancellationReason, ReasonMapping
 from reasons.services import mapped_reason
@@ -282,7 +282,7 @@ def parse_input(data: dict, *, method: str, cancel_id: str | None) -> CallistoIn
         _parse_add_fields(data, parsed, errors)
     if errors:
         raise FailedValidation(errors)
-    parsed.fingerprint = services.request_fingerprint(
+    parsed.fingerprint = updating.request_fingerprint(
         {
             "dialect": "callisto",
             "Id": callisto_id,
@@ -520,7 +520,7 @@ class CallistoCancelView(APIView):
         }
         existing = Cancellation.objects.filter(pk=cancel_id).first() if cancel_id else None
         if existing is not None:
-            cancellation, _changed = services.update_cancellation(
+            cancellation, _changed = updating.update_cancellation(
                 existing, order=order, **arguments
             )
         else:
@@ -529,7 +529,7 @@ class CallistoCancelView(APIView):
                 status__in=CancellationStatus.active, request_fingerprint=parsed.fingerprint
             ).first()
             if cancellation is None:
-                cancellation = services.cancel_order(
+                cancellation = writing.cancel_order(
                     order,
                     cancellation_id=cancel_id,
                     canceled_time=parsed.canceled_time,
@@ -546,7 +546,7 @@ class CallistoCancelView(APIView):
         order = find_order(parsed.callisto_id) if parsed.callisto_id else None
         cancellation = self._cancellation_to_revoke(order, cancel_id)
         if cancellation is not None:
-            services.revoke_cancellation(cancellation, actor=request.user, via=self.via)
+            revoking.revoke_cancellation(cancellation, actor=request.user, via=self.via)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def _cancellation_to_revoke(self, order: Order | None, cancel_id: str | None):

@@ -7,7 +7,7 @@ from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from cancellations import bulk, services
+from cancellations import bulk
 from cancellations.errors import CancellationError
 from cancellations.models import (
     AuditEntry,
@@ -18,6 +18,7 @@ from cancellations.models import (
     TargetOutcome,
 )
 from cancellations.order_filter import parse_order_filter
+from cancellations.services import quoting, writing
 from cancellations.states import CancellationStatus, OrderStatus
 from providers.models import Delivery, ProviderSetting
 from providers.states import DeliveryStatus
@@ -220,7 +221,7 @@ class TestRun:
         start_and_run(
             {"folders": [{"folder": "/a"}]}, django_capture_on_commit_callbacks, reason=reason
         )
-        services.cancel_order(by_service, reason=reason, actor=None, via="api")
+        writing.cancel_order(by_service, reason=reason, actor=None, via="api")
 
         def trail(order):
             order.refresh_from_db()
@@ -254,16 +255,16 @@ class TestRun:
     ):
         later = timezone.now() + timedelta(days=3)
         half_reserved = shop_order(quantity=2)
-        services.cancel_order(
+        writing.cancel_order(
             half_reserved,
             reason=CancellationReasonFactory(),
             actor=None,
             via="api",
-            items=[services.ItemPick(half_reserved.items.get().pk, 1)],
+            items=[quoting.ItemPick(half_reserved.items.get().pk, 1)],
             churn_time=later,
         )
         all_reserved = shop_order(quantity=1)
-        services.cancel_order(
+        writing.cancel_order(
             all_reserved,
             reason=CancellationReasonFactory(),
             actor=None,
@@ -440,14 +441,14 @@ class TestResume:
             "_write",
             lambda self, planned, now: (_ for _ in ()).throw(IntegrityError("boom")),
         )
-        real_cancel = services.cancel_order
+        real_cancel = writing.cancel_order
 
         def fails_for_the_second(order, **kwargs):
             if order.pk == orders[1].pk:
                 raise IntegrityError("this one is broken")
             return real_cancel(order, **kwargs)
 
-        monkeypatch.setattr(services, "cancel_order", fails_for_the_second)
+        monkeypatch.setattr(writing, "cancel_order", fails_for_the_second)
 
         job = bulk.run_bulk_cancellation(job.pk)
 

@@ -5,9 +5,9 @@ import threading
 import pytest
 from django.db import close_old_connections, connection
 
-from cancellations import services
 from cancellations.errors import CancellationError
 from cancellations.models import AuditEntry, Cancellation
+from cancellations.services import quoting, writing
 from tests.factories import CancellationReasonFactory, OrderFactory, OrderItemFactory
 
 pytestmark = [
@@ -52,7 +52,7 @@ def test_concurrent_whole_order_cancels_end_in_exactly_one_cancellation():
 
     outcomes = run_concurrently(
         8,
-        lambda: services.cancel_order(order, reason=reason, actor=None, via=AuditEntry.Via.API),
+        lambda: writing.cancel_order(order, reason=reason, actor=None, via=AuditEntry.Via.API),
     )
 
     assert Cancellation.objects.filter(order=order).count() == 1
@@ -68,12 +68,12 @@ def test_concurrent_partial_cancels_never_take_more_than_the_quantity():
 
     run_concurrently(
         6,
-        lambda: services.cancel_order(
+        lambda: writing.cancel_order(
             order,
             reason=reason,
             actor=None,
             via=AuditEntry.Via.API,
-            items=[services.ItemPick(item.pk, 1)],
+            items=[quoting.ItemPick(item.pk, 1)],
         ),
     )
 

@@ -10,8 +10,8 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from cancellations import services
 from cancellations.models import AuditEntry, Cancellation
+from cancellations.services import quoting, writing
 from cancellations.states import CancellationStatus, OrderStatus
 from reasons.models import ProviderKind, ReasonMapping
 from tests.factories import CancellationReasonFactory, OrderFactory, OrderItemFactory, UserFactory
@@ -333,10 +333,10 @@ def test_a_delete_for_an_order_without_cancellation_is_404(client, order):
 def test_a_delete_of_an_order_with_several_cancellations_asks_for_the_id(client, order, reason):
     item = order.items.get()
     for _ in range(2):
-        services.cancel_order(
+        writing.cancel_order(
             order,
             reason=reason,
-            items=[services.ItemPick(item.pk, 1)],
+            items=[quoting.ItemPick(item.pk, 1)],
             actor=None,
             via=AuditEntry.Via.SYSTEM,
         )

@@ -6,9 +6,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone, translation
 
-from cancellations import services as cancellation_services
 from cancellations.errors import CancellationError
 from cancellations.models import AuditEntry
+from cancellations.services import writing
 from providers.fakes.omnitron import OmnitronFake, demo_catalog, make_catalog
 from providers.omnitron import OmnitronAdapter
 from reasons import services
@@ -352,7 +352,7 @@ def test_a_reason_deactivated_by_a_pull_is_refused_for_new_cancellations(omnitro
     order = OrderFactory()
 
     with pytest.raises(CancellationError) as caught:
-        cancellation_services.cancel_order(
+        writing.cancel_order(
             order,
             reason=CancellationReason.objects.get(omnitron_id=1),
             actor=UserFactory(),
