@@ -17,9 +17,8 @@ import re
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
-from django.http import Http404, JsonResponse
+from django.http import Http404
 from django.utils.translation import gettext_lazy as _
-from django.views.defaults import page_not_found
 from rest_framework import exceptions, parsers, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
@@ -222,29 +221,6 @@ def problem_exception_handler(exc, context):
         response.data["instance"] = request.path  # RFC 7807's instance, which Rebilly sends
     set_rollback()
     return response
-
-
-# Paths no view answered (`/api/v1/orders/abc/`: the id isn't a number) are API paths all the same.
-CALLISTO_PREFIX = "/callisto/"
-API_PREFIXES = ("/api/", CALLISTO_PREFIX)
-
-
-def not_found(request, exception=None):
-    """handler404: a problem object for an API path, the staff page for everything else."""
-    if not request.path_info.startswith(API_PREFIXES):
-        return page_not_found(request, exception)
-    if request.path_info.startswith(CALLISTO_PREFIX):
-        from providers.inbound_callisto import problem_body as callisto_problem_body
-
-        body = callisto_problem_body(404, str(_("Not found.")))
-    else:
-        body = problem_body(404, str(_("Not found.")))
-    return JsonResponse(
-        body,
-        status=404,
-        content_type=PROBLEM_CONTENT_TYPE,
-        json_dumps_params={"ensure_ascii": False},
-    )
 
 
 _CAMEL_BOUNDARY = re.compile(r"(?<!^)(?=[A-Z])")

@@ -22,5 +22,5 @@ urlpatterns = [
 
 # A lost database connection outside any view is a 503 too (backoffice.middleware).
 handler500 = "backoffice.middleware.server_error"
-# A path no view matches is a problem object under /api/ and /callisto/ (backoffice.api).
-handler404 = "backoffice.api.not_found"
+# A path no view matches is a problem object under /api/ and /callisto/ (backoffice.views).
+handler404 = "backoffice.views.not_found"

@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import bulk, selectors
+from . import bulk, bulk_batch, selectors
 from .bulk_forms import BulkCancelForm
 from .errors import CancellationError
 from .models import AuditEntry, BulkCancellation, BulkCancellationStatus, TargetOutcome
@@ -204,7 +204,7 @@ def _filter_summary(job: BulkCancellation) -> list[tuple[str, str]]:
     if states:
         rows.append((_("Statuses"), ", ".join(states)))
     try:
-        start, end = bulk.order_filter_of(job).bounds(job.created_at)
+        start, end = bulk_batch.order_filter_of(job).bounds(job.created_at)
     except (CancellationError, ValueError, OverflowError):
         start = end = None  # shown as given below
     for key, label, resolved in (

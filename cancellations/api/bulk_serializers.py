@@ -234,7 +234,7 @@ class BulkResultSerializer(BulkFailureSerializer):
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_cancellationId(self, target) -> str | None:
-        # A cancelled target's message is its cancellation's id (bulk._settle_targets).
+        # A cancelled target's message is its cancellation's id (bulk_batch, _settle_targets).
         return target.message if target.outcome == TargetOutcome.CANCELLED else None
 
 

@@ -7,7 +7,7 @@ from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from cancellations import bulk
+from cancellations import bulk, bulk_batch, bulk_runner, tasks
 from cancellations.errors import CancellationError
 from cancellations.models import (
     AuditEntry,
@@ -365,7 +365,9 @@ class TestRun:
         self, settings, make_provider, monkeypatch
     ):
         make_provider("alpha")
-        monkeypatch.setattr(bulk, "kick_sweep", lambda: None)  # count the job, not deliveries
+        monkeypatch.setattr(
+            bulk_runner, "kick_sweep", lambda: None
+        )  # count the job, not deliveries
         settings.BULK_CANCELLATION_BATCH_SIZE = 100
         reason = CancellationReasonFactory()
 
@@ -375,7 +377,7 @@ class TestRun:
                 shop_order(channel=channel)
             job = start({"folders": [{"folder": channel}]}, reason=reason)
             with CaptureQueriesContext(connection) as captured:
-                bulk.run_bulk_cancellation(job.pk)
+                bulk_runner.run_bulk_cancellation(job.pk)
             job.refresh_from_db()
             assert job.cancelled_count == n
             return len(captured)
@@ -389,11 +391,11 @@ class TestResume:
         settings.BULK_CANCELLATION_BATCH_SIZE = 2
         orders = [shop_order() for _ in range(5)]
         job = start(EVERYTHING)
-        first = bulk._BatchRunner(bulk._join(job.pk, "first:1"))
-        bulk._write_targets(first.job)
+        first = bulk_batch.BatchRunner(bulk_runner._join(job.pk, "first:1"))
+        bulk_runner._write_targets(first.job)
         assert first.run_next() is not None  # one batch, then this runner stops
 
-        job = bulk.run_bulk_cancellation(job.pk, worker="second:2")
+        job = bulk_runner.run_bulk_cancellation(job.pk, worker="second:2")
 
         assert job.status == BulkCancellationStatus.FINISHED
         assert (job.total, job.cancelled_count) == (5, 5)
@@ -402,14 +404,14 @@ class TestResume:
     def test_a_finished_job_is_not_run_again(self, django_capture_on_commit_callbacks):
         shop_order()
         job = start_and_run(EVERYTHING, django_capture_on_commit_callbacks)
-        assert bulk.run_bulk_cancellation(job.pk) is None
+        assert bulk_runner.run_bulk_cancellation(job.pk) is None
         assert Cancellation.objects.count() == 1
 
     def test_a_job_cut_off_mid_run_resumes_without_cancelling_twice(self, settings, monkeypatch):
         settings.BULK_CANCELLATION_BATCH_SIZE = 2
         orders = [shop_order() for _ in range(5)]
         job = start(EVERYTHING)
-        real_run = bulk._BatchRunner.run
+        real_run = bulk_batch.BatchRunner.run
         calls = []
 
         def dies_on_the_second_batch(self, order_ids):
@@ -418,15 +420,15 @@ class TestResume:
                 raise SystemExit("worker killed")
             return real_run(self, order_ids)
 
-        monkeypatch.setattr(bulk._BatchRunner, "run", dies_on_the_second_batch)
+        monkeypatch.setattr(bulk_batch.BatchRunner, "run", dies_on_the_second_batch)
         with pytest.raises(SystemExit):
-            bulk.run_bulk_cancellation(job.pk)
+            bulk_runner.run_bulk_cancellation(job.pk)
         job.refresh_from_db()
         assert job.status == BulkCancellationStatus.RUNNING
         assert (job.total, job.cancelled_count) == (5, 2)
 
-        monkeypatch.setattr(bulk._BatchRunner, "run", real_run)
-        job = bulk.run_bulk_cancellation(job.pk)
+        monkeypatch.setattr(bulk_batch.BatchRunner, "run", real_run)
+        job = bulk_runner.run_bulk_cancellation(job.pk)
 
         assert job.status == BulkCancellationStatus.FINISHED
         assert (job.total, job.cancelled_count) == (5, 5)
@@ -437,7 +439,7 @@ class TestResume:
         orders = [shop_order() for _ in range(3)]
         job = start(EVERYTHING)
         monkeypatch.setattr(
-            bulk._BatchRunner,
+            bulk_batch.BatchRunner,
             "_write",
             lambda self, planned, now: (_ for _ in ()).throw(IntegrityError("boom")),
         )
@@ -450,7 +452,7 @@ class TestResume:
 
         monkeypatch.setattr(writing, "cancel_order", fails_for_the_second)
 
-        job = bulk.run_bulk_cancellation(job.pk)
+        job = bulk_runner.run_bulk_cancellation(job.pk)
 
         assert (job.cancelled_count, job.failed_count) == (2, 1)
         failed = job.targets.get(outcome=TargetOutcome.FAILED)
@@ -474,8 +476,8 @@ class TestResume:
             status=BulkCancellationStatus.RUNNING, lease_until=now + timedelta(minutes=1)
         )
         queued = []
-        monkeypatch.setattr(bulk, "_queue", lambda job_id, runners=1: queued.append(job_id))
+        monkeypatch.setattr(tasks, "queue_bulk_cancellation", queued.append)
 
-        assert bulk.resume_stalled_bulk_cancellations(now=now) == 2
+        assert tasks.resume_stalled_bulk_cancellations(now=now) == 2
         assert sorted(queued) == sorted([lost.pk, abandoned.pk])
         assert fresh.pk not in queued

@@ -83,7 +83,7 @@ def test_concurrent_partial_cancels_never_take_more_than_the_quantity():
 
 
 def test_runners_sharing_a_bulk_job_cancel_every_order_exactly_once(settings):
-    from cancellations import bulk
+    from cancellations import bulk, bulk_runner
     from cancellations.models import BulkCancellationStatus
     from cancellations.order_filter import parse_order_filter
 
@@ -100,7 +100,7 @@ def test_runners_sharing_a_bulk_job_cancel_every_order_exactly_once(settings):
         via=AuditEntry.Via.API,
     )
 
-    run_concurrently(4, lambda: bulk.run_bulk_cancellation(job.pk))
+    run_concurrently(4, lambda: bulk_runner.run_bulk_cancellation(job.pk))
 
     job.refresh_from_db()
     assert job.status == BulkCancellationStatus.FINISHED
