@@ -154,8 +154,8 @@ def main(argv=None) -> None:
     from django.db import connection
 
     from cancellations import bulk, bulk_runner
+    from cancellations.filter_parsing import parse_order_filter
     from cancellations.models import AuditEntry, Cancellation
-    from cancellations.order_filter import parse_order_filter
     from providers.models import Delivery, ProviderSetting
     from reasons.models import CancellationReason
 

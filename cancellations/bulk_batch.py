@@ -28,6 +28,7 @@ from providers.outbox import enabled_adapters, enqueue_new_adds, undeliverable
 from . import audit as audit_log
 from .audit import AuditInfo
 from .errors import CancellationError
+from .filter_parsing import parse_order_filter
 from .models import (
     AuditEntry,
     BulkCancellation,
@@ -39,7 +40,7 @@ from .models import (
     SettlementItem,
     TargetOutcome,
 )
-from .order_filter import OrderFilter, parse_order_filter
+from .order_filter import OrderFilter
 from .services import quoting, writing
 from .states import CancellationStatus, OrderStatus, check_order_transition
 

@@ -11,8 +11,10 @@ from django.utils.translation import gettext_lazy as _
 from reasons.models import CancellationReason
 
 from .errors import CancellationError
+from .filter_dates import date_formats_help, get_zone
+from .filter_parsing import parse_order_filter
 from .forms import MAX_COUNT, ReasonField, ReasonSelect
-from .order_filter import OrderFilter, date_formats_help, get_zone, parse_order_filter
+from .order_filter import OrderFilter
 from .services import quoting
 from .states import OrderStatus
 

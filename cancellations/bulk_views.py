@@ -21,8 +21,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 from . import bulk, bulk_batch, selectors
 from .bulk_forms import BulkCancelForm
 from .errors import CancellationError
+from .filter_parsing import parse_state
 from .models import AuditEntry, BulkCancellation, BulkCancellationStatus, TargetOutcome
-from .order_filter import parse_state
 from .states import OrderStatus
 
 VIEW_PERMISSION = "cancellations.view_bulkcancellation"

@@ -16,8 +16,9 @@ from rest_framework import serializers
 
 from reasons.models import CancellationReason
 
+from ..filter_dates import date_formats_help
 from ..models import BulkCancellationStatus, CanceledBy, TargetOutcome
-from ..order_filter import MAX_ORDER_REFS, STATE_ALIASES, date_formats_help
+from ..order_filter import MAX_ORDER_REFS, STATE_ALIASES
 from ..states import OrderStatus
 from .joc import JOC_STATES
 from .serializers import AuditLogSerializer, LinkSerializer, ModelIdField, UtcDateTimeField

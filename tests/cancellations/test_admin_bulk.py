@@ -11,13 +11,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from cancellations import bulk
+from cancellations.filter_parsing import parse_order_filter
 from cancellations.models import (
     AuditEntry,
     BulkCancellation,
     BulkCancellationStatus,
     BulkCancellationTarget,
 )
-from cancellations.order_filter import parse_order_filter
 from cancellations.states import OrderStatus
 from tests.factories import (
     CancellationReasonFactory,

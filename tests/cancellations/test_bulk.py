@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from cancellations import bulk, bulk_batch, bulk_runner, tasks
 from cancellations.errors import CancellationError
+from cancellations.filter_parsing import parse_order_filter
 from cancellations.models import (
     AuditEntry,
     BulkCancellation,
@@ -17,7 +18,6 @@ from cancellations.models import (
     SettlementItem,
     TargetOutcome,
 )
-from cancellations.order_filter import parse_order_filter
 from cancellations.services import quoting, writing
 from cancellations.states import CancellationStatus, OrderStatus
 from providers.models import Delivery, ProviderSetting

@@ -84,8 +84,8 @@ def test_concurrent_partial_cancels_never_take_more_than_the_quantity():
 
 def test_runners_sharing_a_bulk_job_cancel_every_order_exactly_once(settings):
     from cancellations import bulk, bulk_runner
+    from cancellations.filter_parsing import parse_order_filter
     from cancellations.models import BulkCancellationStatus
-    from cancellations.order_filter import parse_order_filter
 
     settings.BULK_CANCELLATION_BATCH_SIZE = 7
     orders = []

@@ -7,14 +7,14 @@ import pytest
 
 from cancellations.audit import AuditInfo
 from cancellations.errors import CancellationError
+from cancellations.filter_dates import resolve_date
+from cancellations.filter_parsing import parse_order_filter
 from cancellations.order_filter import (
     MAX_ORDER_REFS,
     STATE_ALIASES,
     DateBound,
     FolderFilter,
     OrderFilter,
-    parse_order_filter,
-    resolve_date,
 )
 from cancellations.states import OrderStatus
 from tests.factories import OrderFactory
