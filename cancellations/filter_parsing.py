@@ -139,36 +139,41 @@ def _parse_folders(value, errors) -> tuple[FolderFilter, ...]:
         return ()
     folders = []
     for index, item in enumerate(value):
-        key = f"folders.{index}"
-        if isinstance(item, str):  # liberal: a bare path means that folder, recursively
-            item = {"folder": item}
-        if not isinstance(item, Mapping):
-            errors[key] = _('Use an object like {"folder": "/shop/de", "recursive": true}.')
-            continue
-        for extra in item:
-            if extra not in FOLDER_KEYS:
-                errors[f"{key}.{extra}"] = _("Unknown field. Known: folder, recursive.")
-        folder = item.get("folder")
-        if not isinstance(folder, str) or not folder.strip():
-            errors[f"{key}.folder"] = _("Enter an absolute folder path like /shop/de.")
-            continue
-        folder = folder.strip()
-        if len(folder) > 1:
-            folder = folder.rstrip("/") or "/"
-        if len(folder) > AUDIT_TEXT_MAX or not FOLDER_RE.match(folder):
-            errors[f"{key}.folder"] = _(
-                "Use an absolute folder path like /shop/de "
-                '(at most 255 characters, none of \\ < > ? : " | *).'
-            )
-            continue
-        recursive = item.get("recursive", True)
-        if recursive is None:
-            recursive = True
-        if not isinstance(recursive, bool):
-            errors[f"{key}.recursive"] = _("Must be true or false.")
-            continue
-        folders.append(FolderFilter(folder=folder, recursive=recursive))
+        folder = _parse_folder(item, f"folders.{index}", errors)
+        if folder is not None:
+            folders.append(folder)
     return tuple(folders)
+
+
+def _parse_folder(item, key: str, errors) -> FolderFilter | None:
+    if isinstance(item, str):  # liberal: a bare path means that folder, recursively
+        item = {"folder": item}
+    if not isinstance(item, Mapping):
+        errors[key] = _('Use an object like {"folder": "/shop/de", "recursive": true}.')
+        return None
+    for extra in item:
+        if extra not in FOLDER_KEYS:
+            errors[f"{key}.{extra}"] = _("Unknown field. Known: folder, recursive.")
+    folder = item.get("folder")
+    if not isinstance(folder, str) or not folder.strip():
+        errors[f"{key}.folder"] = _("Enter an absolute folder path like /shop/de.")
+        return None
+    folder = folder.strip()
+    if len(folder) > 1:
+        folder = folder.rstrip("/") or "/"
+    if len(folder) > AUDIT_TEXT_MAX or not FOLDER_RE.match(folder):
+        errors[f"{key}.folder"] = _(
+            "Use an absolute folder path like /shop/de "
+            '(at most 255 characters, none of \\ < > ? : " | *).'
+        )
+        return None
+    recursive = item.get("recursive", True)
+    if recursive is None:
+        recursive = True
+    if not isinstance(recursive, bool):
+        errors[f"{key}.recursive"] = _("Must be true or false.")
+        return None
+    return FolderFilter(folder=folder, recursive=recursive)
 
 
 def parse_state(value) -> str | None:

@@ -185,20 +185,23 @@ def blocking_settlements(orders) -> dict[int, SettlementItem]:
     return blocked
 
 
+def _pick_whole_order(order_items, reserved, blocked, errors) -> list[tuple[OrderItem, int]]:
+    picked = open_to_cancel(order_items, reserved)
+    if not picked:
+        errors["order"] = nothing_left_message()
+    for item, _qty in picked:
+        if item.pk in blocked:
+            errors["order"] = settlement_blocked_message(item, blocked[item.pk])
+            break
+    return picked
+
+
 def _pick_items(order, items, reserved, blocked, errors) -> list[tuple[OrderItem, int]]:
     order_items = {item.pk: item for item in order.items.all()}
     if blocked is None:
         blocked = blocking_settlements([order])
     if items is None:
-        picked = open_to_cancel(order_items.values(), reserved)
-        if not picked:
-            errors["order"] = nothing_left_message()
-        for item, _qty in picked:
-            if item.pk in blocked:
-                errors["order"] = settlement_blocked_message(item, blocked[item.pk])
-                break
-        return picked
-
+        return _pick_whole_order(order_items.values(), reserved, blocked, errors)
     if not items:
         errors["items"] = _("Pick at least one item, or cancel the whole order.")
         return []

@@ -80,6 +80,68 @@ def _stored_signature(cancellation: Cancellation) -> dict:
     )
 
 
+def _check_changeable(cancellation: Cancellation, *, order: Order, draft: bool) -> None:
+    """What no update may do: move to another order, touch a revoked cancellation, or make
+    anything but a draft a draft again."""
+    if order.pk != cancellation.order_id:
+        raise CancellationError(
+            {"order": _("A cancellation can't move to another order.")}, code="invalid"
+        )
+    if cancellation.status == CancellationStatus.REVOKED:
+        raise CancellationError(
+            {"status": _("A revoked cancellation can't be changed.")}, code="invalid"
+        )
+    if draft and cancellation.status != CancellationStatus.DRAFT:
+        check_cancellation_transition(cancellation.status, CancellationStatus.DRAFT)
+
+
+def _plan_changed(cancellation: Cancellation, **plan) -> bool:
+    """Whether the wanted plan differs from the stored one; refused once effective."""
+    before = _stored_signature(cancellation)
+    wanted = _plan_signature(**plan)
+    effective = cancellation.status == CancellationStatus.COMPLETED
+    if effective:
+        # Once effective, "no time given" means "leave the time as it was".
+        if plan["churn_time"] is None:
+            wanted["churn_time"] = before["churn_time"]
+        if not plan["churn_time_policy"]:
+            wanted["churn_time_policy"] = before["churn_time_policy"]
+    if before == wanted:
+        return False
+    if effective:
+        changed = sorted(k for k in wanted if wanted[k] != before[k])
+        raise CancellationError(
+            {
+                name: _("Can't change once effective; revoke it and cancel again.")
+                for name in changed
+            },
+            code="invalid",
+        )
+    return True
+
+
+def _take_request_fields(
+    cancellation: Cancellation,
+    *,
+    reason,
+    description: str,
+    canceled_by: str,
+    churn_time_policy: str,
+    external_user_id: str,
+    audit: AuditInfo,
+    request_fingerprint: str,
+) -> None:
+    cancellation.reason = reason
+    cancellation.description = description.strip()
+    cancellation.canceled_by = canceled_by
+    cancellation.churn_time_policy = churn_time_policy or ""
+    cancellation.external_user_id = external_user_id
+    cancellation.audit_comment = audit.comment
+    cancellation.audit_time_spent = audit.time_spent
+    cancellation.audit_ticket_link = audit.ticket_link
+    cancellation.request_fingerprint = request_fingerprint
+
+
 def update_cancellation(
     cancellation: Cancellation,
     *,
@@ -115,24 +177,13 @@ def update_cancellation(
         cancellation = Cancellation.objects.select_for_update().get(pk=cancellation.pk)
         if request_fingerprint and request_fingerprint == cancellation.request_fingerprint:
             return cancellation, False
-        if order.pk != cancellation.order_id:
-            raise CancellationError(
-                {"order": _("A cancellation can't move to another order.")}, code="invalid"
-            )
-        if cancellation.status == CancellationStatus.REVOKED:
-            raise CancellationError(
-                {"status": _("A revoked cancellation can't be changed.")}, code="invalid"
-            )
-        was_draft = cancellation.status == CancellationStatus.DRAFT
-        if draft and not was_draft:
-            check_cancellation_transition(cancellation.status, CancellationStatus.DRAFT)
-        confirming = was_draft and not draft
+        _check_changeable(cancellation, order=order, draft=draft)
+        confirming = cancellation.status == CancellationStatus.DRAFT and not draft
         errors = reason_errors(reason, description)
         if errors:
             raise CancellationError(errors, code="invalid")
-
-        before = _stored_signature(cancellation)
-        wanted = _plan_signature(
+        plan_changed = _plan_changed(
+            cancellation,
             reason_id=reason.pk,
             items=items,
             lines=lines,
@@ -140,22 +191,6 @@ def update_cancellation(
             churn_time_policy=churn_time_policy,
             prorated=prorated,
         )
-        if cancellation.status == CancellationStatus.COMPLETED:
-            # Once effective, "no time given" means "leave the time as it was".
-            if churn_time is None:
-                wanted["churn_time"] = before["churn_time"]
-            if not churn_time_policy:
-                wanted["churn_time_policy"] = before["churn_time_policy"]
-        plan_changed = before != wanted
-        if plan_changed and cancellation.status == CancellationStatus.COMPLETED:
-            changed = sorted(k for k in wanted if wanted[k] != before[k])
-            raise CancellationError(
-                {
-                    name: _("Can't change once effective; revoke it and cancel again.")
-                    for name in changed
-                },
-                code="invalid",
-            )
         now = timezone.now()
         # A draft being confirmed is quoted again: its quote was as of when it was stored.
         replan = plan_changed or confirming
@@ -176,15 +211,16 @@ def update_cancellation(
             )
             cancellation.items.all().delete()
             cancellation.lines.all().delete()
-        cancellation.reason = reason
-        cancellation.description = description.strip()
-        cancellation.canceled_by = canceled_by
-        cancellation.churn_time_policy = churn_time_policy or ""
-        cancellation.external_user_id = external_user_id
-        cancellation.audit_comment = audit.comment
-        cancellation.audit_time_spent = audit.time_spent
-        cancellation.audit_ticket_link = audit.ticket_link
-        cancellation.request_fingerprint = request_fingerprint
+        _take_request_fields(
+            cancellation,
+            reason=reason,
+            description=description,
+            canceled_by=canceled_by,
+            churn_time_policy=churn_time_policy,
+            external_user_id=external_user_id,
+            audit=audit,
+            request_fingerprint=request_fingerprint,
+        )
         if confirming:
             check_cancellation_transition(cancellation.status, CancellationStatus.CONFIRMED)
             cancellation.status = CancellationStatus.CONFIRMED

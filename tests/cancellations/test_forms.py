@@ -5,12 +5,12 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from cancellations.services.quoting import ExtraLine, ItemPick
 from django.utils import timezone
 
 from cancellations.audit import AuditInfo
 from cancellations.errors import CancellationError
 from cancellations.forms import CancelOrderForm, OrderFilterForm
+from cancellations.services.quoting import ExtraLine, ItemPick
 from tests.cancellations.test_views import cancel_data
 from tests.factories import CancellationReasonFactory
 

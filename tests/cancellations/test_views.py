@@ -6,7 +6,6 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from cancellations.services.quoting import ItemPick
 from django.urls import reverse
 from django.utils import timezone
 
@@ -14,6 +13,7 @@ from backoffice.models import StaffProfile
 from cancellations.audit import AuditInfo
 from cancellations.models import AuditEntry, Cancellation, CancellationLine, ChurnTimePolicy
 from cancellations.services import quoting, revoking, writing
+from cancellations.services.quoting import ItemPick
 from cancellations.states import CancellationStatus, OrderStatus
 from tests.factories import (
     CancellationReasonFactory,

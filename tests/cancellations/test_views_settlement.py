@@ -5,11 +5,11 @@ import re
 from decimal import Decimal
 
 import pytest
-from cancellations.services.quoting import ItemPick
 from django.urls import reverse
 
 from cancellations.models import AuditEntry, Cancellation, ChurnTimePolicy, SettlementItem
 from cancellations.services import writing
+from cancellations.services.quoting import ItemPick
 from tests.factories import OrderFactory, OrderItemFactory, SettlementItemFactory
 
 pytestmark = pytest.mark.django_db
