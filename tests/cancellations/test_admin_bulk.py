@@ -1,4 +1,4 @@
-"""The Django admin of bulk cancellations and their orders (cancellations/admin.py)."""
+"""The Django admin of bulk cancellations and their orders (cancellations/admin/bulk.py)."""
 
 from datetime import timedelta
 

@@ -1,4 +1,4 @@
-"""Bulk cancellation: preview, start, run, resume (cancellations/bulk.py)."""
+"""Bulk cancellation: preview, start, run, resume (cancellations/bulk*.py, tasks.py)."""
 
 from datetime import timedelta
 
