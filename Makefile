@@ -32,6 +32,7 @@ run: $(STAMP) static/vendor/chart.umd.min.js
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 test: lint static/vendor/chart.umd.min.js
 	DATABASE_URL= DEBUG=1 $(PY) manage.py makemigrations --check --dry-run -v1

@@ -18,10 +18,8 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
-from django.http import Http404, JsonResponse
+from django.http import Http404
 from django.utils.translation import gettext_lazy as _
-from django.views.defaults import bad_request as django_bad_request
-from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
@@ -187,23 +185,45 @@ def parse_error_response(exc: exceptions.ParseError, headers) -> Response:
     return problem_response(exc.status_code, str(exc.detail), invalid, headers)
 
 
+def as_api_exception(exc):
+    """Django's own errors (and a lost database) as the DRF exceptions that answer them."""
+    if isinstance(exc, DjangoValidationError):
+        return exceptions.ValidationError(django_validation_detail(exc))
+    if isinstance(exc, Http404):
+        return exceptions.NotFound()
+    if isinstance(exc, DjangoPermissionDenied):
+        return exceptions.PermissionDenied()
+    if isinstance(exc, RequestDataTooBig):
+        return PayloadTooLarge()
+    if isinstance(exc, (TooManyFieldsSent, TooManyFilesSent)):
+        return TooManyFields()
+    if isinstance(exc, DATABASE_ERRORS):
+        logger.warning("Database unavailable, answering 503: %s", exc, exc_info=exc)
+        return DatabaseUnavailable()
+    return exc
+
+
+def validation_error_response(exc: exceptions.ValidationError, view, headers) -> Response:
+    invalid = flatten_errors(exc.detail, rename=getattr(view, "error_field_names", None) or {})
+    summary = "; ".join(
+        f"{e['field']}: {e['message']}" if e["field"] != NON_FIELD else e["message"]
+        for e in invalid
+    )
+    if invalid and all(e["code"] == FORBIDDEN for e in invalid):
+        # A service refused the caller, not the input (cancellations/ownership.py).
+        return problem_response(status.HTTP_403_FORBIDDEN, summary, None, headers)
+    # Only "exists already" is wrong: the request conflicts with what is there.
+    conflict = bool(invalid) and all(e["code"] == "duplicate" for e in invalid)
+    # A dialect answering invalid input otherwise (Rebilly's upsert: 422) says so.
+    invalid_status = getattr(view, "invalid_input_status", exc.status_code)
+    status_code = status.HTTP_409_CONFLICT if conflict else invalid_status
+    return problem_response(status_code, summary, invalid, headers)
+
+
 def problem_exception_handler(exc, context):
     """DRF's EXCEPTION_HANDLER: every known error becomes a problem object, never a 500."""
     view = context.get("view")
-    rename = getattr(view, "error_field_names", None) or {}
-    if isinstance(exc, DjangoValidationError):
-        exc = exceptions.ValidationError(django_validation_detail(exc))
-    elif isinstance(exc, Http404):
-        exc = exceptions.NotFound()
-    elif isinstance(exc, DjangoPermissionDenied):
-        exc = exceptions.PermissionDenied()
-    elif isinstance(exc, RequestDataTooBig):
-        exc = PayloadTooLarge()
-    elif isinstance(exc, (TooManyFieldsSent, TooManyFilesSent)):
-        exc = TooManyFields()
-    elif isinstance(exc, DATABASE_ERRORS):
-        logger.warning("Database unavailable, answering 503: %s", exc, exc_info=exc)
-        exc = DatabaseUnavailable()
+    exc = as_api_exception(exc)
     if not isinstance(exc, exceptions.APIException):
         return None
 
@@ -216,21 +236,7 @@ def problem_exception_handler(exc, context):
     if isinstance(exc, exceptions.ParseError):
         response = parse_error_response(exc, headers)
     elif isinstance(exc, exceptions.ValidationError):
-        invalid = flatten_errors(exc.detail, rename=rename)
-        summary = "; ".join(
-            f"{e['field']}: {e['message']}" if e["field"] != NON_FIELD else e["message"]
-            for e in invalid
-        )
-        # Only "exists already" is wrong: the request conflicts with what is there.
-        conflict = bool(invalid) and all(e["code"] == "duplicate" for e in invalid)
-        # A dialect answering invalid input otherwise (Rebilly's upsert: 422) says so.
-        invalid_status = getattr(view, "invalid_input_status", exc.status_code)
-        status_code = status.HTTP_409_CONFLICT if conflict else invalid_status
-        if invalid and all(e["code"] == FORBIDDEN for e in invalid):
-            # A service refused the caller, not the input (cancellations/ownership.py).
-            response = problem_response(status.HTTP_403_FORBIDDEN, summary, None, headers)
-        else:
-            response = problem_response(status_code, summary, invalid, headers)
+        response = validation_error_response(exc, view, headers)
     else:
         response = problem_response(exc.status_code, str(exc.detail), None, headers)
     request = context.get("request")
@@ -238,47 +244,6 @@ def problem_exception_handler(exc, context):
         response.data["instance"] = request.path  # RFC 7807's instance, which Rebilly sends
     set_rollback()
     return response
-
-
-# Paths no view answered (`/api/v1/orders/abc/`: the id isn't a number) are API paths all the same.
-CALLISTO_PREFIX = "/callisto/"
-API_PREFIXES = ("/api/", CALLISTO_PREFIX)
-
-
-def not_found(request, exception=None):
-    """handler404: a problem object for an API path, the staff page for everything else."""
-    if not request.path_info.startswith(API_PREFIXES):
-        return page_not_found(request, exception)
-    return api_problem(request, 404, str(_("Not found.")))
-
-
-def bad_request(request, exception=None):
-    """handler400: what Django refuses before or around a view (a body over
-    DATA_UPLOAD_MAX_MEMORY_SIZE, too many query parameters, a bad Host) is a problem object
-    for an API path (413 for the body), the staff page for everything else."""
-    if not request.path_info.startswith(API_PREFIXES):
-        return django_bad_request(request, exception)
-    if isinstance(exception, RequestDataTooBig):
-        return api_problem(request, 413, str(PayloadTooLarge.default_detail))
-    if isinstance(exception, (TooManyFieldsSent, TooManyFilesSent)):
-        return api_problem(request, 400, str(TooManyFields.default_detail))
-    return api_problem(request, 400, str(_("The request could not be understood.")))
-
-
-def api_problem(request, status_code: int, detail: str) -> JsonResponse:
-    """A problem object outside DRF, in Callisto's dialect under /callisto/."""
-    if request.path_info.startswith(CALLISTO_PREFIX):
-        from providers.inbound_callisto import problem_body as callisto_problem_body
-
-        body = callisto_problem_body(status_code, detail)
-    else:
-        body = problem_body(status_code, detail)
-    return JsonResponse(
-        body,
-        status=status_code,
-        content_type=PROBLEM_CONTENT_TYPE,
-        json_dumps_params={"ensure_ascii": False},
-    )
 
 
 _CAMEL_BOUNDARY = re.compile(r"(?<!^)(?=[A-Z])")

@@ -22,7 +22,7 @@ urlpatterns = [
 
 # A lost database connection outside any view is a 503 too (backoffice.middleware).
 handler500 = "backoffice.middleware.server_error"
-# A path no view matches is a problem object under /api/ and /callisto/ (backoffice.api).
-handler404 = "backoffice.api.not_found"
+# A path no view matches is a problem object under /api/ and /callisto/ (backoffice.views).
+handler404 = "backoffice.views.not_found"
 # So is what Django refuses as a bad request (an oversize body is a 413 there).
-handler400 = "backoffice.api.bad_request"
+handler400 = "backoffice.views.bad_request"

@@ -8,7 +8,7 @@ Uses DATABASE_URL, by default postgres://postgres@127.0.0.1:5432/storno_bench (c
 missing, emptied before each run). It writes `--orders` open orders of one channel, placed in
 the last day, each with two items (one with an open settlement item) and references at
 Callisto, Rebilly and JS7, with all four providers enabled. Then it runs the job the API and
-the staff page start (cancellations.bulk.run_bulk_cancellation) for "that channel, last day"
+the staff page start (cancellations.bulk_runner.run_bulk_cancellation) for "that channel, last day"
 and times it: snapshot, cancellations, items, audit entries, settlement removals, order
 statuses and one outbox row per provider and order. Delivering is not part of it (the job only
 asks for a sweep, switched off here); bench/dispatch.py measures that.
@@ -118,10 +118,10 @@ def write_orders(count: int) -> None:
 
 
 def _runner(job_id: int) -> None:
-    from cancellations import bulk
+    from cancellations import bulk_runner
 
-    bulk.kick_sweep = lambda: None
-    bulk.run_bulk_cancellation(job_id)
+    bulk_runner.kick_sweep = lambda: None
+    bulk_runner.run_bulk_cancellation(job_id)
 
 
 def run_in_processes(job_id: int, runners: int) -> None:
@@ -153,15 +153,15 @@ def main(argv=None) -> None:
     from django.conf import settings
     from django.db import connection
 
-    from cancellations import bulk
+    from cancellations import bulk, bulk_runner
+    from cancellations.filter_parsing import parse_order_filter
     from cancellations.models import AuditEntry, Cancellation
-    from cancellations.order_filter import parse_order_filter
     from providers.models import Delivery, ProviderSetting
     from reasons.models import CancellationReason
 
     if args.batch_size:
         settings.BULK_CANCELLATION_BATCH_SIZE = args.batch_size
-    bulk.kick_sweep = lambda: None  # enqueue only; delivering is bench/dispatch.py's
+    bulk_runner.kick_sweep = lambda: None  # enqueue only; delivering is bench/dispatch.py's
 
     empty_tables()
     for kind in ("callisto", "rebilly", "billing", "js7"):

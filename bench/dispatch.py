@@ -52,8 +52,8 @@ def main(argv=None) -> None:
 def run(count: int, workers: int) -> None:
     from django.db import connection
 
-    from cancellations import services
     from cancellations.models import AuditEntry
+    from cancellations.services import writing
     from providers import dispatch, outbox
     from providers.fakes.callisto import CallistoFake
     from providers.fakes.rebilly import RebillyFake
@@ -84,7 +84,7 @@ def run(count: int, workers: int) -> None:
             )
             OrderItemFactory(order=order)
             rebilly.add_orders([order.external_ids["rebilly"]])
-            services.cancel_order(
+            writing.cancel_order(
                 order,
                 reason=reason,
                 actor=None,

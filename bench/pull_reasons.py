@@ -34,7 +34,7 @@ def main():
 
     from providers.fakes.omnitron import DEFAULT_TOKEN, OmnitronFake, make_catalog
     from reasons.models import CancellationReason
-    from reasons.services import pull_reasons
+    from reasons.sync import pull_reasons
 
     call_command("migrate", verbosity=0)
     with OmnitronFake(catalog=make_catalog(args.size), page_size=args.page_size) as fake:

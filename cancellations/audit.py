@@ -1,6 +1,18 @@
 """Writing the audit trail. Called by services inside their transaction."""
 
+from dataclasses import dataclass
+
 from .models import AuditEntry
+
+
+@dataclass(frozen=True)
+class AuditInfo:
+    """The caller's note for the audit trail (JOC's auditLog): why, how long, which ticket."""
+
+    comment: str = ""
+    time_spent: int | None = None
+    ticket_link: str = ""
+
 
 SECRET_KEYS = ("password", "token", "secret", "apikey", "api_key", "authorization")
 

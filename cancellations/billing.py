@@ -25,9 +25,9 @@ from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext as _
 
 from . import audit as audit_log
-from . import services
 from .errors import CancellationError
 from .models import Cancellation, Order, OrderItem, SettlementItem, SettlementState
+from .services import quoting
 from .states import CancellationStatus, OrderStatus
 
 ERROR, WARNING, INFO = "ERROR", "WARNING", "INFO"
@@ -162,7 +162,7 @@ def _settlement_blocked(item: OrderItem, settlement: SettlementItem) -> Message:
 def diagnose(item: OrderItem, reserved: int) -> list[Message]:
     """Why this service item can't be cancelled as a whole, now. Empty when it can.
 
-    Reads the same facts services.cancel_order checks (the order's status, open and reserved
+    Reads the same facts writing.cancel_order checks (the order's status, open and reserved
     quantities, the settlement items' states), to name them per item in the caller's
     languages; cancel_order stays the authority and is still called."""
     order = item.order
@@ -234,7 +234,7 @@ def settlement_items(order: Order) -> QuerySet[SettlementItem]:
 def blocked_items(order: Order) -> dict[int, list[str]]:
     """{order item id: [why it can't be cancelled, …]} in the active language, for the items
     that can't be cancelled as a whole right now. Three queries."""
-    reserved = services.scheduled_quantities(order)
+    reserved = quoting.scheduled_quantities(order)
     items = order.items.prefetch_related(present_settlements()).order_by("id")
     blocked = {}
     for item in items:

@@ -10,10 +10,12 @@ from django.utils.translation import gettext_lazy as _
 
 from reasons.models import CancellationReason
 
-from . import services
 from .errors import CancellationError
+from .filter_dates import date_formats_help, get_zone
+from .filter_parsing import parse_order_filter
 from .forms import MAX_COUNT, ReasonField, ReasonSelect
-from .order_filter import OrderFilter, date_formats_help, get_zone, parse_order_filter
+from .order_filter import OrderFilter
+from .services import quoting
 from .states import OrderStatus
 
 # Offered in the time zone select; the user's own zone is added when it is not among them.
@@ -182,7 +184,7 @@ class BulkCancelForm(forms.Form):
         if value and not 1900 <= value.year <= 9000:
             raise forms.ValidationError(_("Give a date between the years 1900 and 9000."))
         # start_bulk_cancellation checks this again; here it is told before the preview.
-        if value and (error := services.churn_time_error(value, timezone.now())):
+        if value and (error := quoting.churn_time_error(value, timezone.now())):
             raise forms.ValidationError(error)
         return value
 
@@ -191,7 +193,7 @@ class BulkCancelForm(forms.Form):
         reason = cleaned.get("reason")
         if reason is not None and "description" not in self.errors:
             # The service's rule (retired reason, description needed), told before the preview.
-            for name, message in services.reason_errors(reason, cleaned.get("description")).items():
+            for name, message in quoting.reason_errors(reason, cleaned.get("description")).items():
                 self.add_error(ERROR_FIELDS.get(name), message)
         filter_fields = ("order_numbers", "channels", "folder", "states", "time_zone")
         if any(name in self.errors for name in filter_fields):

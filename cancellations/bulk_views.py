@@ -18,11 +18,11 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import bulk, selectors
+from . import bulk, bulk_batch, selectors
 from .bulk_forms import BulkCancelForm
 from .errors import CancellationError
+from .filter_parsing import parse_state
 from .models import AuditEntry, BulkCancellation, BulkCancellationStatus, TargetOutcome
-from .order_filter import parse_state
 from .states import OrderStatus
 
 VIEW_PERMISSION = "cancellations.view_bulkcancellation"
@@ -181,22 +181,27 @@ def bulk_detail(request, pk):
     )
 
 
+def _refs_shown(refs) -> str:
+    shown = ", ".join(str(ref) for ref in refs[:REFS_SHOWN])
+    if len(refs) > REFS_SHOWN:
+        shown += " " + _("and %(count)s more") % {"count": len(refs) - REFS_SHOWN}
+    return shown
+
+
+def _folder_shown(folder) -> str:
+    if folder.get("recursive", True):
+        return _("%(folder)s and below") % {"folder": folder.get("folder")}
+    return str(folder.get("folder"))
+
+
 def _filter_summary(job: BulkCancellation) -> list[tuple[str, str]]:
     """The job's filter as (label, value) rows for people."""
     data = job.filter or {}
     rows = []
     refs = data.get("orderIds") or []
     if refs:
-        shown = ", ".join(str(ref) for ref in refs[:REFS_SHOWN])
-        if len(refs) > REFS_SHOWN:
-            shown += " " + _("and %(count)s more") % {"count": len(refs) - REFS_SHOWN}
-        rows.append((_("Orders"), shown))
-    folders = []
-    for folder in data.get("folders") or ():
-        if folder.get("recursive", True):
-            folders.append(_("%(folder)s and below") % {"folder": folder.get("folder")})
-        else:
-            folders.append(str(folder.get("folder")))
+        rows.append((_("Orders"), _refs_shown(refs)))
+    folders = [_folder_shown(folder) for folder in data.get("folders") or ()]
     if folders:
         rows.append((_("Channels"), ", ".join(folders)))
     labels = dict(OrderStatus.choices)
@@ -204,7 +209,7 @@ def _filter_summary(job: BulkCancellation) -> list[tuple[str, str]]:
     if states:
         rows.append((_("Statuses"), ", ".join(states)))
     try:
-        start, end = bulk.order_filter_of(job).bounds(job.created_at)
+        start, end = bulk_batch.order_filter_of(job).bounds(job.created_at)
     except (CancellationError, ValueError, OverflowError):
         start = end = None  # shown as given below
     for key, label, resolved in (

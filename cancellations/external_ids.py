@@ -21,6 +21,44 @@ _REBILLY_ID = re.compile(r"^[@~\-.\w]{1,50}$", re.ASCII)
 _JS7_CONTROLLER = re.compile(r'^[^/\\<>?!&:;()"|*^]{1,100}$')
 
 
+def _callisto_error(item) -> str:
+    text = str(item)
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:  # not "²"
+        return _("Callisto order ids are whole numbers.")
+    return ""
+
+
+def _rebilly_error(item) -> str:
+    if not isinstance(item, str) or not _REBILLY_ID.match(item):
+        return _("Use at most 50 letters, digits and @ ~ - . _.")
+    return ""
+
+
+def _js7_controller_error(item) -> str:
+    if not isinstance(item, str) or not _JS7_CONTROLLER.match(item):
+        return _('Use 1-100 characters without / \\ < > ? ! & : ; ( ) " | * ^.')
+    return ""
+
+
+def _js7_orders_error(item) -> str:
+    if not isinstance(item, list) or not all(
+        isinstance(i, str) and i and "\x00" not in i for i in item
+    ):
+        return _("Must be a list of workflow order ids.")
+    if len(set(item)) != len(item):
+        return _("Workflow order ids must be unique.")
+    return ""
+
+
+# What is wrong with a reference, per provider key ("" when nothing).
+_CHECKS = {
+    CALLISTO: _callisto_error,
+    REBILLY: _rebilly_error,
+    JS7_CONTROLLER: _js7_controller_error,
+    JS7_ORDERS: _js7_orders_error,
+}
+
+
 def clean_external_ids(value) -> dict:
     """Validate and normalise; raises ValidationError naming the offending key."""
     if value in (None, ""):
@@ -34,33 +72,12 @@ def clean_external_ids(value) -> dict:
             errors[field] = _("Unknown provider key. Known: %(keys)s.") % {
                 "keys": ", ".join(KNOWN_KEYS)
             }
-        elif item in (None, "", []):
-            continue
-        elif key == CALLISTO:
-            text = str(item)
-            if not (text.isascii() and text.isdigit()) or len(text) > 18:  # not "²"
-                errors[field] = _("Callisto order ids are whole numbers.")
+        elif item not in (None, "", []):
+            error = _CHECKS[key](item)
+            if error:
+                errors[field] = error
             else:
-                cleaned[key] = text
-        elif key == REBILLY:
-            if not isinstance(item, str) or not _REBILLY_ID.match(item):
-                errors[field] = _("Use at most 50 letters, digits and @ ~ - . _.")
-            else:
-                cleaned[key] = item
-        elif key == JS7_CONTROLLER:
-            if not isinstance(item, str) or not _JS7_CONTROLLER.match(item):
-                errors[field] = _('Use 1-100 characters without / \\ < > ? ! & : ; ( ) " | * ^.')
-            else:
-                cleaned[key] = item
-        elif key == JS7_ORDERS:
-            if not isinstance(item, list) or not all(
-                isinstance(i, str) and i and "\x00" not in i for i in item
-            ):
-                errors[field] = _("Must be a list of workflow order ids.")
-            elif len(set(item)) != len(item):
-                errors[field] = _("Workflow order ids must be unique.")
-            else:
-                cleaned[key] = item
+                cleaned[key] = str(item) if key == CALLISTO else item
     if JS7_ORDERS in cleaned and JS7_CONTROLLER not in cleaned and not errors:
         errors[f"external_ids.{JS7_CONTROLLER}"] = _("Needed with js7OrderIds.")
     if errors:

@@ -1,5 +1,5 @@
 """Forms of the staff pages. They parse input into the service layer's arguments and show the
-service's errors next to the fields; the rules themselves live in services.py."""
+service's errors next to the fields; the rules themselves live in cancellations/services/."""
 
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -12,9 +12,10 @@ from django.utils.translation import gettext_lazy as _
 from reasons.models import CancellationReason
 
 from . import billing
+from .audit import AuditInfo
 from .errors import CancellationError
 from .models import CanceledBy, ChurnTimePolicy, LineType, Order
-from .services import AuditInfo, ExtraLine, ItemPick, scheduled_quantities
+from .services.quoting import ExtraLine, ItemPick, scheduled_quantities
 from .states import OrderStatus
 
 # Bounds that keep numbers inside what the database columns hold.

@@ -6,6 +6,8 @@ from django.db import connection
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
+from providers.models import Delivery
+
 from .models import AuditEntry, Cancellation, CancellationItem, Order, OrderItem
 from .states import CancellationStatus
 
@@ -77,8 +79,6 @@ def scheduled_cancellations(order: Order) -> QuerySet[Cancellation]:
 
 
 def _deliveries():
-    from providers.models import Delivery
-
     return Delivery.objects.order_by("provider", "action")
 
 

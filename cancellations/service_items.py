@@ -1,7 +1,7 @@
 """AEB's cancelServiceItems served by Storno (seed 002; docs/contracts/billing/, the API dialect is
 cancellations/api/billing.py): cancel a set of service items in one transaction, all or nothing.
 
-It goes through the one cancellation rule book, services.cancel_order (one call per order, each
+It goes through the one cancellation rule book, writing.cancel_order (one call per order, each
 in a savepoint of one outer transaction), and rolls everything back when any item fails. Every
 item gets its messages (cancellations.billing.Message), in the caller's languages. Items are
 named by their id in the billing engine (OrderItem.billing_item_id), as AEB's itemId.
@@ -21,7 +21,7 @@ from django.utils.translation import gettext_noop
 
 from reasons.models import BILLING_REASON_MAX_LENGTH, CancellationReason, ProviderKind
 
-from . import services
+from .audit import AuditInfo
 from .billing import (
     ERROR,
     INFO,
@@ -38,6 +38,7 @@ from .billing import (
 )
 from .errors import CancellationError
 from .models import Cancellation, Order, OrderItem
+from .services import quoting, writing
 
 logger = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ def cancel_service_items(
     via: str,
     reason_of_reversal: str = "",
     languages=(SOURCE_LANGUAGE,),
-    audit: services.AuditInfo = services.AuditInfo(),
+    audit: AuditInfo = AuditInfo(),
 ) -> ServiceItemsResult:
     """Cancel each service item completely, with its settlement items, now.
 
@@ -216,7 +217,7 @@ def _cancel(wanted, result, reason, reason_of_reversal, actor, via, audit) -> li
     }
     items = {item.billing_item_id: item for item in by_ref.prefetch_related(present_settlements())}
     by_order: dict[int, list[OrderItem]] = defaultdict(list)
-    reserved_by_order = {pk: services.scheduled_quantities(order) for pk, order in orders.items()}
+    reserved_by_order = {pk: quoting.scheduled_quantities(order) for pk, order in orders.items()}
     for ref, entry in wanted.items():
         item = items.get(ref)
         if item is None:
@@ -234,11 +235,11 @@ def _cancel(wanted, result, reason, reason_of_reversal, actor, via, audit) -> li
         try:
             with transaction.atomic():
                 cancellations.append(
-                    services.cancel_order(
+                    writing.cancel_order(
                         orders[order_id],
                         reason=reason,
                         items=[
-                            services.ItemPick(item.pk, item.open_quantity) for item in order_items
+                            quoting.ItemPick(item.pk, item.open_quantity) for item in order_items
                         ],
                         actor=actor,
                         via=via,

@@ -1,7 +1,7 @@
 """The staff pages: find an order, look at it, cancel it, undo a cancellation.
 
 Thin on purpose: parse the request with a form, call selectors to read and services to write,
-render. Every rule lives in services.py."""
+render. Every rule lives in cancellations/services/."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
@@ -15,11 +15,12 @@ from providers.models import Delivery, DeliveryAttempt
 from providers.services import RETRYABLE as RETRYABLE_DELIVERY_STATUSES
 from providers.services import retry_delivery
 
-from . import billing, ownership, selectors, services
+from . import billing, ownership, selectors
 from .errors import CancellationError
 from .forms import CancelOrderForm, OrderFilterForm, RevokeForm
 from .models import AuditEntry
 from .pagination import BigTablePaginator
+from .services import quoting, revoking, writing
 from .states import CancellationStatus
 
 ORDERS_PER_PAGE = 50
@@ -123,7 +124,7 @@ def order_cancel(request, pk):
 
     if action == "confirm":
         try:
-            cancellation = services.cancel_order(
+            cancellation = writing.cancel_order(
                 order,
                 actor=request.user,
                 via=AuditEntry.Via.WEB,
@@ -147,7 +148,7 @@ def order_cancel(request, pk):
         return redirect(cancellation)
 
     try:
-        quote = services.quote_cancellation(order, **form.service_arguments())
+        quote = quoting.quote_cancellation(order, **form.service_arguments())
     except CancellationError as error:
         form.add_service_errors(error)
         return _render_cancel_form(request, order, form)
@@ -242,7 +243,7 @@ def cancellation_revoke(request, pk):
     form = RevokeForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.revoke_cancellation(
+            revoking.revoke_cancellation(
                 cancellation,
                 actor=request.user,
                 via=AuditEntry.Via.WEB,

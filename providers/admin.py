@@ -13,6 +13,7 @@ from backoffice.admin_mixins import ReadOnlyTabularInline, ViewOnlyAdminMixin
 from . import selectors, services
 from .errors import DeliveryError
 from .models import Delivery, DeliveryAttempt, DeliveryNeedingAttention, ProviderSetting
+from .registry import config_from_env
 
 
 class DeliveryAttemptInline(ReadOnlyTabularInline):
@@ -148,8 +149,6 @@ class ProviderSettingAdmin(admin.ModelAdmin):
         """Where the environment points and whether credentials are set (never their values)."""
         if not obj or not obj.kind:
             return "—"
-        from .registry import config_from_env
-
         try:
             config = config_from_env(obj.kind)
         except Exception:  # a broken environment must not break the admin page

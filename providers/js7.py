@@ -46,6 +46,7 @@ from .base import Action, Outcome, ProviderAdapter, ProviderConfig, Result
 from .exchange import TRANSIENT_STATUSES, Exchange, send_json
 from .http import build_session, excerpt
 from .js7_body import cancel_body
+from .registry import config_from_env
 
 KIND = "js7"
 API_PREFIX = "/joc/api"
@@ -107,8 +108,6 @@ class Js7Adapter(ProviderAdapter):
 
     def __init__(self, config: ProviderConfig | None = None):
         if config is None:
-            from .registry import config_from_env  # the registry imports this module
-
             config = config_from_env(KIND)
         super().__init__(config)
         self.root = api_root(config.base_url)

@@ -13,14 +13,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .base import Action, Outcome
+from .registry import ADAPTERS
 from .states import DeliveryStatus
 
 
 def provider_kind_choices():
     """The kinds with an adapter in providers/registry.py. A callable, so a new adapter (billing,
     js7…) needs no migration here."""
-    from .registry import ADAPTERS
-
     return [(kind, adapter.label or kind) for kind, adapter in ADAPTERS.items()]
 
 

@@ -10,7 +10,7 @@ adapter follows `next` to the end, but only on the configured host and port (see
 `next_page_url`: the token never goes anywhere else), and returns every reason, or raises
 OmnitronError naming what went wrong (401, 5xx, a timeout, bad JSON, a `next` that loops or
 leaves the host…). `cancellation_type` is passed on as Omnitron sent it: which values Storno
-knows is reasons/services.py's decision, as is turning the reasons into rows.
+knows is reasons/sync.py's decision, as is turning the reasons into rows.
 
 Configuration comes from the environment (or Django settings of the same names):
 OMNITRON_BASE_URL (e.g. https://omnitron.example.com), OMNITRON_TOKEN, OMNITRON_TIMEOUT (seconds).

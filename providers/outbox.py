@@ -41,15 +41,24 @@ from cancellations.errors import CancellationError
 
 from .base import Action, ProviderAdapter
 from .models import Delivery, ProviderSetting
+from .registry import ADAPTERS, config_from_env, settings_max_age
 from .states import DeliveryStatus, move
 
 logger = logging.getLogger(__name__)
 
 
 def adapter_classes() -> dict[str, type[ProviderAdapter]]:
-    from .registry import ADAPTERS
-
     return ADAPTERS
+
+
+# The Celery tasks that deliver (providers.tasks.deliver_one and deliver_due), connected by
+# ProvidersConfig.ready: this seam sends them hints but can't import them, since they import
+# the dispatcher, which imports this module.
+_tasks: dict = {}
+
+
+def connect_tasks(*, deliver_one, deliver_due) -> None:
+    _tasks.update(deliver_one=deliver_one, deliver_due=deliver_due)
 
 
 def build_adapter(setting: ProviderSetting) -> ProviderAdapter | None:
@@ -58,8 +67,6 @@ def build_adapter(setting: ProviderSetting) -> ProviderAdapter | None:
     adapter_class = adapter_classes().get(setting.kind)
     if adapter_class is None:
         return None
-    from .registry import config_from_env
-
     config = config_from_env(setting.kind)
     config = replace(
         config,
@@ -103,8 +110,6 @@ def _read_settings() -> dict[str, ProviderSetting]:
 def provider_settings() -> dict[str, ProviderSetting]:
     """Every registered provider's settings row by kind (ensure_provider_settings), kept for
     a few seconds (see above). The rows are shared: read them, don't change them."""
-    from .registry import settings_max_age
-
     global _settings_cache
     max_age = settings_max_age()
     cached = _settings_cache
@@ -120,8 +125,6 @@ def provider_settings() -> dict[str, ProviderSetting]:
 
 
 def _create_missing_settings(known) -> None:
-    from .registry import config_from_env
-
     missing = [
         ProviderSetting(kind=kind, enabled=config_from_env(kind).is_configured)
         for kind in adapter_classes()
@@ -167,11 +170,9 @@ def enqueue_deliveries(cancellation, action: Action) -> list[Delivery]:
 def kick(delivery_ids) -> None:
     """Ask a worker to deliver these now. Only a hint: if the broker is down the beat sweep
     delivers them a little later, so an error here must not reach the caller."""
-    from .tasks import deliver_one
-
     for delivery_id in delivery_ids:
         try:
-            deliver_one.delay(delivery_id)
+            _tasks["deliver_one"].delay(delivery_id)
         except Exception:
             # The broker is down or hangs: each further publish would fail as slowly, and the
             # sweep delivers every one of them anyway.
@@ -248,10 +249,8 @@ def enqueue_new_adds(cancellations, adapters: list[ProviderAdapter]) -> int:
 
 def kick_sweep() -> None:
     """Ask a worker to deliver everything due, now rather than at the next beat."""
-    from .tasks import deliver_due
-
     try:
-        deliver_due.delay()
+        _tasks["deliver_due"].delay()
     except Exception:
         logger.exception("Could not queue a delivery sweep; the beat will run one.")
 

@@ -1,5 +1,9 @@
 """Which adapter serves which provider kind, and where each one's settings come from.
 
+The adapters are registered by ProvidersConfig.ready (providers/apps.py), not imported here:
+the outbox seam the cancellation core calls looks them up in this registry, so the core
+reaches no adapter module and the adapters may depend on the core.
+
 Settings are read from the environment only (never the database):
 
     {KIND}_BASE_URL                    e.g. CALLISTO_BASE_URL, REBILLY_BASE_URL (Rebilly's up to
@@ -19,18 +23,15 @@ import os
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import ProviderAdapter, ProviderConfig
-from .billing import BillingAdapter
-from .callisto import CallistoAdapter
 from .http import DEFAULT_TIMEOUT
-from .js7 import Js7Adapter
-from .rebilly import RebillyAdapter
 
-ADAPTERS: dict[str, type[ProviderAdapter]] = {
-    CallistoAdapter.kind: CallistoAdapter,
-    RebillyAdapter.kind: RebillyAdapter,
-    Js7Adapter.kind: Js7Adapter,
-    BillingAdapter.kind: BillingAdapter,
-}
+# Kind → adapter class, in the order they were registered (ProvidersConfig.ready).
+ADAPTERS: dict[str, type[ProviderAdapter]] = {}
+
+
+def register(*adapter_classes: type[ProviderAdapter]) -> None:
+    for adapter_class in adapter_classes:
+        ADAPTERS[adapter_class.kind] = adapter_class
 
 
 def provider_timeout() -> float:

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from backoffice.admin_mixins import ViewOnlyAdminMixin
 
-from . import services
+from . import services, sync
 from .models import CancellationReason, ProviderKind, ReasonMapping, ReasonSyncRun, SyncTrigger
 
 
@@ -137,8 +137,8 @@ class CancellationReasonAdmin(admin.ModelAdmin):
         if not request.user.has_perm("reasons.pull_reasons"):
             raise PermissionDenied
         try:
-            run = services.pull_reasons(actor=request.user, trigger=SyncTrigger.ADMIN)
-        except services.ReasonSyncInProgress as exc:
+            run = sync.pull_reasons(actor=request.user, trigger=SyncTrigger.ADMIN)
+        except sync.ReasonSyncInProgress as exc:
             messages.warning(request, " ".join(exc.messages))
         else:
             if run.succeeded:

@@ -97,7 +97,7 @@ class OrderItemFactory(factory.django.DjangoModelFactory):
 
 
 class CancellationFactory(factory.django.DjangoModelFactory):
-    """A bare cancellation row, for read-side tests. Use services.cancel_order to test rules."""
+    """A bare cancellation row, for read-side tests. Use writing.cancel_order to test rules."""
 
     class Meta:
         model = Cancellation

@@ -31,7 +31,8 @@ from backoffice.api import PROBLEM_CONTENT_TYPE, JSONParser
 from backoffice.openapi import ProblemSerializer
 from backoffice.unknown_fields import RefuseUnknownFields
 
-from .. import billing, service_items, services
+from .. import billing, service_items
+from ..audit import AuditInfo
 from ..models import BILLING_ITEM_ID_MAX_LENGTH, AuditEntry
 
 logger = logging.getLogger(__name__)
@@ -384,7 +385,7 @@ class ServiceItemsCancelView(APIView):
                 via=AuditEntry.Via.API,
                 reason_of_reversal=data["reasonOfReversal"],
                 languages=languages,
-                audit=services.AuditInfo(comment=_audit_comment(request, data)),
+                audit=AuditInfo(comment=_audit_comment(request, data)),
             )
         return Response(result.as_dict())
 

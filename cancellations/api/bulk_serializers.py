@@ -16,8 +16,9 @@ from rest_framework import serializers
 
 from reasons.models import CancellationReason
 
+from ..filter_dates import date_formats_help
 from ..models import BulkCancellationStatus, CanceledBy, TargetOutcome
-from ..order_filter import MAX_ORDER_REFS, STATE_ALIASES, date_formats_help
+from ..order_filter import MAX_ORDER_REFS, STATE_ALIASES
 from ..states import OrderStatus
 from .joc import JOC_STATES
 from .serializers import AuditLogSerializer, LinkSerializer, ModelIdField, UtcDateTimeField
@@ -234,7 +235,7 @@ class BulkResultSerializer(BulkFailureSerializer):
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_cancellationId(self, target) -> str | None:
-        # A cancelled target's message is its cancellation's id (bulk._settle_targets).
+        # A cancelled target's message is its cancellation's id (bulk_batch, _settle_targets).
         return target.message if target.outcome == TargetOutcome.CANCELLED else None
 
 

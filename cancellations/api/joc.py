@@ -32,7 +32,9 @@ from backoffice.unknown_fields import unknown_fields
 from providers.contracts import schema, schema_errors
 
 from ..errors import CancellationError
-from ..order_filter import STATE_ALIASES, OrderFilter, parse_order_filter, resolve_date
+from ..filter_dates import resolve_date
+from ..filter_parsing import parse_order_filter
+from ..order_filter import STATE_ALIASES, OrderFilter
 
 CANCEL_ORDERS = "js7/cancelOrders.resolved.json"
 JOC_SCHEMA = schema(CANCEL_ORDERS)

@@ -1,7 +1,7 @@
 """Input and output shapes of the cancellations API, in camelCase written out field by field.
 
 Input serializers only parse and bound values (types, lengths, ranges); every business rule
-lives in services.py. Output serializers render what the selectors fetched.
+lives in cancellations/services/. Output serializers render what the selectors fetched.
 """
 
 from datetime import UTC

@@ -11,7 +11,7 @@ from rest_framework import exceptions, status
 
 from backoffice.openapi import problem
 
-from .. import services
+from ..services import updating
 from ..states import CancellationStatus
 from .rebilly import RebillyCancellationInputSerializer, RebillyCancellationSerializer
 from .serializers import CancellationSerializer
@@ -137,7 +137,7 @@ class CancellationDetailView(CancellationViewMixin, JsonApiView):
             self.error_field_names = CANCELLATION_ERROR_FIELDS  # the reason came as reasonId
         existing = self.find_cancellation(id)
         self.check_upsert_permissions(creating=existing is None, status=data["status"])
-        cancellation, created = services.upsert_cancellation(
+        cancellation, created = updating.upsert_cancellation(
             existing,
             cancellation_id=id,
             order=data["orderId"],

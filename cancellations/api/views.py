@@ -22,8 +22,10 @@ from rest_framework.response import Response
 from backoffice.api import PROBLEM_CONTENT_TYPE, JSONParser
 from backoffice.openapi import ListSchema, problem
 
-from .. import selectors, services
+from .. import selectors
+from ..audit import AuditInfo
 from ..models import CANCELLATION_ID_RE, AuditEntry
+from ..services import order_changes, quoting, revoking, updating, writing
 from .filters import CancellationFilter, OrderFilter
 from .serializers import (
     CancellationInputSerializer,
@@ -233,7 +235,7 @@ class OrderListCreateView(JsonApiView):
     )
     def post(self, request):
         data = parse(OrderInputSerializer, request)
-        order = services.create_order(
+        order = order_changes.create_order(
             number=data["number"],
             customer_name=data["customerName"],
             customer_email=data.get("customerEmail", ""),
@@ -244,7 +246,7 @@ class OrderListCreateView(JsonApiView):
             parent=data["parentId"],
             external_ids=data["externalIds"],
             items=[
-                services.NewOrderItem(
+                order_changes.NewOrderItem(
                     sku=item["sku"],
                     quantity=item["quantity"],
                     unit_price_amount=item["unitPriceAmount"],
@@ -295,9 +297,9 @@ def service_arguments(data: dict) -> dict:
         "reason": data["reasonId"],
         "items": None
         if picks is None
-        else [services.ItemPick(pick["itemId"], pick["quantity"]) for pick in picks],
+        else [quoting.ItemPick(pick["itemId"], pick["quantity"]) for pick in picks],
         "lines": [
-            services.ExtraLine(
+            quoting.ExtraLine(
                 type=line["type"],
                 unit_price_amount=line["unitPriceAmount"],
                 unit_price_currency=line["unitPriceCurrency"],
@@ -314,14 +316,14 @@ def service_arguments(data: dict) -> dict:
         "description": data["description"],
         "canceled_by": data["canceledBy"],
         "external_user_id": data["externalUserId"],
-        "audit": services.AuditInfo(
+        "audit": AuditInfo(
             comment=audit.get("comment", ""),
             time_spent=audit.get("timeSpent"),
             ticket_link=audit.get("ticketLink", ""),
         ),
         # The validated input, not the raw bytes: key order, "1" vs 1 or 49.9 vs 49.90 don't
         # make a repeated PUT look new.
-        "request_fingerprint": services.request_fingerprint(
+        "request_fingerprint": updating.request_fingerprint(
             {**data, "orderId": data["orderId"].pk, "reasonId": data["reasonId"].pk}
         ),
     }
@@ -385,7 +387,7 @@ class CancellationListCreateView(CancellationViewMixin, JsonApiView):
     )
     def post(self, request):
         data = parse(CancellationInputSerializer, request)
-        cancellation = services.cancel_order(
+        cancellation = writing.cancel_order(
             data["orderId"], actor=request.user, via=VIA_API, **service_arguments(data)
         )
         return self.created(cancellation)
@@ -411,7 +413,7 @@ class CancellationRevokeView(CancellationViewMixin, JsonApiView):
     def post(self, request, id):
         cancellation = self.get_cancellation(id)
         data = parse(CancellationRevokeInputSerializer, request)
-        cancellation = services.revoke_cancellation(
+        cancellation = revoking.revoke_cancellation(
             cancellation, actor=request.user, via=VIA_API, comment=data["comment"]
         )
         return self.render(cancellation)

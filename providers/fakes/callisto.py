@@ -240,16 +240,9 @@ class CallistoFake(ControlledFake):
         match = PATH.match(request.path)
         if not match:
             return self.error_response(404, "Page not found.")
-        if request.method not in ("PUT", "DELETE"):
-            return self.error_response(405, "Method Not Allowed")
-        if not self._authorized(request.headers.get("authorization")):
-            return self.error_response(401)
-        if not accepts_json(request.headers.get("accept")):
-            return self.error_response(406, "Cannot honor Accept type specified")
-        if request.body:  # Laminas checks the type of a body only, on any method
-            content_type = media_type(request.headers.get("content-type", ""))
-            if content_type != "application/json":
-                return self.error_response(415, "Invalid content-type specified")
+        refused = self._refused_request(request)
+        if refused is not None:
+            return refused
         try:
             body = request.json() if request.body else {}
         except ValueError:
@@ -273,6 +266,20 @@ class CallistoFake(ControlledFake):
         if delete:
             return FakeResponse(status=204, headers={"Allow": ALLOW})
         return FakeResponse.json(entry, headers={"Allow": ALLOW})
+
+    def _refused_request(self, request: FakeRequest) -> FakeResponse | None:
+        """Laminas' answer to a request it refuses before reading the body, if any."""
+        if request.method not in ("PUT", "DELETE"):
+            return self.error_response(405, "Method Not Allowed")
+        if not self._authorized(request.headers.get("authorization")):
+            return self.error_response(401)
+        if not accepts_json(request.headers.get("accept")):
+            return self.error_response(406, "Cannot honor Accept type specified")
+        if request.body:  # Laminas checks the type of a body only, on any method
+            content_type = media_type(request.headers.get("content-type", ""))
+            if content_type != "application/json":
+                return self.error_response(415, "Invalid content-type specified")
+        return None
 
     def _refuses_add(self, body: dict) -> bool:
         """An Add for an order holding another cancellation, when the fake refuses those."""

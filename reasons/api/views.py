@@ -15,7 +15,7 @@ from rest_framework.settings import api_settings
 from backoffice.api import Conflict
 from backoffice.permissions import FullDjangoModelPermissions
 from backoffice.unknown_fields import unknown_fields
-from reasons import services
+from reasons import sync
 from reasons.models import CancellationReason, SyncTrigger
 
 from .errors import (
@@ -118,8 +118,8 @@ class CancellationReasonViewSet(viewsets.ReadOnlyModelViewSet):
     def pull_from_omnitron(self, request):
         """Pull the catalog from Omnitron now (seed 004: a GET, 200 with an empty body)."""
         try:
-            run = services.pull_reasons(actor=request.user, trigger=SyncTrigger.API)
-        except services.ReasonSyncInProgress as exc:
+            run = sync.pull_reasons(actor=request.user, trigger=SyncTrigger.API)
+        except sync.ReasonSyncInProgress as exc:
             raise Conflict(" ".join(exc.messages)) from exc
         if run.succeeded:
             return Response(status=status.HTTP_200_OK)

@@ -6,7 +6,7 @@ from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
 from cancellations.models import AuditEntry
-from cancellations.services import cancel_order
+from cancellations.services.writing import cancel_order
 from providers import inbound_callisto
 from tests.factories import (
     CancellationReasonFactory,

@@ -36,7 +36,7 @@ from schemathesis.specs.openapi.checks import (
 from backoffice.throttling import AtomicRateThrottle
 from backoffice.wsgi import application
 from cancellations.models import AuditEntry
-from cancellations.services import cancel_order
+from cancellations.services.writing import cancel_order
 from tests.factories import (
     CancellationReasonFactory,
     OrderFactory,

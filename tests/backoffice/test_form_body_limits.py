@@ -7,7 +7,7 @@ from django.conf import settings
 from django.test import Client
 
 from cancellations.models import AuditEntry
-from cancellations.services import cancel_order
+from cancellations.services.writing import cancel_order
 from tests.factories import (
     CancellationReasonFactory,
     OrderFactory,

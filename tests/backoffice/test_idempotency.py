@@ -207,7 +207,7 @@ def test_a_server_error_is_not_kept_so_the_key_can_be_retried(agent, order, one_
         raise RuntimeError("database on fire")
 
     with monkeypatch.context() as patch:
-        patch.setattr("cancellations.services.cancel_order", broken)
+        patch.setattr("cancellations.services.writing.cancel_order", broken)
         failed = post(api, one_unit, key="retry-me")
 
     assert failed.status_code == 500

@@ -17,8 +17,8 @@ from rest_framework.test import APIClient
 
 from backoffice import idempotency
 from backoffice.models import IdempotencyKey
-from cancellations import services
 from cancellations.models import BulkCancellation, BulkCancellationStatus, Cancellation
+from cancellations.services import writing
 from tests.backoffice.test_idempotency import (
     LIST,
     make_agent,
@@ -65,13 +65,13 @@ def agent(db):
 def crash_after_cancelling(monkeypatch, error: BaseException) -> None:
     """The cancellation is written (its service's transaction is done), then `error` comes, as
     a crash between the effect and the answer would."""
-    real_cancel_order = services.cancel_order
+    real_cancel_order = writing.cancel_order
 
     def cancel_then_crash(*args, **kwargs):
         real_cancel_order(*args, **kwargs)
         raise error
 
-    monkeypatch.setattr("cancellations.services.cancel_order", cancel_then_crash)
+    monkeypatch.setattr("cancellations.services.writing.cancel_order", cancel_then_crash)
 
 
 def assert_the_retry_runs_once(client, body, key):
@@ -176,7 +176,7 @@ def test_work_queued_for_after_the_commit_runs_once_the_answer_is_committed(monk
     body = body_for_one_unit()
     api = session_client(make_agent())
     seen = []
-    real_enqueue = services.enqueue_deliveries
+    real_enqueue = writing.enqueue_deliveries
 
     def enqueue_deliveries(cancellation, action):
         def after_commit():
@@ -186,7 +186,7 @@ def test_work_queued_for_after_the_commit_runs_once_the_answer_is_committed(monk
         transaction.on_commit(after_commit)
         return real_enqueue(cancellation, action)
 
-    monkeypatch.setattr("cancellations.services.enqueue_deliveries", enqueue_deliveries)
+    monkeypatch.setattr("cancellations.services.writing.enqueue_deliveries", enqueue_deliveries)
 
     created = post(api, body, key="kick-1")
 

@@ -18,7 +18,7 @@ from django.test import RequestFactory
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from backoffice.api import bad_request
+from backoffice.views import bad_request
 
 ROOT = Path(__file__).resolve().parents[2]
 CANCELLATIONS_API = "/api/v1/order-cancellations/"

@@ -37,8 +37,8 @@ from backoffice.roles import (
     sync_roles,
 )
 from cancellations import bulk
+from cancellations.filter_parsing import parse_order_filter
 from cancellations.models import AuditEntry
-from cancellations.order_filter import parse_order_filter
 from cancellations.ownership import ACT_FOR_OTHERS
 from providers.models import Delivery, DeliveryStatus
 from reasons.models import ReasonSyncRun, SyncTrigger

@@ -24,8 +24,9 @@ from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
-from cancellations import audit, service_items, services
+from cancellations import audit, service_items
 from cancellations.models import AuditEntry
+from cancellations.services import writing
 from providers import dispatch, js7
 from providers.fakes.billing import DEFAULT_USER_NAME, BillingFake
 from providers.fakes.callisto import CallistoFake
@@ -566,7 +567,7 @@ def cancel_order_for(external_ids: dict, django_capture_on_commit_callbacks):
     order = OrderFactory(external_ids=external_ids)
     OrderItemFactory(order=order)
     with django_capture_on_commit_callbacks(execute=True):
-        services.cancel_order(
+        writing.cancel_order(
             order,
             reason=CancellationReasonFactory(),
             actor=None,

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from cancellations import bulk
+from cancellations import bulk_batch, bulk_runner, tasks
 from cancellations.models import BulkCancellation, BulkCancellationStatus
 from cancellations.states import OrderStatus
 from tests.factories import CancellationReasonFactory, OrderFactory, OrderItemFactory, UserFactory
@@ -40,7 +40,7 @@ def test_a_channel_over_the_last_day_is_previewed_then_cancelled_with_a_moving_p
     OrderItemFactory(order=OrderFactory(channel="/shop/de", placed_at=recent))
     # The job is run below, batch by batch, instead of by the eager Celery task in the request.
     queued = []
-    monkeypatch.setattr(bulk, "_queue", lambda job_id, runners=1: queued.append(job_id))
+    monkeypatch.setattr(tasks, "queue_bulk_cancellation", queued.append)
     settings.BULK_CANCELLATION_BATCH_SIZE = 2
     sign_in(bulk_operator)
 
@@ -64,7 +64,7 @@ def test_a_channel_over_the_last_day_is_previewed_then_cancelled_with_a_moving_p
 
     # Stop after the first batch, so that the page shows the bar part of the way.
     # (after its transaction has committed, or the page would see nothing yet).
-    real_run_next = bulk._BatchRunner.run_next
+    real_run_next = bulk_batch.BatchRunner.run_next
     first_batch_done, go_on = threading.Event(), threading.Event()
 
     def pausing_run_next(runner):
@@ -74,8 +74,8 @@ def test_a_channel_over_the_last_day_is_previewed_then_cancelled_with_a_moving_p
             go_on.wait(timeout=30)
         return due
 
-    monkeypatch.setattr(bulk._BatchRunner, "run_next", pausing_run_next)
-    worker = threading.Thread(target=bulk.run_bulk_cancellation, args=(job.pk,))
+    monkeypatch.setattr(bulk_batch.BatchRunner, "run_next", pausing_run_next)
+    worker = threading.Thread(target=bulk_runner.run_bulk_cancellation, args=(job.pk,))
     worker.start()
     try:
         assert first_batch_done.wait(timeout=30)

@@ -10,8 +10,8 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from backoffice.models import StaffProfile
-from cancellations import services
 from cancellations.models import AuditEntry, Cancellation
+from cancellations.services import writing
 from cancellations.states import CancellationStatus, OrderStatus
 from tests.factories import CancellationReasonFactory, OrderFactory, OrderItemFactory
 
@@ -177,7 +177,7 @@ def test_undoing_a_cancellation_asks_first_and_reopens_the_order(
     agent_page, agent, order_with_items, reason
 ):
     order, page = order_with_items, agent_page
-    cancellation = services.cancel_order(order, reason=reason, actor=agent, via=AuditEntry.Via.WEB)
+    cancellation = writing.cancel_order(order, reason=reason, actor=agent, via=AuditEntry.Via.WEB)
 
     page.goto(cancellation.get_absolute_url())
     page.get_by_role("link", name="Undo").click()

@@ -11,8 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from cancellations import services
 from cancellations.models import AuditEntry, Cancellation, Order
+from cancellations.services import writing
 from cancellations.states import CancellationStatus, OrderStatus
 from tests.factories import (
     CancellationFactory,
@@ -388,9 +388,7 @@ def test_cancellation_changelist_searches_order_number(admin_client):
 
 def test_cancellation_page_is_read_only_and_links_to_the_staff_page(admin_client, reason):
     order = make_order()
-    cancellation = services.cancel_order(
-        order, reason=reason, actor=None, via=AuditEntry.Via.SYSTEM
-    )
+    cancellation = writing.cancel_order(order, reason=reason, actor=None, via=AuditEntry.Via.SYSTEM)
     url = reverse("admin:cancellations_cancellation_change", args=[cancellation.pk])
 
     response = admin_client.get(url)
@@ -412,7 +410,7 @@ def test_cancellations_cannot_be_added_or_deleted_in_the_admin(admin_client):
 
 
 def test_revoke_action_asks_for_confirmation_first(admin_client, reason):
-    cancellation = services.cancel_order(
+    cancellation = writing.cancel_order(
         make_order(), reason=reason, actor=None, via=AuditEntry.Via.SYSTEM
     )
     response = admin_client.post(
@@ -429,7 +427,7 @@ def test_revoke_action_asks_for_confirmation_first(admin_client, reason):
 
 def test_revoke_action_revokes_and_reports_those_already_revoked(admin_client, superuser, reason):
     order = make_order()
-    effective = services.cancel_order(order, reason=reason, actor=None, via=AuditEntry.Via.SYSTEM)
+    effective = writing.cancel_order(order, reason=reason, actor=None, via=AuditEntry.Via.SYSTEM)
     already = make_cancellation(status=CancellationStatus.REVOKED)
 
     response = admin_client.post(

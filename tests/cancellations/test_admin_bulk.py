@@ -1,4 +1,4 @@
-"""The Django admin of bulk cancellations and their orders (cancellations/admin.py)."""
+"""The Django admin of bulk cancellations and their orders (cancellations/admin/bulk.py)."""
 
 from datetime import timedelta
 
@@ -11,13 +11,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from cancellations import bulk
+from cancellations.filter_parsing import parse_order_filter
 from cancellations.models import (
     AuditEntry,
     BulkCancellation,
     BulkCancellationStatus,
     BulkCancellationTarget,
 )
-from cancellations.order_filter import parse_order_filter
 from cancellations.states import OrderStatus
 from tests.factories import (
     CancellationReasonFactory,

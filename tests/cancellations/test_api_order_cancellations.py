@@ -12,8 +12,9 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from cancellations import services
+from cancellations.audit import AuditInfo
 from cancellations.models import AuditEntry, Cancellation
+from cancellations.services import quoting, writing
 from cancellations.states import CancellationStatus, OrderStatus
 from providers.models import ProviderSetting
 from providers.registry import ADAPTERS
@@ -54,7 +55,7 @@ def body_for(order, reason, **overrides) -> dict:
 
 
 def cancel(order, reason, **kwargs) -> Cancellation:
-    return services.cancel_order(
+    return writing.cancel_order(
         order, reason=reason, actor=None, via=AuditEntry.Via.SYSTEM, **kwargs
     )
 
@@ -67,12 +68,12 @@ def test_cancellation_json_is_rebillys_shape_in_camel_case(api, order_with_items
     cancellation = cancel(
         order_with_items,
         reason=reason,
-        items=[services.ItemPick(subscription.pk, 1)],
-        lines=[services.ExtraLine("debit", Decimal("49.95"), "EUR", 1, "Early termination fee")],
+        items=[quoting.ItemPick(subscription.pk, 1)],
+        lines=[quoting.ExtraLine("debit", Decimal("49.95"), "EUR", 1, "Early termination fee")],
         prorated=True,
         description="Moved abroad",
         external_user_id="005Dn000003xyz",
-        audit=services.AuditInfo(comment="By phone", time_spent=5, ticket_link="T-1"),
+        audit=AuditInfo(comment="By phone", time_spent=5, ticket_link="T-1"),
     )
     cancellation.refresh_from_db()
 
@@ -172,7 +173,7 @@ def test_cancellation_list_queries_do_not_grow_with_the_rows(api, reason):
         cancel(
             order,
             reason,
-            lines=[services.ExtraLine("debit", Decimal("5.00"), "EUR", 1)],
+            lines=[quoting.ExtraLine("debit", Decimal("5.00"), "EUR", 1)],
         )
 
     cancellation_with_everything()

@@ -12,8 +12,8 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from cancellations import services
 from cancellations.models import AuditEntry, Order
+from cancellations.services import writing
 from cancellations.states import CancellationStatus, OrderStatus
 from tests.factories import (
     CancellationFactory,
@@ -401,7 +401,7 @@ def basic(username: str, password: str) -> str:
 def test_cancelling_through_the_service_shows_up_in_the_order(api, reason):
     order = OrderFactory()
     OrderItemFactory(order=order)
-    cancellation = services.cancel_order(
+    cancellation = writing.cancel_order(
         order,
         reason=reason,
         actor=None,

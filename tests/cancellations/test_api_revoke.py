@@ -3,8 +3,8 @@
 import pytest
 from rest_framework.test import APIClient
 
-from cancellations import services
 from cancellations.models import AuditEntry
+from cancellations.services import writing
 from cancellations.states import OrderStatus
 from tests.factories import UserFactory
 
@@ -26,7 +26,7 @@ def api(agent):
 
 @pytest.fixture
 def cancellation(order_with_items, reason):
-    return services.cancel_order(
+    return writing.cancel_order(
         order_with_items, reason=reason, actor=None, via=AuditEntry.Via.SYSTEM
     )
 

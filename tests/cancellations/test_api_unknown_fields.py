@@ -10,8 +10,8 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from cancellations import services
 from cancellations.models import AuditEntry, Cancellation, Order
+from cancellations.services import writing
 from cancellations.states import CancellationStatus, OrderStatus
 from providers.models import Delivery
 from tests.factories import UserFactory
@@ -197,7 +197,7 @@ def test_rebillys_read_only_fields_echoed_back_are_ignored(api, order_with_items
 
 
 def test_an_unknown_revoke_field_is_refused_and_nothing_is_revoked(api, order_with_items, reason):
-    cancellation = services.cancel_order(
+    cancellation = writing.cancel_order(
         order_with_items, reason=reason, actor=None, via=AuditEntry.Via.SYSTEM
     )
 

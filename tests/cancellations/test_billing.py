@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from cancellations import billing, service_items, services
+from cancellations import billing, service_items
 from cancellations.errors import CancellationError
 from cancellations.models import (
     AuditEntry,
@@ -18,6 +18,7 @@ from cancellations.models import (
     SettlementItem,
     SettlementState,
 )
+from cancellations.services import effect, quoting, revoking, writing
 from cancellations.states import CancellationStatus, OrderStatus
 from reasons.models import ProviderKind, ReasonMapping
 from tests.factories import (
@@ -54,10 +55,10 @@ def test_cancel_order_refuses_an_item_with_a_settled_settlement_item(service_ite
     settled = SettlementItemFactory(order_item=service_item, state=SettlementState.SETTLED)
 
     with pytest.raises(CancellationError) as caught:
-        services.cancel_order(
+        writing.cancel_order(
             service_item.order,
             reason=reason,
-            items=[services.ItemPick(service_item.pk, 1)],
+            items=[quoting.ItemPick(service_item.pk, 1)],
             actor=agent,
             via=API,
         )
@@ -74,7 +75,7 @@ def test_cancel_order_refuses_a_whole_order_with_an_exported_settlement_item(
     SettlementItemFactory(order_item=service_item, state=SettlementState.EXPORTED)
 
     with pytest.raises(CancellationError) as caught:
-        services.cancel_order(service_item.order, reason=reason, actor=agent, via=API)
+        writing.cancel_order(service_item.order, reason=reason, actor=agent, via=API)
 
     assert "exported" in caught.value.message_dict["order"][0]
 
@@ -84,7 +85,7 @@ def test_settlement_items_already_removed_do_not_block(service_item, reason, age
         order_item=service_item, state=SettlementState.SETTLED, removed_at=timezone.now()
     )
 
-    services.cancel_order(service_item.order, reason=reason, actor=agent, via=API)
+    writing.cancel_order(service_item.order, reason=reason, actor=agent, via=API)
 
     assert Cancellation.objects.count() == 1
 
@@ -92,7 +93,7 @@ def test_settlement_items_already_removed_do_not_block(service_item, reason, age
 def test_completing_a_cancellation_removes_the_settlement_items_of_fully_cancelled_items(
     service_item, reason, agent
 ):
-    cancellation = services.cancel_order(service_item.order, reason=reason, actor=agent, via=API)
+    cancellation = writing.cancel_order(service_item.order, reason=reason, actor=agent, via=API)
 
     rows = SettlementItem.objects.filter(order_item=service_item)
     assert all(row.removed_at is not None for row in rows)
@@ -104,17 +105,17 @@ def test_a_partial_quantity_cancellation_keeps_the_settlement_items(reason, agen
     item = OrderItemFactory(quantity=2)
     SettlementItemFactory(order_item=item)
 
-    services.cancel_order(
-        item.order, reason=reason, items=[services.ItemPick(item.pk, 1)], actor=agent, via=API
+    writing.cancel_order(
+        item.order, reason=reason, items=[quoting.ItemPick(item.pk, 1)], actor=agent, via=API
     )
 
     assert SettlementItem.objects.get().removed_at is None
 
 
 def test_revoking_restores_the_removed_settlement_items(service_item, reason, agent):
-    cancellation = services.cancel_order(service_item.order, reason=reason, actor=agent, via=API)
+    cancellation = writing.cancel_order(service_item.order, reason=reason, actor=agent, via=API)
 
-    services.revoke_cancellation(cancellation, actor=agent, via=API)
+    revoking.revoke_cancellation(cancellation, actor=agent, via=API)
 
     rows = SettlementItem.objects.filter(order_item=service_item)
     assert [(r.removed_at, r.removed_by_cancellation_id) for r in rows] == [(None, None)] * 2
@@ -123,7 +124,7 @@ def test_revoking_restores_the_removed_settlement_items(service_item, reason, ag
 def test_a_scheduled_cancellation_fails_to_complete_when_an_item_got_settled_meanwhile(
     service_item, reason, agent
 ):
-    cancellation = services.cancel_order(
+    cancellation = writing.cancel_order(
         service_item.order,
         reason=reason,
         churn_time=timezone.now() + timedelta(days=1),
@@ -132,7 +133,7 @@ def test_a_scheduled_cancellation_fails_to_complete_when_an_item_got_settled_mea
     )
     SettlementItem.objects.filter(order_item=service_item).update(state=SettlementState.SETTLED)
 
-    completed = services.complete_due_cancellations(now=timezone.now() + timedelta(days=2))
+    completed = effect.complete_due_cancellations(now=timezone.now() + timedelta(days=2))
 
     assert completed == 0
     cancellation.refresh_from_db()
@@ -262,10 +263,10 @@ def test_an_item_listed_twice_is_an_error(service_item, agent):
 
 
 def test_an_item_with_a_scheduled_cancellation_is_refused(service_item, reason, agent):
-    services.cancel_order(
+    writing.cancel_order(
         service_item.order,
         reason=reason,
-        items=[services.ItemPick(service_item.pk, 1)],
+        items=[quoting.ItemPick(service_item.pk, 1)],
         churn_time=timezone.now() + timedelta(days=3),
         actor=agent,
         via=API,
@@ -326,7 +327,7 @@ def test_a_database_error_is_a_retryable_refusal(service_item, agent, monkeypatc
     def busy(*args, **kwargs):
         raise OperationalError("database is locked")
 
-    monkeypatch.setattr(services, "cancel_order", busy)
+    monkeypatch.setattr(writing, "cancel_order", busy)
 
     result = cancel([service_item], actor=agent)
 
@@ -441,7 +442,7 @@ def test_blocked_items_names_each_item_that_cannot_be_cancelled_and_why(
 
 
 def test_settlement_items_lists_removed_ones_too(service_item, reason, agent):
-    services.cancel_order(service_item.order, reason=reason, actor=agent, via=API)
+    writing.cancel_order(service_item.order, reason=reason, actor=agent, via=API)
     SettlementItemFactory(order_item=OrderItemFactory(order=service_item.order))
 
     rows = list(billing.settlement_items(service_item.order))
@@ -454,7 +455,7 @@ def test_service_item_ids_of_an_effective_cancellation_are_those_it_removed(
 ):
     plain = OrderItemFactory(order=service_item.order)
 
-    cancellation = services.cancel_order(service_item.order, reason=reason, actor=agent, via=API)
+    cancellation = writing.cancel_order(service_item.order, reason=reason, actor=agent, via=API)
 
     assert billing.service_item_ids(cancellation) == [service_item.pk]
     assert plain.pk not in billing.service_item_ids(cancellation)
@@ -466,10 +467,10 @@ def test_service_item_ids_of_a_scheduled_cancellation_are_the_items_it_will_end(
     partly = OrderItemFactory(order=service_item.order, quantity=2)
     SettlementItemFactory(order_item=partly)
 
-    cancellation = services.cancel_order(
+    cancellation = writing.cancel_order(
         service_item.order,
         reason=reason,
-        items=[services.ItemPick(service_item.pk, 1), services.ItemPick(partly.pk, 1)],
+        items=[quoting.ItemPick(service_item.pk, 1), quoting.ItemPick(partly.pk, 1)],
         churn_time=timezone.now() + timedelta(days=1),
         actor=agent,
         via=API,

@@ -4,9 +4,10 @@ import pytest
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from cancellations import billing, services
+from cancellations import billing
 from cancellations.errors import CancellationError
 from cancellations.models import AuditEntry, OrderItem
+from cancellations.services import order_changes, writing
 from tests.factories import OrderItemFactory, SettlementItemFactory, SuperUserFactory, UserFactory
 
 ORDERS = "/api/v1/orders/"
@@ -64,12 +65,12 @@ def test_a_billing_item_id_another_item_has_is_refused_naming_it(api):
 
 def test_the_same_billing_item_id_twice_in_one_order_is_refused(db):
     items = [
-        services.NewOrderItem(sku=sku, quantity=1, unit_price_amount=1, billing_item_id="SI-1")
+        order_changes.NewOrderItem(sku=sku, quantity=1, unit_price_amount=1, billing_item_id="SI-1")
         for sku in ("A", "B")
     ]
 
     with pytest.raises(CancellationError) as caught:
-        services.create_order(
+        order_changes.create_order(
             number="SO-2",
             customer_name="X",
             channel="/shop/de",
@@ -94,7 +95,7 @@ def test_engine_items_splits_what_can_be_named_from_what_cannot(db, reason, agen
     unnamed = OrderItemFactory(order=named.order)
     SettlementItemFactory(order_item=unnamed)
     OrderItemFactory(order=named.order, billed=True)  # no settlement items: nothing to cancel
-    cancellation = services.cancel_order(named.order, reason=reason, actor=agent, via="api")
+    cancellation = writing.cancel_order(named.order, reason=reason, actor=agent, via="api")
 
     engine = billing.engine_items(cancellation)
 

@@ -1,4 +1,4 @@
-"""Bulk cancellation: preview, start, run, resume (cancellations/bulk.py)."""
+"""Bulk cancellation: preview, start, run, resume (cancellations/bulk*.py, tasks.py)."""
 
 from datetime import timedelta
 
@@ -7,8 +7,9 @@ from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from cancellations import bulk, services
+from cancellations import bulk, bulk_batch, bulk_runner, tasks
 from cancellations.errors import CancellationError
+from cancellations.filter_parsing import parse_order_filter
 from cancellations.models import (
     AuditEntry,
     BulkCancellation,
@@ -17,7 +18,7 @@ from cancellations.models import (
     SettlementItem,
     TargetOutcome,
 )
-from cancellations.order_filter import parse_order_filter
+from cancellations.services import quoting, writing
 from cancellations.states import CancellationStatus, OrderStatus
 from providers.models import Delivery, ProviderSetting
 from providers.states import DeliveryStatus
@@ -220,7 +221,7 @@ class TestRun:
         start_and_run(
             {"folders": [{"folder": "/a"}]}, django_capture_on_commit_callbacks, reason=reason
         )
-        services.cancel_order(by_service, reason=reason, actor=None, via="api")
+        writing.cancel_order(by_service, reason=reason, actor=None, via="api")
 
         def trail(order):
             order.refresh_from_db()
@@ -254,16 +255,16 @@ class TestRun:
     ):
         later = timezone.now() + timedelta(days=3)
         half_reserved = shop_order(quantity=2)
-        services.cancel_order(
+        writing.cancel_order(
             half_reserved,
             reason=CancellationReasonFactory(),
             actor=None,
             via="api",
-            items=[services.ItemPick(half_reserved.items.get().pk, 1)],
+            items=[quoting.ItemPick(half_reserved.items.get().pk, 1)],
             churn_time=later,
         )
         all_reserved = shop_order(quantity=1)
-        services.cancel_order(
+        writing.cancel_order(
             all_reserved,
             reason=CancellationReasonFactory(),
             actor=None,
@@ -364,7 +365,9 @@ class TestRun:
         self, settings, make_provider, monkeypatch
     ):
         make_provider("alpha")
-        monkeypatch.setattr(bulk, "kick_sweep", lambda: None)  # count the job, not deliveries
+        monkeypatch.setattr(
+            bulk_runner, "kick_sweep", lambda: None
+        )  # count the job, not deliveries
         settings.BULK_CANCELLATION_BATCH_SIZE = 100
         reason = CancellationReasonFactory()
 
@@ -374,7 +377,7 @@ class TestRun:
                 shop_order(channel=channel)
             job = start({"folders": [{"folder": channel}]}, reason=reason)
             with CaptureQueriesContext(connection) as captured:
-                bulk.run_bulk_cancellation(job.pk)
+                bulk_runner.run_bulk_cancellation(job.pk)
             job.refresh_from_db()
             assert job.cancelled_count == n
             return len(captured)
@@ -388,11 +391,11 @@ class TestResume:
         settings.BULK_CANCELLATION_BATCH_SIZE = 2
         orders = [shop_order() for _ in range(5)]
         job = start(EVERYTHING)
-        first = bulk._BatchRunner(bulk._join(job.pk, "first:1"))
-        bulk._write_targets(first.job)
+        first = bulk_batch.BatchRunner(bulk_runner._join(job.pk, "first:1"))
+        bulk_runner._write_targets(first.job)
         assert first.run_next() is not None  # one batch, then this runner stops
 
-        job = bulk.run_bulk_cancellation(job.pk, worker="second:2")
+        job = bulk_runner.run_bulk_cancellation(job.pk, worker="second:2")
 
         assert job.status == BulkCancellationStatus.FINISHED
         assert (job.total, job.cancelled_count) == (5, 5)
@@ -401,14 +404,14 @@ class TestResume:
     def test_a_finished_job_is_not_run_again(self, django_capture_on_commit_callbacks):
         shop_order()
         job = start_and_run(EVERYTHING, django_capture_on_commit_callbacks)
-        assert bulk.run_bulk_cancellation(job.pk) is None
+        assert bulk_runner.run_bulk_cancellation(job.pk) is None
         assert Cancellation.objects.count() == 1
 
     def test_a_job_cut_off_mid_run_resumes_without_cancelling_twice(self, settings, monkeypatch):
         settings.BULK_CANCELLATION_BATCH_SIZE = 2
         orders = [shop_order() for _ in range(5)]
         job = start(EVERYTHING)
-        real_run = bulk._BatchRunner.run
+        real_run = bulk_batch.BatchRunner.run
         calls = []
 
         def dies_on_the_second_batch(self, order_ids):
@@ -417,15 +420,15 @@ class TestResume:
                 raise SystemExit("worker killed")
             return real_run(self, order_ids)
 
-        monkeypatch.setattr(bulk._BatchRunner, "run", dies_on_the_second_batch)
+        monkeypatch.setattr(bulk_batch.BatchRunner, "run", dies_on_the_second_batch)
         with pytest.raises(SystemExit):
-            bulk.run_bulk_cancellation(job.pk)
+            bulk_runner.run_bulk_cancellation(job.pk)
         job.refresh_from_db()
         assert job.status == BulkCancellationStatus.RUNNING
         assert (job.total, job.cancelled_count) == (5, 2)
 
-        monkeypatch.setattr(bulk._BatchRunner, "run", real_run)
-        job = bulk.run_bulk_cancellation(job.pk)
+        monkeypatch.setattr(bulk_batch.BatchRunner, "run", real_run)
+        job = bulk_runner.run_bulk_cancellation(job.pk)
 
         assert job.status == BulkCancellationStatus.FINISHED
         assert (job.total, job.cancelled_count) == (5, 5)
@@ -436,20 +439,20 @@ class TestResume:
         orders = [shop_order() for _ in range(3)]
         job = start(EVERYTHING)
         monkeypatch.setattr(
-            bulk._BatchRunner,
+            bulk_batch.BatchRunner,
             "_write",
             lambda self, planned, now: (_ for _ in ()).throw(IntegrityError("boom")),
         )
-        real_cancel = services.cancel_order
+        real_cancel = writing.cancel_order
 
         def fails_for_the_second(order, **kwargs):
             if order.pk == orders[1].pk:
                 raise IntegrityError("this one is broken")
             return real_cancel(order, **kwargs)
 
-        monkeypatch.setattr(services, "cancel_order", fails_for_the_second)
+        monkeypatch.setattr(writing, "cancel_order", fails_for_the_second)
 
-        job = bulk.run_bulk_cancellation(job.pk)
+        job = bulk_runner.run_bulk_cancellation(job.pk)
 
         assert (job.cancelled_count, job.failed_count) == (2, 1)
         failed = job.targets.get(outcome=TargetOutcome.FAILED)
@@ -473,8 +476,8 @@ class TestResume:
             status=BulkCancellationStatus.RUNNING, lease_until=now + timedelta(minutes=1)
         )
         queued = []
-        monkeypatch.setattr(bulk, "_queue", lambda job_id, runners=1: queued.append(job_id))
+        monkeypatch.setattr(tasks, "queue_bulk_cancellation", queued.append)
 
-        assert bulk.resume_stalled_bulk_cancellations(now=now) == 2
+        assert tasks.resume_stalled_bulk_cancellations(now=now) == 2
         assert sorted(queued) == sorted([lost.pk, abandoned.pk])
         assert fresh.pk not in queued

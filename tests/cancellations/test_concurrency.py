@@ -5,9 +5,9 @@ import threading
 import pytest
 from django.db import close_old_connections, connection
 
-from cancellations import services
 from cancellations.errors import CancellationError
 from cancellations.models import AuditEntry, Cancellation
+from cancellations.services import quoting, writing
 from tests.factories import CancellationReasonFactory, OrderFactory, OrderItemFactory
 
 pytestmark = [
@@ -52,7 +52,7 @@ def test_concurrent_whole_order_cancels_end_in_exactly_one_cancellation():
 
     outcomes = run_concurrently(
         8,
-        lambda: services.cancel_order(order, reason=reason, actor=None, via=AuditEntry.Via.API),
+        lambda: writing.cancel_order(order, reason=reason, actor=None, via=AuditEntry.Via.API),
     )
 
     assert Cancellation.objects.filter(order=order).count() == 1
@@ -68,12 +68,12 @@ def test_concurrent_partial_cancels_never_take_more_than_the_quantity():
 
     run_concurrently(
         6,
-        lambda: services.cancel_order(
+        lambda: writing.cancel_order(
             order,
             reason=reason,
             actor=None,
             via=AuditEntry.Via.API,
-            items=[services.ItemPick(item.pk, 1)],
+            items=[quoting.ItemPick(item.pk, 1)],
         ),
     )
 
@@ -83,9 +83,9 @@ def test_concurrent_partial_cancels_never_take_more_than_the_quantity():
 
 
 def test_runners_sharing_a_bulk_job_cancel_every_order_exactly_once(settings):
-    from cancellations import bulk
+    from cancellations import bulk, bulk_runner
+    from cancellations.filter_parsing import parse_order_filter
     from cancellations.models import BulkCancellationStatus
-    from cancellations.order_filter import parse_order_filter
 
     settings.BULK_CANCELLATION_BATCH_SIZE = 7
     orders = []
@@ -100,7 +100,7 @@ def test_runners_sharing_a_bulk_job_cancel_every_order_exactly_once(settings):
         via=AuditEntry.Via.API,
     )
 
-    run_concurrently(4, lambda: bulk.run_bulk_cancellation(job.pk))
+    run_concurrently(4, lambda: bulk_runner.run_bulk_cancellation(job.pk))
 
     job.refresh_from_db()
     assert job.status == BulkCancellationStatus.FINISHED

@@ -7,9 +7,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
+from cancellations.audit import AuditInfo
 from cancellations.errors import CancellationError
 from cancellations.forms import CancelOrderForm, OrderFilterForm
-from cancellations.services import AuditInfo, ExtraLine, ItemPick
+from cancellations.services.quoting import ExtraLine, ItemPick
 from tests.cancellations.test_views import cancel_data
 from tests.factories import CancellationReasonFactory
 

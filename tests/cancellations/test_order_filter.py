@@ -5,16 +5,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from cancellations.audit import AuditInfo
 from cancellations.errors import CancellationError
+from cancellations.filter_dates import resolve_date
+from cancellations.filter_parsing import parse_order_filter
 from cancellations.order_filter import (
     MAX_ORDER_REFS,
     STATE_ALIASES,
-    AuditLog,
     DateBound,
     FolderFilter,
     OrderFilter,
-    parse_order_filter,
-    resolve_date,
 )
 from cancellations.states import OrderStatus
 from tests.factories import OrderFactory
@@ -211,7 +211,7 @@ def test_every_field_is_read():
         time_zone="Europe/Berlin",
         deep=True,
         kill=True,
-        audit=AuditLog(comment="Storno-Welle", time_spent=12, ticket_link="JIRA-1"),
+        audit=AuditInfo(comment="Storno-Welle", time_spent=12, ticket_link="JIRA-1"),
     )
 
 
@@ -420,7 +420,7 @@ def test_deep_and_kill_refuse_anything_but_true_or_false(key, value):
 
 
 def test_the_audit_log_fields_are_optional():
-    assert parse_order_filter({"auditLog": {}}, now=NOW).audit == AuditLog()
+    assert parse_order_filter({"auditLog": {}}, now=NOW).audit == AuditInfo()
 
 
 def test_audit_texts_up_to_255_characters_are_accepted():

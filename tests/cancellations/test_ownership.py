@@ -12,9 +12,9 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from backoffice.roles import API_CLIENT, BULK_OPERATOR, CUSTOMER_SERVICE
-from cancellations import services
 from cancellations.models import AuditEntry, Cancellation
 from cancellations.ownership import ACT_FOR_OTHERS, NotYourCancellation, may_act_on
+from cancellations.services import revoking, writing
 from cancellations.states import CancellationStatus, OrderStatus
 from tests.factories import OrderFactory, OrderItemFactory, SuperUserFactory, UserFactory
 
@@ -188,7 +188,7 @@ def test_model_permissions_are_still_checked_first(shops_cancellation):
 
 
 def test_a_cancellation_nobody_made_can_be_revoked_by_any_client(order_with_items, reason, crm):
-    cancellation = services.cancel_order(
+    cancellation = writing.cancel_order(
         order_with_items, reason=reason, actor=None, via=AuditEntry.Via.SYSTEM
     )
 
@@ -291,14 +291,14 @@ def test_another_client_still_reads_it(shops_cancellation, crm):
 def test_the_service_refuses_another_client_whatever_the_entry_point(shops_cancellation, crm):
     for via in (AuditEntry.Via.WEB, AuditEntry.Via.ADMIN, AuditEntry.Via.CALLISTO):
         with pytest.raises(NotYourCancellation) as refused:
-            services.revoke_cancellation(shops_cancellation, actor=crm, via=via)
+            revoking.revoke_cancellation(shops_cancellation, actor=crm, via=via)
         assert refused.value.codes == {"forbidden"}
     shops_cancellation.refresh_from_db()
     assert shops_cancellation.status == CancellationStatus.CONFIRMED
 
 
 def test_storno_acting_on_its_own_is_never_refused(shops_cancellation):
-    services.revoke_cancellation(shops_cancellation, actor=None, via=AuditEntry.Via.TASK)
+    revoking.revoke_cancellation(shops_cancellation, actor=None, via=AuditEntry.Via.TASK)
 
     shops_cancellation.refresh_from_db()
     assert shops_cancellation.status == CancellationStatus.REVOKED
@@ -348,7 +348,7 @@ def test_the_admin_action_reports_another_clients_cancellation_and_revokes_the_r
     client, shops_cancellation, order_with_items, reason
 ):
     other_order = OrderItemFactory().order
-    own = services.cancel_order(other_order, reason=reason, actor=None, via="system")
+    own = writing.cancel_order(other_order, reason=reason, actor=None, via="system")
     user = in_role(API_CLIENT, username="admin-client")  # is_staff: may use the admin
     client.force_login(user)
 
@@ -375,7 +375,7 @@ def test_the_admin_action_reports_another_clients_cancellation_and_revokes_the_r
 def callisto_cancellation(shop, reason):
     order = OrderFactory(external_ids={"callisto": "4711"})
     OrderItemFactory(order=order)
-    return services.cancel_order(
+    return writing.cancel_order(
         order,
         reason=reason,
         actor=shop,

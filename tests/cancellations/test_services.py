@@ -8,10 +8,11 @@ from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
 from django.utils import timezone
 
-from cancellations import services
+from cancellations.audit import AuditInfo
 from cancellations.errors import CancellationError
 from cancellations.models import AuditEntry, Cancellation, CancellationItem, Order
-from cancellations.services import AuditInfo, ExtraLine, ItemPick
+from cancellations.services import effect, order_changes, quoting, revoking, updating, writing
+from cancellations.services.quoting import ExtraLine, ItemPick
 from cancellations.states import CancellationStatus, OrderStatus
 from providers import outbox
 from providers.models import ProviderSetting
@@ -29,7 +30,7 @@ WEB = AuditEntry.Via.WEB
 def cancel(order, reason, **kwargs):
     kwargs.setdefault("actor", None)
     kwargs.setdefault("via", WEB)
-    return services.cancel_order(order, reason=reason, **kwargs)
+    return writing.cancel_order(order, reason=reason, **kwargs)
 
 
 def error_keys(excinfo) -> set[str]:
@@ -211,8 +212,8 @@ def test_scheduled_quantities_cannot_be_cancelled_twice(order_with_items, reason
 def test_due_scheduled_cancellations_become_effective(order_with_items, reason):
     cancellation = cancel(order_with_items, reason, churn_time=timezone.now() + timedelta(hours=1))
 
-    assert services.complete_due_cancellations() == 0
-    done = services.complete_due_cancellations(now=timezone.now() + timedelta(hours=2))
+    assert effect.complete_due_cancellations() == 0
+    done = effect.complete_due_cancellations(now=timezone.now() + timedelta(hours=2))
 
     cancellation.refresh_from_db()
     order_with_items.refresh_from_db()
@@ -226,8 +227,8 @@ def test_completing_due_cancellations_twice_completes_them_once(order_with_items
     cancel(order_with_items, reason, churn_time=timezone.now() + timedelta(minutes=5))
     later = timezone.now() + timedelta(hours=1)
 
-    assert services.complete_due_cancellations(now=later) == 1
-    assert services.complete_due_cancellations(now=later) == 0
+    assert effect.complete_due_cancellations(now=later) == 1
+    assert effect.complete_due_cancellations(now=later) == 0
 
 
 def test_an_effective_time_in_the_past_is_refused(order_with_items, reason):
@@ -379,7 +380,7 @@ def test_malformed_lines_name_the_field(order_with_items, reason, line, field):
 
 
 def test_the_quote_computes_without_writing(order_with_items, reason):
-    quote = services.quote_cancellation(
+    quote = quoting.quote_cancellation(
         order_with_items,
         reason=reason,
         prorated=True,
@@ -400,7 +401,7 @@ def test_revoking_restores_the_items_and_the_order_status(reason):
     OrderItemFactory(order=order, quantity=3)
     cancellation = cancel(order, reason)
 
-    services.revoke_cancellation(cancellation, actor=None, via=WEB, comment="Customer stays")
+    revoking.revoke_cancellation(cancellation, actor=None, via=WEB, comment="Customer stays")
 
     order.refresh_from_db()
     cancellation.refresh_from_db()
@@ -415,7 +416,7 @@ def test_revoking_one_of_two_partial_cancellations_keeps_the_other(order_with_it
     kept = cancel(order_with_items, reason, items=[ItemPick(first.pk, 1)])
     undone = cancel(order_with_items, reason, items=[ItemPick(second.pk, 1)])
 
-    services.revoke_cancellation(undone, actor=None, via=WEB)
+    revoking.revoke_cancellation(undone, actor=None, via=WEB)
 
     order_with_items.refresh_from_db()
     first.refresh_from_db()
@@ -429,25 +430,25 @@ def test_revoking_one_of_two_partial_cancellations_keeps_the_other(order_with_it
 def test_revoking_a_scheduled_cancellation_frees_its_quantities(order_with_items, reason):
     scheduled = cancel(order_with_items, reason, churn_time=timezone.now() + timedelta(days=2))
 
-    services.revoke_cancellation(scheduled, actor=None, via=WEB)
+    revoking.revoke_cancellation(scheduled, actor=None, via=WEB)
     again = cancel(order_with_items, reason)
 
     assert again.status == CancellationStatus.COMPLETED
-    assert services.complete_due_cancellations(now=timezone.now() + timedelta(days=3)) == 0
+    assert effect.complete_due_cancellations(now=timezone.now() + timedelta(days=3)) == 0
 
 
 def test_a_revoked_cancellation_cannot_be_revoked_again(order_with_items, reason):
     cancellation = cancel(order_with_items, reason)
-    services.revoke_cancellation(cancellation, actor=None, via=WEB)
+    revoking.revoke_cancellation(cancellation, actor=None, via=WEB)
 
     with pytest.raises(CancellationError) as excinfo:
-        services.revoke_cancellation(cancellation, actor=None, via=WEB)
+        revoking.revoke_cancellation(cancellation, actor=None, via=WEB)
 
     assert error_keys(excinfo) == {"status"}
 
 
 def test_an_order_can_be_cancelled_again_after_an_undo(order_with_items, reason):
-    services.revoke_cancellation(cancel(order_with_items, reason), actor=None, via=WEB)
+    revoking.revoke_cancellation(cancel(order_with_items, reason), actor=None, via=WEB)
 
     cancel(order_with_items, reason)
 
@@ -463,7 +464,7 @@ def test_every_change_is_audited_with_who_how_and_why(order_with_items, reason):
     note = AuditInfo(comment="Called in", time_spent=7, ticket_link="https://tickets/42")
 
     cancellation = cancel(order_with_items, reason, actor=agent, audit=note)
-    services.revoke_cancellation(cancellation, actor=agent, via=WEB, comment="Changed mind")
+    revoking.revoke_cancellation(cancellation, actor=agent, via=WEB, comment="Changed mind")
 
     actions = list(
         AuditEntry.objects.filter(order=order_with_items)
@@ -533,7 +534,7 @@ def test_updating_with_the_same_fingerprint_changes_nothing(order_with_items, re
     cancellation = cancel(order_with_items, reason, request_fingerprint="abc")
     updated_before = cancellation.updated_time
 
-    same, changed = services.update_cancellation(
+    same, changed = updating.update_cancellation(
         cancellation,
         order=order_with_items,
         reason=reason,
@@ -551,7 +552,7 @@ def test_a_scheduled_cancellation_can_be_replanned(order_with_items, reason):
     subscription = order_with_items.items.get(quantity=2)
     cancellation = cancel(order_with_items, reason, churn_time=timezone.now() + timedelta(days=5))
 
-    updated, changed = services.update_cancellation(
+    updated, changed = updating.update_cancellation(
         cancellation,
         order=order_with_items,
         reason=reason,
@@ -572,7 +573,7 @@ def test_an_effective_cancellation_only_takes_a_new_description(order_with_items
     cancellation = cancel(order_with_items, reason)
     other_reason = CancellationReasonFactory()
 
-    updated, changed = services.update_cancellation(
+    updated, changed = updating.update_cancellation(
         cancellation,
         order=order_with_items,
         reason=reason,
@@ -583,7 +584,7 @@ def test_an_effective_cancellation_only_takes_a_new_description(order_with_items
     assert changed and updated.description == "Now with details"
 
     with pytest.raises(CancellationError) as excinfo:
-        services.update_cancellation(
+        updating.update_cancellation(
             cancellation,
             order=order_with_items,
             reason=other_reason,
@@ -598,7 +599,7 @@ def test_a_cancellation_cannot_move_to_another_order(order_with_items, reason):
     other = OrderFactory()
 
     with pytest.raises(CancellationError) as excinfo:
-        services.update_cancellation(cancellation, order=other, reason=reason, actor=None, via=WEB)
+        updating.update_cancellation(cancellation, order=other, reason=reason, actor=None, via=WEB)
 
     assert error_keys(excinfo) == {"order"}
 
@@ -607,11 +608,11 @@ def test_a_cancellation_cannot_move_to_another_order(order_with_items, reason):
 
 
 def new_items():
-    return [services.NewOrderItem(sku="PLAN-M", quantity=1, unit_price_amount=Decimal("9.99"))]
+    return [order_changes.NewOrderItem(sku="PLAN-M", quantity=1, unit_price_amount=Decimal("9.99"))]
 
 
 def test_creating_an_order_writes_its_items_and_an_audit_entry():
-    order = services.create_order(
+    order = order_changes.create_order(
         number="A-1",
         customer_name="Ayşe Yılmaz",
         channel="/shop/tr",
@@ -628,7 +629,7 @@ def test_creating_an_order_writes_its_items_and_an_audit_entry():
 
 
 def test_a_duplicate_order_number_is_refused():
-    services.create_order(
+    order_changes.create_order(
         number="A-1",
         customer_name="X",
         channel="/shop",
@@ -639,7 +640,7 @@ def test_a_duplicate_order_number_is_refused():
     )
 
     with pytest.raises(CancellationError) as excinfo:
-        services.create_order(
+        order_changes.create_order(
             number="A-1",
             customer_name="Y",
             channel="/shop",
@@ -655,7 +656,7 @@ def test_a_duplicate_order_number_is_refused():
 
 def test_unknown_external_id_keys_are_refused():
     with pytest.raises(CancellationError) as excinfo:
-        services.create_order(
+        order_changes.create_order(
             number="A-2",
             customer_name="X",
             channel="/shop",
@@ -695,7 +696,7 @@ def test_oversized_or_malformed_audit_notes_are_refused(
 
 def test_workflow_order_ids_with_nul_characters_are_refused():
     with pytest.raises(CancellationError) as excinfo:
-        services.create_order(
+        order_changes.create_order(
             number="A-3",
             customer_name="X",
             channel="/shop",
@@ -735,7 +736,7 @@ def test_a_due_cancellation_completes_with_the_order_read_and_locked_once(
     # locked, the order's items locked, the cancellation's items, the quantities, the order's
     # status, the cancellation, the audit entries, release.
     with django_assert_num_queries(12):
-        completed = services.complete_due_cancellations(now=timezone.now() + timedelta(hours=2))
+        completed = effect.complete_due_cancellations(now=timezone.now() + timedelta(hours=2))
 
     assert completed == 1
     order_with_items.refresh_from_db()

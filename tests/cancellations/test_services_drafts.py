@@ -5,9 +5,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from cancellations import services
+from cancellations.audit import AuditInfo
 from cancellations.errors import CancellationError
 from cancellations.models import AuditEntry
+from cancellations.services import effect, updating, writing
 from cancellations.states import CancellationStatus, OrderStatus, check_requested_status
 from providers.models import Delivery, ProviderSetting
 
@@ -24,12 +25,12 @@ def rebilly_order(order_with_items):
 
 
 def draft(order, reason, **kwargs):
-    return services.cancel_order(order, reason=reason, actor=None, via=API, draft=True, **kwargs)
+    return writing.cancel_order(order, reason=reason, actor=None, via=API, draft=True, **kwargs)
 
 
 def update(cancellation, reason, **kwargs):
     kwargs.setdefault("order", cancellation.order)
-    return services.update_cancellation(cancellation, reason=reason, actor=None, via=API, **kwargs)
+    return updating.update_cancellation(cancellation, reason=reason, actor=None, via=API, **kwargs)
 
 
 def test_a_draft_is_stored_with_its_plan_and_changes_nothing(rebilly_order, reason):
@@ -48,7 +49,7 @@ def test_a_draft_is_stored_with_its_plan_and_changes_nothing(rebilly_order, reas
 def test_a_draft_is_not_made_effective_when_its_time_comes(rebilly_order, reason):
     draft(rebilly_order, reason, churn_time=timezone.now() + timedelta(hours=1))
 
-    completed = services.complete_due_cancellations(now=timezone.now() + timedelta(days=1))
+    completed = effect.complete_due_cancellations(now=timezone.now() + timedelta(days=1))
 
     assert completed == 0
 
@@ -71,7 +72,7 @@ def test_confirming_a_draft_quotes_it_again_and_takes_effect(rebilly_order, reas
 
 def test_a_draft_whose_order_was_cancelled_meanwhile_cannot_be_confirmed(rebilly_order, reason):
     cancellation = draft(rebilly_order, reason)
-    services.cancel_order(rebilly_order, reason=reason, actor=None, via=API)
+    writing.cancel_order(rebilly_order, reason=reason, actor=None, via=API)
 
     with pytest.raises(CancellationError) as excinfo:
         update(cancellation, reason)
@@ -83,7 +84,7 @@ def test_a_draft_whose_order_was_cancelled_meanwhile_cannot_be_confirmed(rebilly
 
 def test_nothing_else_can_become_a_draft_again(rebilly_order, reason):
     later = timezone.now() + timedelta(days=2)
-    confirmed = services.cancel_order(
+    confirmed = writing.cancel_order(
         rebilly_order, reason=reason, actor=None, via=API, churn_time=later
     )
 
@@ -123,9 +124,9 @@ def test_a_client_may_ask_for_the_rest(current, requested):
 
 
 def test_upsert_with_revoked_revokes_without_applying_the_plan(rebilly_order, reason):
-    cancellation = services.cancel_order(rebilly_order, reason=reason, actor=None, via=API)
+    cancellation = writing.cancel_order(rebilly_order, reason=reason, actor=None, via=API)
 
-    revoked, created = services.upsert_cancellation(
+    revoked, created = updating.upsert_cancellation(
         cancellation,
         cancellation_id=cancellation.pk,
         order=rebilly_order,
@@ -134,7 +135,7 @@ def test_upsert_with_revoked_revokes_without_applying_the_plan(rebilly_order, re
         via=API,
         reason=reason,
         description="not applied",
-        audit=services.AuditInfo(comment="Customer stays"),
+        audit=AuditInfo(comment="Customer stays"),
     )
 
     assert not created

@@ -10,9 +10,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from backoffice.models import StaffProfile
-from cancellations import services
+from cancellations.audit import AuditInfo
 from cancellations.models import AuditEntry, Cancellation, CancellationLine, ChurnTimePolicy
-from cancellations.services import ItemPick
+from cancellations.services import quoting, revoking, writing
+from cancellations.services.quoting import ItemPick
 from cancellations.states import CancellationStatus, OrderStatus
 from tests.factories import (
     CancellationReasonFactory,
@@ -94,7 +95,7 @@ def field_errors(response, name) -> list[str]:
     ],
 )
 def test_every_staff_page_sends_anonymous_visitors_to_the_login_page(client, url_name, needs):
-    cancellation = services.cancel_order(
+    cancellation = writing.cancel_order(
         OrderItemFactory().order, reason=CancellationReasonFactory(), actor=None, via=WEB
     )
     args = {None: [], "order": [cancellation.order_id], "cancellation": [cancellation.pk]}[needs]
@@ -157,7 +158,7 @@ def test_cancel_page_is_forbidden_without_the_cancel_permission(client, order_wi
 
 
 def test_revoke_page_is_forbidden_without_the_revoke_permission(client, order_with_items, reason):
-    cancellation = services.cancel_order(order_with_items, reason=reason, actor=None, via=WEB)
+    cancellation = writing.cancel_order(order_with_items, reason=reason, actor=None, via=WEB)
     client.force_login(
         UserFactory(permissions=["cancellations.view_order", "cancellations.view_cancellation"])
     )
@@ -344,7 +345,7 @@ def test_order_detail_links_parent_and_child_orders(staff_client):
 
 
 def test_order_detail_lists_cancellations_with_links(staff_client, order_with_items, reason):
-    cancellation = services.cancel_order(order_with_items, reason=reason, actor=None, via=WEB)
+    cancellation = writing.cancel_order(order_with_items, reason=reason, actor=None, via=WEB)
 
     response = staff_client.get(order_with_items.get_absolute_url())
 
@@ -353,7 +354,7 @@ def test_order_detail_lists_cancellations_with_links(staff_client, order_with_it
 
 def test_order_detail_highlights_scheduled_cancellations(staff_client, order_with_items, reason):
     subscription = order_with_items.items.get(quantity=2)
-    services.cancel_order(
+    writing.cancel_order(
         order_with_items,
         reason=reason,
         items=[ItemPick(subscription.pk, 1)],
@@ -370,7 +371,7 @@ def test_order_detail_highlights_scheduled_cancellations(staff_client, order_wit
 
 
 def test_order_detail_shows_the_audit_trail_newest_first(staff_client, order_with_items, reason):
-    cancellation = services.cancel_order(order_with_items, reason=reason, actor=None, via=WEB)
+    cancellation = writing.cancel_order(order_with_items, reason=reason, actor=None, via=WEB)
 
     entries = staff_client.get(order_with_items.get_absolute_url()).context["audit_entries"]
 
@@ -426,7 +427,7 @@ def test_order_detail_needs_the_same_queries_for_many_rows(
 ):
     order = OrderFactory()
     OrderItemFactory(order=order, quantity=3, subscription=True)
-    services.cancel_order(order, reason=reason, items=None, actor=None, via=WEB)
+    writing.cancel_order(order, reason=reason, items=None, actor=None, via=WEB)
     with django_assert_max_num_queries(20) as few:
         staff_client.get(order.get_absolute_url())
 
@@ -434,9 +435,9 @@ def test_order_detail_needs_the_same_queries_for_many_rows(
     OrderFactory.create_batch(5, parent=big)
     items = OrderItemFactory.create_batch(12, order=big, quantity=5, subscription=True)
     for item in items[:6]:
-        services.cancel_order(big, reason=reason, items=[ItemPick(item.pk, 2)], actor=None, via=WEB)
+        writing.cancel_order(big, reason=reason, items=[ItemPick(item.pk, 2)], actor=None, via=WEB)
     for item in items[6:]:
-        services.cancel_order(
+        writing.cancel_order(
             big,
             reason=reason,
             items=[ItemPick(item.pk, 1)],
@@ -782,12 +783,12 @@ def test_changing_after_preview_shows_the_form_again_with_the_answers(
 
 @pytest.fixture
 def scheduled_cancellation(order_with_items, reason, agent):
-    return services.cancel_order(
+    return writing.cancel_order(
         order_with_items,
         reason=reason,
         churn_time_policy=ChurnTimePolicy.AT_NEXT_RENEWAL,
         prorated=True,
-        lines=[services.ExtraLine("debit", Decimal("5.00"), "EUR", 1, "Handling")],
+        lines=[quoting.ExtraLine("debit", Decimal("5.00"), "EUR", 1, "Handling")],
         description="Moved abroad",
         actor=agent,
         via=WEB,
@@ -813,10 +814,10 @@ def test_cancellation_detail_shows_items_lines_money_and_audit(
 def test_cancellation_detail_links_ticket_only_when_it_is_a_web_address(
     staff_client, order_with_items, reason
 ):
-    cancellation = services.cancel_order(
+    cancellation = writing.cancel_order(
         order_with_items,
         reason=reason,
-        audit=services.AuditInfo(ticket_link="javascript:alert(1)"),
+        audit=AuditInfo(ticket_link="javascript:alert(1)"),
         actor=None,
         via=WEB,
     )
@@ -842,7 +843,7 @@ def test_cancellation_detail_hides_undo_without_the_permission(client, scheduled
 
 
 def test_cancellation_detail_hides_undo_once_revoked(staff_client, scheduled_cancellation):
-    services.revoke_cancellation(scheduled_cancellation, actor=None, via=WEB)
+    revoking.revoke_cancellation(scheduled_cancellation, actor=None, via=WEB)
 
     content = staff_client.get(scheduled_cancellation.get_absolute_url()).content.decode()
 
@@ -852,14 +853,14 @@ def test_cancellation_detail_hides_undo_once_revoked(staff_client, scheduled_can
 def test_cancellation_detail_needs_the_same_queries_for_many_rows(
     staff_client, django_assert_max_num_queries, reason
 ):
-    small = services.cancel_order(OrderItemFactory().order, reason=reason, actor=None, via=WEB)
+    small = writing.cancel_order(OrderItemFactory().order, reason=reason, actor=None, via=WEB)
     with django_assert_max_num_queries(20) as few:
         staff_client.get(small.get_absolute_url())
 
     order = OrderFactory()
     OrderItemFactory.create_batch(15, order=order, quantity=2, subscription=True)
-    lines = [services.ExtraLine("credit", Decimal("1.00"), "EUR", 1) for _ in range(10)]
-    big = services.cancel_order(order, reason=reason, lines=lines, actor=None, via=WEB)
+    lines = [quoting.ExtraLine("credit", Decimal("1.00"), "EUR", 1) for _ in range(10)]
+    big = writing.cancel_order(order, reason=reason, lines=lines, actor=None, via=WEB)
 
     with django_assert_max_num_queries(len(few)):
         staff_client.get(big.get_absolute_url())
@@ -880,7 +881,7 @@ def test_revoke_page_asks_before_undoing(staff_client, scheduled_cancellation):
 def test_confirming_the_revoke_undoes_the_cancellation_with_the_comment(
     staff_client, agent, order_with_items, reason
 ):
-    cancellation = services.cancel_order(order_with_items, reason=reason, actor=None, via=WEB)
+    cancellation = writing.cancel_order(order_with_items, reason=reason, actor=None, via=WEB)
 
     response = staff_client.post(revoke_url(cancellation), {"comment": "By mistake"}, follow=True)
 
@@ -904,7 +905,7 @@ def test_too_long_a_revoke_comment_is_refused_next_to_it(staff_client, scheduled
 
 
 def test_a_revoked_cancellation_cannot_be_revoked_again(staff_client, scheduled_cancellation):
-    services.revoke_cancellation(scheduled_cancellation, actor=None, via=WEB)
+    revoking.revoke_cancellation(scheduled_cancellation, actor=None, via=WEB)
 
     response = staff_client.post(revoke_url(scheduled_cancellation), follow=True)
 

@@ -16,6 +16,7 @@ from backoffice.models import StaffProfile
 from cancellations import bulk
 from cancellations.bulk_forms import BulkCancelForm
 from cancellations.errors import CancellationError
+from cancellations.filter_parsing import parse_order_filter
 from cancellations.models import (
     AuditEntry,
     BulkCancellation,
@@ -23,7 +24,6 @@ from cancellations.models import (
     Cancellation,
     TargetOutcome,
 )
-from cancellations.order_filter import parse_order_filter
 from cancellations.states import OrderStatus
 from tests.factories import (
     CancellationReasonFactory,

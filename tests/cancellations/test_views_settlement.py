@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from cancellations import services
 from cancellations.models import AuditEntry, Cancellation, ChurnTimePolicy, SettlementItem
-from cancellations.services import ItemPick
+from cancellations.services import writing
+from cancellations.services.quoting import ItemPick
 from tests.factories import OrderFactory, OrderItemFactory, SettlementItemFactory
 
 pytestmark = pytest.mark.django_db
@@ -78,7 +78,7 @@ def test_order_detail_marks_settlement_items_removed_by_a_cancellation(
     staff_client, billed_order, reason
 ):
     router = item(billed_order, "ROUTER-X")
-    cancellation = services.cancel_order(
+    cancellation = writing.cancel_order(
         billed_order, reason=reason, items=[ItemPick(router.pk, 1)], actor=None, via=WEB
     )
 
@@ -151,7 +151,7 @@ def test_cancel_form_keeps_an_unblocked_partly_scheduled_item_editable(
     staff_client, order_with_items, reason
 ):
     subscription = order_with_items.items.get(quantity=2)
-    services.cancel_order(
+    writing.cancel_order(
         order_with_items,
         reason=reason,
         items=[ItemPick(subscription.pk, 1)],

@@ -94,7 +94,7 @@ def raising(error: type[Exception]):
 def test_an_api_request_that_loses_the_database_is_a_503_problem(
     api, order_with_items, reason, monkeypatch, error
 ):
-    monkeypatch.setattr("cancellations.services.cancel_order", raising(error))
+    monkeypatch.setattr("cancellations.services.writing.cancel_order", raising(error))
 
     response = post_cancellation(api, order_with_items, reason)
 
@@ -113,7 +113,7 @@ def test_a_staff_page_that_loses_the_database_is_the_503_page(
     client, agent, order_with_items, reason, monkeypatch, error
 ):
     client.force_login(agent)
-    monkeypatch.setattr("cancellations.services.cancel_order", raising(error))
+    monkeypatch.setattr("cancellations.services.writing.cancel_order", raising(error))
     url = reverse("staff:order-cancel", args=[order_with_items.pk])
 
     response = client.post(url, cancel_data(order_with_items, reason))
@@ -187,7 +187,7 @@ def connection_killed_mid_cancellation(monkeypatch):
             kills.pop()()
         return real_enqueue(cancellation, action)
 
-    monkeypatch.setattr("cancellations.services.enqueue_deliveries", enqueue_deliveries)
+    monkeypatch.setattr("cancellations.services.writing.enqueue_deliveries", enqueue_deliveries)
     return kills
 
 
@@ -407,9 +407,9 @@ def slow_callisto(db, monkeypatch):
 
 
 def cancel_through_the_service(order, reason):
-    from cancellations import services
+    from cancellations.services import writing
 
-    return services.cancel_order(
+    return writing.cancel_order(
         order, reason=reason, actor=None, via=AuditEntry.Via.API, external_user_id=SALESFORCE_ID
     )
 

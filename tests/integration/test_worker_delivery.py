@@ -28,8 +28,8 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 
 from backoffice.celery import app
-from cancellations import services
 from cancellations.models import AuditEntry
+from cancellations.services import writing
 from providers.fakes.callisto import CallistoFake
 from providers.fakes.rebilly import RebillyFake
 from providers.models import AttemptOutcome, Delivery, ProviderSetting
@@ -189,7 +189,7 @@ def new_order(callisto_id: int):
 
 def cancel(order, reason=None):
     """Through the service, as the API does: its commit kicks the worker through Redis."""
-    return services.cancel_order(
+    return writing.cancel_order(
         order,
         reason=reason or CancellationReasonFactory(),
         actor=None,

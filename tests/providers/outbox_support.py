@@ -8,8 +8,8 @@ from collections import deque
 import pytest
 from django.db import connection
 
-from cancellations import services
 from cancellations.models import AuditEntry
+from cancellations.services import revoking, writing
 from providers import registry
 from providers.base import Outcome, ProviderAdapter, Result
 from providers.models import ProviderSetting
@@ -86,8 +86,8 @@ def new_order():
 def cancel(order=None, **kwargs):
     """A cancellation through the real service (effective at once unless told otherwise)."""
     kwargs.setdefault("reason", CancellationReasonFactory())
-    return services.cancel_order(order or new_order(), actor=None, via=AuditEntry.Via.API, **kwargs)
+    return writing.cancel_order(order or new_order(), actor=None, via=AuditEntry.Via.API, **kwargs)
 
 
 def revoke(cancellation):
-    return services.revoke_cancellation(cancellation, actor=None, via=AuditEntry.Via.API)
+    return revoking.revoke_cancellation(cancellation, actor=None, via=AuditEntry.Via.API)

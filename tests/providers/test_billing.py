@@ -5,8 +5,9 @@ import base64
 
 import pytest
 
-from cancellations import service_items, services
+from cancellations import service_items
 from cancellations.models import AuditEntry
+from cancellations.services import revoking, writing
 from providers import dispatch
 from providers.base import Action, Outcome, ProviderConfig
 from providers.billing import BillingAdapter, reason_of_reversal
@@ -74,7 +75,7 @@ def cancel_items(*items, actor):
 
 
 def cancel_whole_order(order, actor):
-    return services.cancel_order(order, reason=CancellationReasonFactory(), actor=actor, via=API)
+    return writing.cancel_order(order, reason=CancellationReasonFactory(), actor=actor, via=API)
 
 
 @pytest.fixture
@@ -377,7 +378,7 @@ def test_revoking_a_billing_cancellation_skips_the_engine(db, fake, agent):
     cancellation = cancel_items(SettlementItemFactory().order_item, actor=agent)
     Delivery.objects.filter(cancellation=cancellation).update(status=DeliveryStatus.DELIVERED)
 
-    services.revoke_cancellation(cancellation, actor=agent, via=API)
+    revoking.revoke_cancellation(cancellation, actor=agent, via=API)
 
     revoke = Delivery.objects.get(cancellation=cancellation, action=Action.REVOKE)
     assert revoke.status == DeliveryStatus.SKIPPED

@@ -7,9 +7,9 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from backoffice.models import StaffProfile
-from cancellations import services
 from cancellations.errors import CancellationError
 from cancellations.models import AuditEntry, Cancellation
+from cancellations.services import updating, writing
 from providers.models import Delivery, ProviderSetting
 from tests.cancellations.test_views import cancel_data
 from tests.factories import CancellationReasonFactory, OrderFactory, OrderItemFactory
@@ -32,7 +32,7 @@ def order(db):
 
 
 def cancel(order, **kwargs):
-    return services.cancel_order(
+    return writing.cancel_order(
         order, reason=CancellationReasonFactory(), via=AuditEntry.Via.API, **kwargs
     )
 
@@ -82,7 +82,7 @@ def test_with_callisto_switched_off_no_salesforce_user_is_needed(order, agent, d
 
 def test_an_update_that_drops_the_external_user_id_is_refused(callisto_enabled, order, agent):
     reason = CancellationReasonFactory()
-    cancellation = services.cancel_order(
+    cancellation = writing.cancel_order(
         order,
         reason=reason,
         actor=agent,
@@ -92,7 +92,7 @@ def test_an_update_that_drops_the_external_user_id_is_refused(callisto_enabled, 
     )
 
     with pytest.raises(CancellationError) as refused:
-        services.update_cancellation(
+        updating.update_cancellation(
             cancellation,
             order=order,
             reason=reason,

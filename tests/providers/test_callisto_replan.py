@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
-from cancellations import services
 from cancellations.models import AuditEntry
+from cancellations.services import updating, writing
 from providers import dispatch
 from providers.base import Action, Outcome, ProviderConfig
 from providers.callisto import DELIVERED, CallistoAdapter
@@ -241,7 +241,7 @@ def test_rescheduling_a_delivered_cancellation_moves_it_at_callisto(enabled):
     OrderItemFactory(order=order)
     reason = CancellationReasonFactory()
     first_day = timezone.now() + timedelta(days=10)
-    cancellation = services.cancel_order(
+    cancellation = writing.cancel_order(
         order,
         reason=reason,
         actor=None,
@@ -251,7 +251,7 @@ def test_rescheduling_a_delivered_cancellation_moves_it_at_callisto(enabled):
     )
     dispatch.deliver_due()
 
-    services.update_cancellation(
+    updating.update_cancellation(
         cancellation,
         order=order,
         reason=reason,

@@ -7,8 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from cancellations import billing, services
+from cancellations import billing
 from cancellations.models import AuditEntry
+from cancellations.services import quoting, writing
 from providers.base import ProviderConfig
 from providers.billing import BillingAdapter
 from providers.contracts import openapi_schema, schema_errors
@@ -50,15 +51,15 @@ def service_items(order, count, **item):
 
 
 def whole(order, reason, user):
-    return services.cancel_order(order, reason=reason, actor=user, via=API)
+    return writing.cancel_order(order, reason=reason, actor=user, via=API)
 
 
 def scheduled_partial(order, reason, user):
     first = order.items.order_by("pk").first()
-    return services.cancel_order(
+    return writing.cancel_order(
         order,
         reason=reason,
-        items=[services.ItemPick(first.pk, first.quantity)],
+        items=[quoting.ItemPick(first.pk, first.quantity)],
         churn_time=timezone.now() + timedelta(days=3),
         actor=user,
         via=API,

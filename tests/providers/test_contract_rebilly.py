@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from cancellations import services
 from cancellations.models import AuditEntry
+from cancellations.services import quoting, writing
 from providers.base import Action, ProviderConfig
 from providers.contracts import schema, schema_errors
 from providers.rebilly import RebillyAdapter
@@ -42,8 +42,8 @@ def cancellation(**kwargs):
         OrderItemFactory(order=order),
     ]
     if kwargs.pop("partial", False):
-        kwargs["items"] = [services.ItemPick(order_item_id=items[0].pk, quantity=1)]
-    return services.cancel_order(
+        kwargs["items"] = [quoting.ItemPick(order_item_id=items[0].pk, quantity=1)]
+    return writing.cancel_order(
         order,
         reason=CancellationReasonFactory(),
         actor=None,
@@ -59,7 +59,7 @@ def line(kind="debit", **changes):
         "unit_price_currency": "EUR",
         "quantity": 2,
     }
-    return services.ExtraLine(**{**values, **changes})
+    return quoting.ExtraLine(**{**values, **changes})
 
 
 CASES = {

@@ -11,8 +11,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
 
-from cancellations import services
 from cancellations.models import AuditEntry, Cancellation
+from cancellations.services import quoting, writing
 from cancellations.states import CancellationStatus, OrderStatus
 from reasons.models import ProviderKind, ReasonMapping
 from tests.factories import CancellationReasonFactory, OrderFactory, OrderItemFactory, UserFactory
@@ -334,10 +334,10 @@ def test_a_delete_for_an_order_without_cancellation_is_404(client, order):
 def test_a_delete_of_an_order_with_several_cancellations_asks_for_the_id(client, order, reason):
     item = order.items.get()
     for _ in range(2):
-        services.cancel_order(
+        writing.cancel_order(
             order,
             reason=reason,
-            items=[services.ItemPick(item.pk, 1)],
+            items=[quoting.ItemPick(item.pk, 1)],
             actor=None,
             via=AuditEntry.Via.SYSTEM,
         )

@@ -6,9 +6,9 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from cancellations import services
 from cancellations.errors import CancellationError
 from cancellations.models import AuditEntry, Cancellation
+from cancellations.services import updating
 from providers import dispatch
 from providers.base import Outcome
 from providers.models import Delivery
@@ -236,7 +236,7 @@ def test_the_revoke_is_skipped_for_a_provider_that_cannot_revoke(make_provider):
 
 def replan(cancellation, **changes):
     changes.setdefault("reason", cancellation.reason)
-    return services.update_cancellation(
+    return updating.update_cancellation(
         cancellation,
         order=cancellation.order,
         actor=None,
@@ -312,7 +312,7 @@ def test_an_unchanged_repeat_of_an_update_writes_nothing(make_provider):
     cancellation = cancel(churn_time=timezone.now() + timedelta(days=3), request_fingerprint="x")
     dispatch.deliver_due()
 
-    services.update_cancellation(
+    updating.update_cancellation(
         cancellation,
         order=cancellation.order,
         reason=CancellationReasonFactory(),

@@ -9,7 +9,7 @@ from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
 
 from providers import contracts
-from reasons import services
+from reasons import sync
 from reasons.models import CancellationReason
 from tests.factories import CancellationReasonFactory
 from tests.reasons.test_api import LIST, client_for
@@ -32,7 +32,7 @@ def served_schema(pointer: str) -> dict:
 @pytest.fixture
 def pulled(omnitron):
     omnitron.update_reason(5, cancellation_type="exchange")
-    run = services.pull_reasons()
+    run = sync.pull_reasons()
     assert run.succeeded and "exchange" in run.warnings
     return client_for("reasons.view_cancellationreason")
 

@@ -6,12 +6,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone, translation
 
-from cancellations import services as cancellation_services
 from cancellations.errors import CancellationError
 from cancellations.models import AuditEntry
+from cancellations.services import writing
 from providers.fakes.omnitron import OmnitronFake, demo_catalog, make_catalog
 from providers.omnitron import OmnitronAdapter
-from reasons import services
+from reasons import services, sync
 from reasons.models import (
     CancellationReason,
     ReasonMapping,
@@ -37,7 +37,7 @@ def snapshot_of_catalog():
 
 
 def test_first_pull_creates_every_reason_of_every_page(omnitron):
-    run = services.pull_reasons()
+    run = sync.pull_reasons()
 
     assert run.succeeded
     assert (run.fetched_count, run.created_count, run.updated_count) == (12, 12, 0)
@@ -47,7 +47,7 @@ def test_first_pull_creates_every_reason_of_every_page(omnitron):
 def test_pull_maps_omnitrons_fields_to_storno_fields(omnitron):
     omnitron.update_reason(11, order=50, cancellation_type="refund", extra_information_needed=True)
 
-    services.pull_reasons()
+    sync.pull_reasons()
 
     reason = CancellationReason.objects.get(omnitron_id=11)
     assert reason.subject == "Sipariş yanlışlıkla verildi."
@@ -58,7 +58,7 @@ def test_pull_maps_omnitrons_fields_to_storno_fields(omnitron):
 
 
 def test_pull_fills_the_translated_subjects_from_omnitrons_translations(omnitron):
-    services.pull_reasons()
+    sync.pull_reasons()
 
     reason = CancellationReason.objects.get(omnitron_id=1)
     assert (reason.subject_tr, reason.subject_de, reason.subject_en) == (
@@ -69,10 +69,10 @@ def test_pull_fills_the_translated_subjects_from_omnitrons_translations(omnitron
 
 
 def test_pull_without_translations_keeps_the_translated_subjects(omnitron):
-    services.pull_reasons()
+    sync.pull_reasons()
     omnitron.update_reason(1, translations=None)
 
-    services.pull_reasons()
+    sync.pull_reasons()
 
     assert CancellationReason.objects.get(omnitron_id=1).subject_de == "Falsches Produkt gekauft."
 
@@ -81,21 +81,21 @@ def test_pull_without_translations_keeps_the_translated_subjects(omnitron):
 
 
 def test_a_second_pull_without_upstream_change_changes_nothing(omnitron):
-    services.pull_reasons()
+    sync.pull_reasons()
     before = snapshot_of_catalog()
 
-    run = services.pull_reasons()
+    run = sync.pull_reasons()
 
     assert (run.created_count, run.updated_count, run.deactivated_count) == (0, 0, 0)
     assert snapshot_of_catalog() == before
 
 
 def test_an_upstream_change_updates_the_reason_and_its_modified_date(omnitron):
-    services.pull_reasons()
+    sync.pull_reasons()
     before = CancellationReason.objects.get(omnitron_id=3)
     omnitron.update_reason(3, subject="Fiyatı çok yüksek.")
 
-    run = services.pull_reasons()
+    run = sync.pull_reasons()
 
     after = CancellationReason.objects.get(omnitron_id=3)
     assert run.updated_count == 1
@@ -105,43 +105,43 @@ def test_an_upstream_change_updates_the_reason_and_its_modified_date(omnitron):
 
 
 def test_a_reason_gone_upstream_is_deactivated_not_deleted(omnitron):
-    services.pull_reasons()
+    sync.pull_reasons()
     omnitron.remove_reason(5)
 
-    run = services.pull_reasons()
+    run = sync.pull_reasons()
 
     assert run.deactivated_count == 1
     assert CancellationReason.objects.get(omnitron_id=5).is_active is False
 
 
 def test_a_reason_soft_deleted_upstream_is_deactivated(omnitron):
-    services.pull_reasons()
+    sync.pull_reasons()
     omnitron.update_reason(5, is_active=False)
 
-    services.pull_reasons()
+    sync.pull_reasons()
 
     assert CancellationReason.objects.get(omnitron_id=5).is_active is False
 
 
 def test_a_reason_back_upstream_is_active_again(omnitron):
-    services.pull_reasons()
+    sync.pull_reasons()
     removed = omnitron.catalog[4]
     omnitron.remove_reason(5)
-    services.pull_reasons()
+    sync.pull_reasons()
     omnitron.set_catalog([*omnitron.catalog, removed])
 
-    services.pull_reasons()
+    sync.pull_reasons()
 
     assert CancellationReason.objects.get(omnitron_id=5).is_active is True
 
 
 def test_a_deactivated_reason_still_used_by_a_cancellation_is_kept(omnitron):
-    services.pull_reasons()
+    sync.pull_reasons()
     used = CancellationReason.objects.get(omnitron_id=2)
     CancellationFactory(reason=used)
     omnitron.remove_reason(2)
 
-    services.pull_reasons()
+    sync.pull_reasons()
 
     used.refresh_from_db()
     assert used.is_active is False
@@ -152,32 +152,32 @@ def test_local_only_reasons_are_untouched(omnitron):
     local = CancellationReasonFactory(omnitron_id=None, subject="Kulanz", ordering=5)
     before = CancellationReason.objects.filter(pk=local.pk).values().get()
 
-    services.pull_reasons()
+    sync.pull_reasons()
 
     assert CancellationReason.objects.filter(pk=local.pk).values().get() == before
 
 
 def test_a_managers_ordering_survives_pulls_without_upstream_change(omnitron):
-    services.pull_reasons()
+    sync.pull_reasons()
     reason = CancellationReason.objects.get(omnitron_id=1)
     reason.ordering = 1
     reason.is_active = False
     services.save_reason(reason)
 
-    services.pull_reasons()
+    sync.pull_reasons()
 
     reason.refresh_from_db()
     assert (reason.ordering, reason.is_active) == (1, False)
 
 
 def test_an_upstream_change_of_a_curated_field_wins(omnitron):
-    services.pull_reasons()
+    sync.pull_reasons()
     reason = CancellationReason.objects.get(omnitron_id=1)
     reason.ordering = 1
     services.save_reason(reason)
     omnitron.update_reason(1, order=300)
 
-    services.pull_reasons()
+    sync.pull_reasons()
 
     reason.refresh_from_db()
     assert reason.ordering == 300
@@ -187,7 +187,7 @@ def test_a_catalog_over_many_pages_is_pulled_whole(omnitron):
     omnitron.set_catalog(make_catalog(1234))
     omnitron.page_size = 100
 
-    run = services.pull_reasons()
+    run = sync.pull_reasons()
 
     assert run.created_count == 1234
     assert len(omnitron.requests) == 13
@@ -233,13 +233,13 @@ def fault_next_link_on_another_host(fake):
     ],
 )
 def test_a_failed_pull_changes_nothing_and_records_why(omnitron, fault, cause):
-    services.pull_reasons()
+    sync.pull_reasons()
     omnitron.update_reason(1, subject="Geändert")
     omnitron.remove_reason(2)
     before = snapshot_of_catalog()
     fault(omnitron)
 
-    run = services.pull_reasons()
+    run = sync.pull_reasons()
 
     assert run.status == SyncStatus.FAILED
     assert run.error_cause == cause
@@ -252,7 +252,7 @@ def test_a_next_link_to_another_server_fails_the_run_naming_it_and_sends_it_noth
     with OmnitronFake(catalog=demo_catalog()) as elsewhere:
         omnitron.link_base_url = elsewhere.url
 
-        run = services.pull_reasons()
+        run = sync.pull_reasons()
 
     assert run.status == SyncStatus.FAILED
     assert run.error_cause == "foreign_next_link"
@@ -265,7 +265,7 @@ def test_a_next_link_to_another_server_fails_the_run_naming_it_and_sends_it_noth
 def test_a_failed_first_pull_creates_nothing(omnitron):
     omnitron.server_error_on_page = 3
 
-    run = services.pull_reasons()
+    run = sync.pull_reasons()
 
     assert not run.succeeded
     assert not CancellationReason.objects.exists()
@@ -274,7 +274,7 @@ def test_a_failed_first_pull_creates_nothing(omnitron):
 def test_a_pull_without_configuration_fails_naming_the_setting(settings):
     settings.OMNITRON_BASE_URL = ""
 
-    run = services.pull_reasons()
+    run = sync.pull_reasons()
 
     assert run.error_cause == "not_configured"
     assert "OMNITRON_BASE_URL" in run.error
@@ -286,7 +286,7 @@ def test_a_pull_without_configuration_fails_naming_the_setting(settings):
 def test_each_run_records_its_counts_times_and_who_triggered_it(omnitron):
     manager = UserFactory()
 
-    run = services.pull_reasons(actor=manager, trigger=SyncTrigger.ADMIN)
+    run = sync.pull_reasons(actor=manager, trigger=SyncTrigger.ADMIN)
 
     assert run.triggered_by == manager
     assert run.trigger == SyncTrigger.ADMIN
@@ -297,8 +297,8 @@ def test_each_run_records_its_counts_times_and_who_triggered_it(omnitron):
 def test_a_pull_is_refused_while_another_is_running(omnitron):
     ReasonSyncRun.objects.create(trigger=SyncTrigger.SCHEDULE)
 
-    with pytest.raises(services.ReasonSyncInProgress):
-        services.pull_reasons()
+    with pytest.raises(sync.ReasonSyncInProgress):
+        sync.pull_reasons()
 
     assert not CancellationReason.objects.exists()
     assert omnitron.requests == []
@@ -310,7 +310,7 @@ def test_a_stale_running_pull_is_taken_over(omnitron, settings):
         trigger=SyncTrigger.SCHEDULE, started_at=timezone.now() - timedelta(minutes=31)
     )
 
-    run = services.pull_reasons()
+    run = sync.pull_reasons()
 
     stale.refresh_from_db()
     assert run.succeeded
@@ -324,7 +324,7 @@ def test_a_pull_taken_over_while_fetching_applies_nothing(omnitron):
             ReasonSyncRun.objects.update(status=SyncStatus.FAILED, error_cause="abandoned")
             return reasons
 
-    run = services.pull_reasons(adapter=TakenOverWhileFetching())
+    run = sync.pull_reasons(adapter=TakenOverWhileFetching())
 
     assert run.status == SyncStatus.FAILED
     assert not CancellationReason.objects.exists()
@@ -336,23 +336,23 @@ def test_an_unexpected_error_while_fetching_fails_the_run_and_releases_the_lock(
             raise RuntimeError("adapter bug")
 
     with pytest.raises(RuntimeError):
-        services.pull_reasons(adapter=Broken())
+        sync.pull_reasons(adapter=Broken())
 
     assert ReasonSyncRun.objects.get().error == "adapter bug"
-    assert services.pull_reasons().succeeded
+    assert sync.pull_reasons().succeeded
 
 
 # --- item 7: what a pull deactivates can no longer be chosen -----------------------------------
 
 
 def test_a_reason_deactivated_by_a_pull_is_refused_for_new_cancellations(omnitron):
-    services.pull_reasons()
+    sync.pull_reasons()
     omnitron.remove_reason(1)
-    services.pull_reasons()
+    sync.pull_reasons()
     order = OrderFactory()
 
     with pytest.raises(CancellationError) as caught:
-        cancellation_services.cancel_order(
+        writing.cancel_order(
             order,
             reason=CancellationReason.objects.get(omnitron_id=1),
             actor=UserFactory(),

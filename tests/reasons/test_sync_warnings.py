@@ -3,7 +3,7 @@ kept as UNKNOWN, reported on the sync run, never served as an unknown enum value
 
 import pytest
 
-from reasons import services
+from reasons import services, sync
 from reasons.models import CancellationReason, CancellationType
 
 pytestmark = pytest.mark.django_db
@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 def test_an_unknown_cancellation_type_is_kept_as_unknown_and_reported_on_the_run(omnitron):
     omnitron.update_reason(4, cancellation_type="exchange")
 
-    run = services.pull_reasons()
+    run = sync.pull_reasons()
 
     assert run.succeeded
     assert run.created_count == 12
@@ -26,14 +26,14 @@ def test_an_unknown_cancellation_type_is_kept_as_unknown_and_reported_on_the_run
 
 
 def test_a_pull_with_only_documented_types_has_no_warnings(omnitron):
-    assert services.pull_reasons().warnings == ""
+    assert sync.pull_reasons().warnings == ""
 
 
 def test_a_reason_whose_type_becomes_unknown_upstream_loses_its_old_type(omnitron):
-    services.pull_reasons()
+    sync.pull_reasons()
     omnitron.update_reason(9, cancellation_type="Refund")
 
-    run = services.pull_reasons()
+    run = sync.pull_reasons()
 
     assert CancellationReason.objects.get(omnitron_id=9).cancellation_type == ""
     assert run.updated_count == 1
@@ -42,11 +42,11 @@ def test_a_reason_whose_type_becomes_unknown_upstream_loses_its_old_type(omnitro
 
 def test_an_unknown_type_is_reported_on_every_pull_until_omnitron_fixes_it(omnitron):
     omnitron.update_reason(2, cancellation_type="exchange")
-    services.pull_reasons()
+    sync.pull_reasons()
 
-    again = services.pull_reasons()
+    again = sync.pull_reasons()
     omnitron.update_reason(2, cancellation_type="refund")
-    fixed = services.pull_reasons()
+    fixed = sync.pull_reasons()
 
     assert "pk 2" in again.warnings
     assert again.updated_count == 0
@@ -56,12 +56,12 @@ def test_an_unknown_type_is_reported_on_every_pull_until_omnitron_fixes_it(omnit
 
 def test_a_managers_type_for_an_unknown_one_survives_pulls_until_omnitron_changes_it(omnitron):
     omnitron.update_reason(2, cancellation_type="exchange")
-    services.pull_reasons()
+    sync.pull_reasons()
     reason = CancellationReason.objects.get(omnitron_id=2)
     reason.cancellation_type = "cancel"
     services.save_reason(reason)
 
-    services.pull_reasons()
+    sync.pull_reasons()
 
     reason.refresh_from_db()
     assert reason.cancellation_type == "cancel"

@@ -13,9 +13,10 @@ from django.utils import timezone
 
 from backoffice.models import StaffProfile
 from backoffice.roles import BULK_OPERATOR, CUSTOMER_SERVICE, REASON_MANAGER, sync_roles
-from cancellations import billing, services
+from cancellations import billing
 from cancellations.errors import CancellationError
 from cancellations.models import AuditEntry, Order, SettlementState
+from cancellations.services import order_changes, writing
 from cancellations.states import OrderStatus
 from reasons.models import CancellationReason
 
@@ -154,7 +155,7 @@ class Command(BaseCommand):
                         "billing_item_id": billing_item_id(number, index),
                     }
                 items.append(
-                    services.NewOrderItem(
+                    order_changes.NewOrderItem(
                         sku=sku,
                         description=text,
                         quantity=rng.choice([1, 1, 1, 2, 3]),
@@ -162,7 +163,7 @@ class Command(BaseCommand):
                         **subscription,
                     )
                 )
-            order = services.create_order(
+            order = order_changes.create_order(
                 number=number,
                 customer_name=rng.choice(CUSTOMERS),
                 customer_email=f"customer{n}@example.com",
@@ -188,7 +189,7 @@ class Command(BaseCommand):
             if reasons and order.is_cancellable and rng.random() < 0.12:
                 try:
                     with transaction.atomic():
-                        services.cancel_order(
+                        writing.cancel_order(
                             order,
                             reason=rng.choice(reasons),
                             actor=agent,

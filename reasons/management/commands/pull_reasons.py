@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from reasons import services
+from reasons import sync
 from reasons.models import SyncTrigger
 
 
@@ -9,8 +9,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            run = services.pull_reasons(trigger=SyncTrigger.COMMAND)
-        except services.ReasonSyncInProgress as exc:
+            run = sync.pull_reasons(trigger=SyncTrigger.COMMAND)
+        except sync.ReasonSyncInProgress as exc:
             raise CommandError(" ".join(exc.messages)) from exc
         if not run.succeeded:
             raise CommandError(f"Pull failed ({run.error_cause}): {run.error}")

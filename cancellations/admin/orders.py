@@ -1,0 +1,357 @@
+"""The admin of orders: their items, settlement items and cancellations; the order form
+(update_order_details) and the cancel action (cancel_order)."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from backoffice.admin_mixins import ReadOnlyTabularInline
+from reasons.models import CancellationReason
+
+from .. import billing
+from ..audit import AuditInfo
+from ..errors import CancellationError
+from ..external_ids import clean_external_ids
+from ..models import (
+    Cancellation,
+    Order,
+    OrderItem,
+)
+from ..services import order_changes, quoting, writing
+from ..states import CancellationStatus
+from .common import Via, action_context, report_failures, salesforce_user_id
+
+
+class OrderItemInline(ReadOnlyTabularInline):
+    """Items as they came in. Quantities and prices are what cancellations were computed from,
+    so they are never edited by hand; cancelled_quantity moves only through cancellations."""
+
+    model = OrderItem
+    fields = [
+        "sku",
+        "description",
+        "quantity",
+        "cancelled_quantity",
+        "unit_price_amount",
+        "unit_price_currency",
+        "period_start",
+        "period_end",
+        "billing_item_id",
+    ]
+    readonly_fields = fields
+
+
+class OrderCancellationInline(ReadOnlyTabularInline):
+    model = Cancellation
+    fields = ["id", "status", "reason", "churn_time", "created_by", "created_time"]
+    readonly_fields = fields
+    show_change_link = True
+    verbose_name_plural = _("cancellations")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("reason", "created_by")
+
+
+def _settlement_line(settlement) -> str:
+    text = format_html(
+        "#{} · {} {} · {} – {} · {}",
+        settlement.pk,
+        settlement.amount,
+        settlement.currency,
+        timezone.localtime(settlement.period_start).date(),
+        timezone.localtime(settlement.period_end).date(),
+        settlement.get_state_display(),
+    )
+    if settlement.is_removed:
+        return format_html("<del>{}</del> ({})", text, _("removed"))
+    return text
+
+
+class OrderAdminForm(forms.ModelForm):
+    class Meta:
+        model = Order
+        fields = ["customer_name", "customer_email", "external_ids"]
+
+    def clean_external_ids(self):
+        # The same validator order_changes.update_order_details applies, so errors show on the form.
+        try:
+            return clean_external_ids(self.cleaned_data["external_ids"])
+        except ValidationError as error:
+            # Keys come as "external_ids.callisto": name the provider key in the message.
+            raise ValidationError(
+                [
+                    f"{name.removeprefix('external_ids.')}: {message}"
+                    if name != "external_ids"
+                    else message
+                    for name, field_messages in error.message_dict.items()
+                    for message in field_messages
+                ]
+            ) from error
+
+
+class CancelOrdersForm(forms.Form):
+    """The questions the "Cancel selected orders" action asks once for all selected orders."""
+
+    EFFECTIVE_NOW = "now"
+    EFFECTIVE_AT = "at"
+
+    reason = forms.ModelChoiceField(label=_("Reason"), queryset=CancellationReason.objects.none())
+    description = forms.CharField(
+        label=_("Description"),
+        required=False,
+        max_length=255,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text=_("Required for reasons that need extra information. Sent to the providers."),
+    )
+    effective = forms.ChoiceField(
+        label=_("Effective"),
+        choices=[(EFFECTIVE_NOW, _("Now")), (EFFECTIVE_AT, _("At a date and time"))],
+        initial=EFFECTIVE_NOW,
+        widget=forms.RadioSelect,
+    )
+    effective_at = forms.DateTimeField(
+        label=_("Effective at"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    prorated = forms.BooleanField(
+        label=_("Prorated"),
+        required=False,
+        help_text=_("Credit the unused part of each item's service period."),
+    )
+    comment = forms.CharField(label=_("Audit comment"), required=False, max_length=255)
+    ticket_link = forms.CharField(label=_("Ticket link"), required=False, max_length=255)
+
+    # Service argument → form field, for showing the service's errors next to the field.
+    SERVICE_FIELDS = {
+        "reason": "reason",
+        "description": "description",
+        "churn_time": "effective_at",
+        "prorated": "prorated",
+    }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["reason"].queryset = CancellationReason.objects.active().in_catalog_order()
+        self.fields["effective_at"].help_text = _("In your time zone, %(zone)s.") % {
+            "zone": timezone.get_current_timezone_name()
+        }
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("effective") == self.EFFECTIVE_AT and not cleaned.get("effective_at"):
+            self.add_error("effective_at", _("Give the date and time, or choose “Now”."))
+        return cleaned
+
+    def service_arguments(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "reason": data["reason"],
+            "description": data["description"],
+            "churn_time": data["effective_at"] if data["effective"] == self.EFFECTIVE_AT else None,
+            "prorated": data["prorated"],
+        }
+
+    def audit_info(self) -> AuditInfo:
+        return AuditInfo(
+            comment=self.cleaned_data["comment"], ticket_link=self.cleaned_data["ticket_link"]
+        )
+
+    def add_service_errors(self, error: CancellationError) -> bool:
+        """Put the service's input errors on their fields; False if none concerned the form."""
+        found = False
+        for name, field_errors in error.message_dict.items():
+            field = self.SERVICE_FIELDS.get(name)
+            if field:
+                for message in field_errors:
+                    self.add_error(field, message)
+                found = True
+        return found
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    form = OrderAdminForm
+    list_display = [
+        "number",
+        "customer_name",
+        "channel",
+        "status",
+        "placed_at",
+        "item_count",
+        "parent",
+    ]
+    list_select_related = ["parent"]
+    list_filter = ["status", "channel", ("placed_at", admin.DateFieldListFilter)]
+    date_hierarchy = "placed_at"
+    search_fields = ["number", "customer_name", "customer_email"]
+    show_full_result_count = False
+    list_per_page = 50
+    readonly_fields = [
+        "number",
+        "status",
+        "channel",
+        "parent",
+        "placed_at",
+        "currency",
+        "created_at",
+        "updated_at",
+        "billing_overview",
+    ]
+    fieldsets = [
+        (None, {"fields": ["number", "status", "channel", "parent", "placed_at", "currency"]}),
+        (_("Customer"), {"fields": ["customer_name", "customer_email"]}),
+        (
+            _("Provider references"),
+            {
+                "fields": ["external_ids"],
+                "description": _(
+                    'For example {"callisto": "4711", "rebilly": "ord_1", '
+                    '"js7ControllerId": "jobs", "js7OrderIds": ["#1"]}.'
+                ),
+            },
+        ),
+        (_("Billing"), {"fields": ["billing_overview"]}),
+        (_("History"), {"fields": ["created_at", "updated_at"]}),
+    ]
+    inlines = [OrderItemInline, OrderCancellationInline]
+    actions = ["cancel_orders"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(item_count=Count("items"))
+
+    @admin.display(description=_("items"), ordering="item_count")
+    def item_count(self, order):
+        return order.item_count
+
+    @admin.display(description=_("settlement items and what blocks cancelling"))
+    def billing_overview(self, order):
+        """Per item: its settlement items (removed ones struck through) and why it can't be
+        cancelled now. Five queries whatever the size of the order."""
+        if order.pk is None:
+            return "—"
+        settlements: dict[int, list] = {}
+        for settlement in billing.settlement_items(order):
+            settlements.setdefault(settlement.order_item_id, []).append(settlement)
+        blocked = billing.blocked_items(order)
+        rows = [
+            format_html(
+                "<li><strong>{}</strong> {}<ul>{}</ul>{}</li>",
+                item.sku,
+                item.description,
+                format_html_join(
+                    "", "<li>{}</li>", ((_settlement_line(s),) for s in settlements[item.pk])
+                )
+                if item.pk in settlements
+                else format_html("<li>{}</li>", _("no settlement items")),
+                format_html(
+                    '<p class="errornote">{} {}</p>',
+                    _("Can't be cancelled:"),
+                    " ".join(blocked[item.pk]),
+                )
+                if item.pk in blocked
+                else "",
+            )
+            for item in order.items.order_by("id")
+        ]
+        return format_html("<ul>{}</ul>", format_html_join("", "{}", ((row,) for row in rows)))
+
+    # Orders come in through the API (order_changes.create_order) and are kept for the audit trail.
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_cancel_permission(self, request):
+        return request.user.has_perm("cancellations.cancel_order")
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        try:
+            order_changes.update_order_details(
+                obj,
+                actor=request.user,
+                via=Via.ADMIN,
+                customer_name=data["customer_name"],
+                customer_email=data["customer_email"],
+                external_ids=data["external_ids"],
+            )
+        except CancellationError as error:
+            # Only reached if the order changed between validation and saving.
+            self.message_user(request, " ".join(error.messages), messages.ERROR)
+
+    @admin.action(description=_("Cancel selected orders"), permissions=["cancel"])
+    def cancel_orders(self, request, queryset):
+        orders = list(queryset.order_by("placed_at", "pk"))
+        form = CancelOrdersForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid() and self._input_accepted(form, orders):
+            self._cancel_each(request, orders, form)
+            return None
+        context = action_context(
+            self,
+            request,
+            title=_("Cancel orders"),
+            form=form,
+            objects=orders,
+            action="cancel_orders",
+        )
+        return TemplateResponse(request, "admin/cancellations/order/cancel_orders.html", context)
+
+    def _input_accepted(self, form, orders) -> bool:
+        """Ask the service whether reason, description and time are acceptable before cancelling
+        anything, so that bad input changes nothing. These rules don't depend on the order, so
+        one order that can still be cancelled is enough to judge them."""
+        sample = next((order for order in orders if order.is_cancellable), None)
+        if sample is None:
+            return True  # every order will be refused with its own message
+        try:
+            quoting.quote_cancellation(sample, **form.service_arguments())
+        except CancellationError as error:
+            return not form.add_service_errors(error)
+        return True
+
+    def _cancel_each(self, request, orders, form) -> None:
+        done, scheduled, failures = 0, 0, []
+        for order in orders:
+            try:
+                cancellation = writing.cancel_order(
+                    order,
+                    actor=request.user,
+                    via=Via.ADMIN,
+                    external_user_id=salesforce_user_id(request.user),
+                    audit=form.audit_info(),
+                    **form.service_arguments(),
+                )
+            except CancellationError as error:
+                failures.append((order.number, error))
+                continue
+            if cancellation.status == CancellationStatus.CONFIRMED:
+                scheduled += 1
+            else:
+                done += 1
+        if done:
+            self.message_user(
+                request,
+                ngettext("Cancelled %(count)d order.", "Cancelled %(count)d orders.", done)
+                % {"count": done},
+                messages.SUCCESS,
+            )
+        if scheduled:
+            self.message_user(
+                request,
+                ngettext(
+                    "Scheduled the cancellation of %(count)d order.",
+                    "Scheduled the cancellation of %(count)d orders.",
+                    scheduled,
+                )
+                % {"count": scheduled},
+                messages.SUCCESS,
+            )
+        report_failures(self, request, failures)

@@ -1,0 +1,309 @@
+"""Changing a cancellation that exists: update_cancellation (re-plan, confirm a draft, correct
+who asked) and upsert_cancellation (Rebilly's PUT with the status the client asked for)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from providers.base import Action as DeliveryAction
+from providers.outbox import enqueue_deliveries
+from reasons.models import CancellationReason
+
+from .. import audit as audit_log
+from .. import ownership
+from ..audit import AuditInfo
+from ..errors import CancellationError
+from ..models import (
+    CanceledBy,
+    Cancellation,
+    Order,
+)
+from ..states import (
+    CancellationStatus,
+    check_cancellation_transition,
+    check_requested_status,
+)
+from .effect import mark_completed, take_effect
+from .locks import blocked_items, lock_items, lock_order
+from .quoting import ExtraLine, ItemPick, quote_cancellation, reason_errors
+from .revoking import revoke_cancellation
+from .writing import cancel_order, check_request_fields, write_plan
+
+
+def _plan_signature(*, reason_id, items, lines, churn_time, churn_time_policy, prorated) -> dict:
+    return {
+        "reason": reason_id,
+        "items": None if items is None else sorted((p.order_item_id, p.quantity) for p in items),
+        "lines": [
+            (
+                line.type,
+                str(line.unit_price_amount),
+                line.unit_price_currency,
+                line.quantity,
+                line.description,
+            )
+            for line in lines
+        ],
+        "churn_time": churn_time.isoformat() if churn_time and not churn_time_policy else None,
+        "churn_time_policy": churn_time_policy or "",
+        "prorated": bool(prorated),
+    }
+
+
+def _stored_signature(cancellation: Cancellation) -> dict:
+    items = None
+    if not cancellation.is_whole_order:
+        items = [ItemPick(row.order_item_id, row.quantity) for row in cancellation.items.all()]
+    lines = [
+        ExtraLine(
+            line.type,
+            line.unit_price_amount,
+            line.unit_price_currency,
+            line.quantity,
+            line.description,
+        )
+        for line in cancellation.lines.all()
+    ]
+    return _plan_signature(
+        reason_id=cancellation.reason_id,
+        items=items,
+        lines=lines,
+        churn_time=cancellation.churn_time,
+        churn_time_policy=cancellation.churn_time_policy,
+        prorated=cancellation.prorated,
+    )
+
+
+def _check_changeable(cancellation: Cancellation, *, order: Order, draft: bool) -> None:
+    """What no update may do: move to another order, touch a revoked cancellation, or make
+    anything but a draft a draft again."""
+    if order.pk != cancellation.order_id:
+        raise CancellationError(
+            {"order": _("A cancellation can't move to another order.")}, code="invalid"
+        )
+    if cancellation.status == CancellationStatus.REVOKED:
+        raise CancellationError(
+            {"status": _("A revoked cancellation can't be changed.")}, code="invalid"
+        )
+    if draft and cancellation.status != CancellationStatus.DRAFT:
+        check_cancellation_transition(cancellation.status, CancellationStatus.DRAFT)
+
+
+def _plan_changed(cancellation: Cancellation, **plan) -> bool:
+    """Whether the wanted plan differs from the stored one; refused once effective."""
+    before = _stored_signature(cancellation)
+    wanted = _plan_signature(**plan)
+    effective = cancellation.status == CancellationStatus.COMPLETED
+    if effective:
+        # Once effective, "no time given" means "leave the time as it was".
+        if plan["churn_time"] is None:
+            wanted["churn_time"] = before["churn_time"]
+        if not plan["churn_time_policy"]:
+            wanted["churn_time_policy"] = before["churn_time_policy"]
+    if before == wanted:
+        return False
+    if effective:
+        changed = sorted(k for k in wanted if wanted[k] != before[k])
+        raise CancellationError(
+            {
+                name: _("Can't change once effective; revoke it and cancel again.")
+                for name in changed
+            },
+            code="invalid",
+        )
+    return True
+
+
+def _take_request_fields(
+    cancellation: Cancellation,
+    *,
+    reason,
+    description: str,
+    canceled_by: str,
+    churn_time_policy: str,
+    external_user_id: str,
+    audit: AuditInfo,
+    request_fingerprint: str,
+) -> None:
+    cancellation.reason = reason
+    cancellation.description = description.strip()
+    cancellation.canceled_by = canceled_by
+    cancellation.churn_time_policy = churn_time_policy or ""
+    cancellation.external_user_id = external_user_id
+    cancellation.audit_comment = audit.comment
+    cancellation.audit_time_spent = audit.time_spent
+    cancellation.audit_ticket_link = audit.ticket_link
+    cancellation.request_fingerprint = request_fingerprint
+
+
+def update_cancellation(
+    cancellation: Cancellation,
+    *,
+    order: Order,
+    reason: CancellationReason | None,
+    actor,
+    via: str,
+    items: list[ItemPick] | None = None,
+    lines: list[ExtraLine] = (),
+    churn_time: datetime | None = None,
+    churn_time_policy: str = "",
+    prorated: bool = False,
+    description: str = "",
+    canceled_by: str = CanceledBy.MERCHANT,
+    external_user_id: str = "",
+    audit: AuditInfo = AuditInfo(),
+    request_fingerprint: str = "",
+    draft: bool = False,
+) -> tuple[Cancellation, bool]:
+    """The update half of an upsert. Returns (cancellation, changed).
+
+    A scheduled cancellation may be re-planned entirely. Once effective, only the description,
+    who asked and the audit note may change: anything else needs a revoke and a new
+    cancellation, so that what the providers were told stays true.
+
+    A draft stays a draft (re-planned, nothing else changes) with draft=True; without, it is
+    confirmed: quoted again as of now and from then on like any new cancellation (effective
+    at once or scheduled, providers told). Nothing else can become a draft again."""
+    ownership.check_may_act_on(actor, cancellation)
+    check_request_fields(canceled_by, audit=audit, external_user_id=external_user_id)
+    with transaction.atomic():
+        locked_order = lock_order(cancellation.order_id)
+        cancellation = Cancellation.objects.select_for_update().get(pk=cancellation.pk)
+        if request_fingerprint and request_fingerprint == cancellation.request_fingerprint:
+            return cancellation, False
+        _check_changeable(cancellation, order=order, draft=draft)
+        confirming = cancellation.status == CancellationStatus.DRAFT and not draft
+        errors = reason_errors(reason, description)
+        if errors:
+            raise CancellationError(errors, code="invalid")
+        plan_changed = _plan_changed(
+            cancellation,
+            reason_id=reason.pk,
+            items=items,
+            lines=lines,
+            churn_time=churn_time,
+            churn_time_policy=churn_time_policy,
+            prorated=prorated,
+        )
+        now = timezone.now()
+        # A draft being confirmed is quoted again: its quote was as of when it was stored.
+        replan = plan_changed or confirming
+        if replan:
+            lock_items(locked_order)
+            quote = quote_cancellation(
+                locked_order,
+                reason=reason,
+                items=items,
+                lines=lines,
+                churn_time=churn_time,
+                churn_time_policy=churn_time_policy,
+                prorated=prorated,
+                description=description,
+                now=now,
+                excluding=cancellation.pk,
+                blocked=blocked_items(locked_order),
+            )
+            cancellation.items.all().delete()
+            cancellation.lines.all().delete()
+        _take_request_fields(
+            cancellation,
+            reason=reason,
+            description=description,
+            canceled_by=canceled_by,
+            churn_time_policy=churn_time_policy,
+            external_user_id=external_user_id,
+            audit=audit,
+            request_fingerprint=request_fingerprint,
+        )
+        if confirming:
+            check_cancellation_transition(cancellation.status, CancellationStatus.CONFIRMED)
+            cancellation.status = CancellationStatus.CONFIRMED
+            cancellation.canceled_time = now
+            cancellation.order_status_before = locked_order.status
+        effective_now = replan and not draft and not quote.is_scheduled
+        if effective_now:
+            mark_completed(cancellation, now)
+        if replan:
+            write_plan(cancellation, quote)
+        else:
+            cancellation.save()
+        trail = audit_log.Trail()
+        trail.add(
+            "cancellation.confirmed" if confirming else "cancellation.updated",
+            order=locked_order,
+            cancellation=cancellation,
+            actor=actor,
+            via=via,
+            data={"replanned": plan_changed},
+            audit=audit,
+        )
+        if effective_now:
+            take_effect(
+                cancellation,
+                locked_order,
+                trail=trail,
+                actor=actor,
+                via=via,
+                now=now,
+                audit=audit,
+                cancelled=[(q.order_item.pk, q.quantity) for q in quote.items],
+            )
+        trail.write()
+        # Any accepted change may alter what providers were told (plan, description, who):
+        # providers that take updates hear it again. A draft is told to no one.
+        if not draft:
+            enqueue_deliveries(cancellation, DeliveryAction.ADD)
+    return cancellation, True
+
+
+def upsert_cancellation(
+    existing: Cancellation | None,
+    *,
+    cancellation_id: str,
+    order: Order,
+    status: str,
+    actor,
+    via: str,
+    **plan,
+) -> tuple[Cancellation, bool]:
+    """Rebilly's PUT /order-cancellations/{id} with the `status` the client asked for; returns
+    (cancellation, created). `plan` is cancel_order's and update_cancellation's plan arguments
+    (reason, items, lines, churn_time…, audit).
+
+    draft: store (or re-plan) a plan that changes nothing; confirmed: take effect (a draft is
+    confirmed); revoked: revoke_cancellation, the plan is not applied; completed: only a
+    cancellation that is completed already (states.check_requested_status)."""
+    if existing is not None:
+        ownership.check_may_act_on(actor, existing)  # before "nothing to do": not theirs at all
+    check_requested_status(existing.status if existing else None, status)
+    if status == CancellationStatus.REVOKED:
+        if order.pk != existing.order_id:
+            raise CancellationError(
+                {"order": _("A cancellation can't move to another order.")}, code="invalid"
+            )
+        if existing.status == CancellationStatus.REVOKED:
+            return existing, False  # the same request again
+        audit = plan.get("audit") or AuditInfo()
+        return revoke_cancellation(existing, actor=actor, via=via, comment=audit.comment), False
+    draft = status == CancellationStatus.DRAFT
+    if existing is None:
+        created = cancel_order(
+            order, cancellation_id=cancellation_id, draft=draft, actor=actor, via=via, **plan
+        )
+        return created, True
+    updated, _changed = update_cancellation(
+        existing, order=order, draft=draft, actor=actor, via=via, **plan
+    )
+    return updated, False
+
+
+def request_fingerprint(payload) -> str:
+    """A stable hash of a request body, for telling a repeated PUT from a changed one."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,0 +1,305 @@
+"""Writing a new cancellation: cancel_order (the single path: staff form, admin, API, Callisto,
+billing engine) and the row constructors the bulk job shares with it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from providers.base import Action as DeliveryAction
+from providers.outbox import enqueue_deliveries
+from reasons.models import CancellationReason
+
+from .. import audit as audit_log
+from ..audit import AuditInfo
+from ..errors import CancellationError
+from ..models import (
+    CANCELLATION_ID_RE,
+    CanceledBy,
+    Cancellation,
+    CancellationItem,
+    CancellationLine,
+    Order,
+)
+from ..states import (
+    CancellationStatus,
+)
+from .effect import mark_completed, take_effect
+from .locks import blocked_items, lock_order
+from .quoting import CancellationQuote, ExtraLine, ItemPick, canceled_by_errors, quote_cancellation
+
+
+def new_cancellation(
+    order: Order,
+    quote: CancellationQuote,
+    *,
+    reason,
+    description: str,
+    canceled_by: str,
+    churn_time_policy: str,
+    actor,
+    external_user_id: str,
+    audit,
+    now: datetime,
+    request_fingerprint: str = "",
+    kill_running: bool = False,
+    bulk_cancellation=None,
+    canceled_time: datetime | None = None,
+) -> Cancellation:
+    """The (unsaved) confirmed cancellation for a quote; one constructor for the single and
+    the bulk path. canceled_time: when it was asked for, if not now (see cancel_order)."""
+    cancellation = Cancellation(
+        order=order,
+        reason=reason,
+        description=description.strip(),
+        canceled_by=canceled_by,
+        status=CancellationStatus.CONFIRMED,
+        canceled_time=now if canceled_time is None else min(canceled_time, now),
+        churn_time_policy=churn_time_policy or "",
+        order_status_before=order.status,
+        created_by=actor if actor is not None and actor.pk else None,
+        external_user_id=external_user_id,
+        audit_comment=audit.comment,
+        audit_time_spent=audit.time_spent,
+        audit_ticket_link=audit.ticket_link,
+        request_fingerprint=request_fingerprint,
+        kill_running=kill_running,
+        bulk_cancellation=bulk_cancellation,
+    )
+    _apply_quote(cancellation, quote)
+    return cancellation
+
+
+def _apply_quote(cancellation: Cancellation, quote: CancellationQuote) -> None:
+    cancellation.is_whole_order = quote.is_whole_order
+    cancellation.churn_time = quote.effective_at
+    cancellation.prorated = quote.prorated
+    cancellation.currency = quote.currency
+    cancellation.prorated_credit_amount = quote.prorated_credit
+    cancellation.line_item_subtotal_amount = quote.line_item_subtotal
+
+
+def cancellation_item_rows(cancellation: Cancellation, quote: CancellationQuote):
+    return [
+        CancellationItem(
+            cancellation=cancellation,
+            order_item=q.order_item,
+            quantity=q.quantity,
+            prorated_credit_amount=q.prorated_credit,
+        )
+        for q in quote.items
+    ]
+
+
+def write_plan(
+    cancellation: Cancellation, quote: CancellationQuote
+) -> tuple[list[CancellationItem], list[CancellationLine]]:
+    _apply_quote(cancellation, quote)
+    cancellation.save()
+    items = CancellationItem.objects.bulk_create(cancellation_item_rows(cancellation, quote))
+    lines = CancellationLine.objects.bulk_create(
+        CancellationLine(
+            cancellation=cancellation,
+            type=line.type,
+            description=line.description,
+            unit_price_amount=line.unit_price_amount,
+            unit_price_currency=line.unit_price_currency,
+            quantity=line.quantity,
+            period_start=line.period_start,
+            period_end=line.period_end,
+        )
+        for line in quote.lines
+    )
+    return items, lines
+
+
+def _keep_written(cancellation: Cancellation, items, lines, deliveries) -> None:
+    """Keep the rows just written as the cancellation's prefetched items, lines and deliveries
+    (what selectors.cancellation_list() reads), in the order that reads them."""
+    cancellation._prefetched_objects_cache = {}
+    for name, rows in (
+        ("items", items),
+        ("lines", lines),
+        ("deliveries", sorted(deliveries, key=lambda row: (row.provider, row.action))),
+    ):
+        queryset = getattr(cancellation, name).all()
+        queryset._result_cache = list(rows)
+        queryset._prefetch_done = True
+        cancellation._prefetched_objects_cache[name] = queryset
+
+
+def plan_summary(cancellation: Cancellation, quote: CancellationQuote) -> dict:
+    return {
+        "reason": cancellation.reason_id,
+        "wholeOrder": quote.is_whole_order,
+        "items": [{"itemId": q.order_item.pk, "quantity": q.quantity} for q in quote.items],
+        "lines": len(quote.lines),
+        "effectiveAt": quote.effective_at.isoformat(),
+        "proratedCredit": str(quote.prorated_credit),
+        "lineItemSubtotal": str(quote.line_item_subtotal),
+        "currency": quote.currency,
+    }
+
+
+def _check_cancellation_id(cancellation_id: str | None) -> None:
+    if cancellation_id is None:
+        return
+    if not CANCELLATION_ID_RE.fullmatch(cancellation_id) or len(cancellation_id) > 50:
+        raise CancellationError(
+            {"id": _("Use at most 50 letters, digits and @ ~ - . _.")}, code="invalid"
+        )
+    if Cancellation.objects.filter(pk=cancellation_id).exists():
+        raise CancellationError(
+            {"id": _("A cancellation with this id exists already.")}, code="duplicate"
+        )
+
+
+MAX_MINUTES = 2**31 - 1
+# How far ahead of our clock a caller's clock may be (a given canceled_time).
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def check_request_fields(canceled_by: str, *, audit=None, external_user_id: str = "") -> None:
+    """Who asked and the audit note: checked here, not only by each interface, so no caller
+    can get a value past the service that the database would refuse."""
+    errors = canceled_by_errors(canceled_by)
+    texts = {"external_user_id": (external_user_id, 64)}
+    if audit is not None:
+        texts["audit.comment"] = (audit.comment, 255)
+        texts["audit.ticket_link"] = (audit.ticket_link, 255)
+        minutes = audit.time_spent
+        if minutes is not None and (
+            not isinstance(minutes, int)
+            or isinstance(minutes, bool)
+            or not 0 <= minutes <= MAX_MINUTES
+        ):
+            errors["audit.time_spent"] = _("Give whole minutes, 0 or more.")
+    for name, (text, limit) in texts.items():
+        if len(text or "") > limit:
+            errors[name] = _("Use at most %(limit)s characters.") % {"limit": limit}
+        elif "\x00" in (text or ""):
+            errors[name] = _("Must not contain NUL characters.")
+    if errors:
+        raise CancellationError(errors, code="invalid")
+
+
+def cancel_order(
+    order: Order,
+    *,
+    reason: CancellationReason | None,
+    actor,
+    via: str,
+    items: list[ItemPick] | None = None,
+    lines: list[ExtraLine] = (),
+    churn_time: datetime | None = None,
+    churn_time_policy: str = "",
+    prorated: bool = False,
+    description: str = "",
+    canceled_by: str = CanceledBy.MERCHANT,
+    external_user_id: str = "",
+    audit: AuditInfo = AuditInfo(),
+    cancellation_id: str | None = None,
+    request_fingerprint: str = "",
+    kill_running: bool = False,
+    bulk_cancellation=None,
+    canceled_time: datetime | None = None,
+    draft: bool = False,
+) -> Cancellation:
+    """Cancel the whole order (items=None) or some quantities of its items, now or later.
+
+    canceled_time: when the cancellation was entered, if that was before now (e.g. Callisto's
+    CancelTimestamp); a few minutes ahead of our clock count as now, later is refused.
+
+    Effective at once when the effective time has come (status completed), otherwise scheduled
+    (status confirmed) for complete_due_cancellations to apply. A draft (Rebilly's "so that the
+    cancellation and charge can be previewed") only stores the plan, quoted as of now: no item,
+    order or provider hears of it until update_cancellation confirms it.
+
+    The returned cancellation carries its items, lines and deliveries as written (prefetched),
+    so a caller can show it without reading it back."""
+    check_request_fields(canceled_by, audit=audit, external_user_id=external_user_id)
+    if canceled_time is not None and canceled_time > timezone.now() + CLOCK_SKEW:
+        raise CancellationError(
+            {"canceled_time": _("When it was entered can't be in the future.")}, code="invalid"
+        )
+    try:
+        with transaction.atomic():
+            order = lock_order(order, with_items=True)
+            _check_cancellation_id(cancellation_id)
+            now = timezone.now()
+            quote = quote_cancellation(
+                order,
+                reason=reason,
+                items=items,
+                lines=lines,
+                churn_time=churn_time,
+                churn_time_policy=churn_time_policy,
+                prorated=prorated,
+                description=description,
+                now=now,
+                reserved={
+                    item.pk: item.scheduled_quantity
+                    for item in order.items.all()
+                    if item.scheduled_quantity
+                },
+                blocked=blocked_items(order),
+            )
+            cancellation = new_cancellation(
+                order,
+                quote,
+                reason=reason,
+                description=description,
+                canceled_by=canceled_by,
+                churn_time_policy=churn_time_policy,
+                actor=actor,
+                external_user_id=external_user_id,
+                audit=audit,
+                now=now,
+                request_fingerprint=request_fingerprint,
+                kill_running=kill_running,
+                bulk_cancellation=bulk_cancellation,
+                canceled_time=canceled_time,
+            )
+            if cancellation_id:
+                cancellation.id = cancellation_id
+            effective_now = not quote.is_scheduled and not draft
+            if draft:
+                cancellation.status = CancellationStatus.DRAFT
+            elif effective_now:
+                # Effective at once: written as completed in the first place.
+                mark_completed(cancellation, now)
+            written = write_plan(cancellation, quote)
+            trail = audit_log.Trail()
+            trail.add(
+                "cancellation.created",
+                order=order,
+                cancellation=cancellation,
+                actor=actor,
+                via=via,
+                data={**plan_summary(cancellation, quote), **({"draft": True} if draft else {})},
+                audit=audit,
+            )
+            if effective_now:
+                take_effect(
+                    cancellation,
+                    order,
+                    trail=trail,
+                    actor=actor,
+                    via=via,
+                    now=now,
+                    audit=audit,
+                    cancelled=[(q.order_item.pk, q.quantity) for q in quote.items],
+                )
+            trail.write()
+            deliveries = [] if draft else enqueue_deliveries(cancellation, DeliveryAction.ADD)
+            _keep_written(cancellation, *written, deliveries)
+    except IntegrityError as exc:
+        # Two requests racing for one client-chosen id: the loser gets the same answer as if
+        # it had come second.
+        raise CancellationError(
+            {"id": _("A cancellation with this id exists already.")}, code="duplicate"
+        ) from exc
+    return cancellation
