@@ -175,6 +175,9 @@ def main(argv=None) -> None:
 
     started = time.perf_counter()
     write_orders(args.orders)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")  # the job plans its order query on fresh statistics
     setup_seconds = time.perf_counter() - started
 
     job = bulk.start_bulk_cancellation(
