@@ -11,7 +11,9 @@ Callisto, Rebilly and JS7, with all four providers enabled. Then it runs the job
 the staff page start (cancellations.bulk_runner.run_bulk_cancellation) for "that channel, last day"
 and times it: snapshot, cancellations, items, audit entries, settlement removals, order
 statuses and one outbox row per provider and order. Delivering is not part of it (the job only
-asks for a sweep, switched off here); bench/dispatch.py measures that.
+asks for a sweep, switched off here); bench/dispatch.py measures that. CALLISTO_DEFAULT_USER_ID is
+set, since Callisto refuses a cancellation without a Salesforce user. The orders are ANALYZEd
+before the job plans its query over them.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ def setup_django() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backoffice.settings")
     os.environ.setdefault("SECRET_KEY", "bench-secret-key-not-for-production-0123456789abcdef")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # Callisto refuses a cancellation without a Salesforce user (README, "Callisto's dates and
+    # users"); a bulk job has none of its own.
+    os.environ.setdefault("CALLISTO_DEFAULT_USER_ID", "005000000000001AAA")
     import django
 
     django.setup()
@@ -175,6 +180,9 @@ def main(argv=None) -> None:
 
     started = time.perf_counter()
     write_orders(args.orders)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")  # the job plans its order query on fresh statistics
     setup_seconds = time.perf_counter() - started
 
     job = bulk.start_bulk_cancellation(

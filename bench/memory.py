@@ -7,8 +7,8 @@ Needs PostgreSQL (DATABASE_URL, by default postgres://postgres@127.0.0.1:5432/st
 created if missing, migrated, emptied) and Redis (CELERY_BROKER_URL, by default
 redis://127.0.0.1:6379/15, also the cache; its `celery` queue is emptied first).
 
-Web: gunicorn (backoffice.wsgi, DEBUG=0, one sync worker) on a free loopback port serves
-`--requests` API requests over token auth, a mix of whole-order cancellations, order and
+Web: gunicorn (backoffice.wsgi, DEBUG=0, one sync worker) on BENCH_PORT or a free loopback port
+serves `--requests` API requests over token auth, a mix of whole-order cancellations, order and
 cancellation lists and the reason catalog; then the worker's VmRSS and VmHWM (peak) are read
 from /proc/<pid>/status. Worker: `celery -A backoffice worker --pool <pool> --concurrency 1`
 delivers what those cancellations enqueued (two deliveries each, Callisto and Rebilly, the strict
@@ -22,11 +22,14 @@ import argparse
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import api_load  # bench/api_load.py: the same setup, gunicorn and environment
+
+from bench.support import env_port  # api_load put the repository on the path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/storno_bench_memory"
@@ -74,7 +77,7 @@ def warm_web(base_url: str, token: str, order_ids: list[int], reason_id: int, re
     session = requests.Session()
     session.headers["Authorization"] = f"Token {token}"
     reads = [
-        api_load.BARE_PATH,
+        api_load.REASONS_PATH,
         "/api/v1/orders/?limit=50",
         "/api/v1/order-cancellations/?limit=50",
     ]
@@ -99,7 +102,7 @@ def warm_web(base_url: str, token: str, order_ids: list[int], reason_id: int, re
 
 def start_celery(env: dict, pool: str) -> subprocess.Popen:
     command = [
-        str(ROOT / ".venv" / "bin" / "celery"),
+        str(Path(sys.executable).parent / "celery"),  # this virtualenv's
         "--quiet",
         "-A",
         "backoffice",
@@ -151,14 +154,15 @@ def main(argv=None) -> None:
     first_id, last_id = api_load.write_orders(cancellations, with_references=True)
     reason_id = api_load.bench_reason()
     token = api_load.api_user_token()
+    api_load.analyze()
     redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]).delete("celery")
 
     rebilly_orders = [f"ord_api_{n}" for n in range(cancellations)]  # api_load.write_orders
     # api_load.write_orders gives order n the Callisto id 100000 + n.
     known = range(100000, 100000 + cancellations)
     with (
-        CallistoFake(known_ids=known) as callisto,
-        RebillyFake(orders=rebilly_orders) as rebilly,
+        CallistoFake(known_ids=known, port=env_port("BENCH_CALLISTO_PORT")) as callisto,
+        RebillyFake(orders=rebilly_orders, port=env_port("BENCH_REBILLY_PORT")) as rebilly,
     ):
         os.environ.update(
             CALLISTO_USERNAME=callisto.username,
@@ -172,12 +176,12 @@ def main(argv=None) -> None:
         connections.close_all()
         env = {**os.environ}
 
-        port = api_load.free_port()
+        port = api_load.server_port()
         base_url = f"http://127.0.0.1:{port}"
         web = api_load.start_gunicorn(env, port, workers=1)
         worker = None
         try:
-            api_load.wait_until_up(base_url + api_load.BARE_PATH, token, web)
+            api_load.wait_until_up(base_url + api_load.REASONS_PATH, token, web)
             (web_worker,) = wait_for_children(web.pid, 1)
             web_fresh = status_mib(web_worker)
             started = time.perf_counter()

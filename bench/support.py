@@ -12,3 +12,11 @@ def ensure_database(url: str) -> None:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def env_port(name: str) -> int:
+    """The port the environment variable `name` gives, or 0: a free one the system picks."""
+    import os
+
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else 0
