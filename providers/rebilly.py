@@ -61,7 +61,7 @@ def retry_after(value, now: datetime) -> datetime | None:
     text = str(value or "").strip()
     if not text:
         return None
-    if text.isdigit():
+    if text.isascii() and text.isdigit() and len(text) <= 15:  # not "²", nor past year 9999
         number = int(text)
         if number >= 10**11:  # milliseconds
             moment = datetime.fromtimestamp(number / 1000, UTC)

@@ -421,6 +421,8 @@ NOW = datetime(2027, 1, 15, 12, 0, tzinfo=UTC)
         ("Fri, 15 Jan 2027 12:01:30 GMT", NOW + timedelta(seconds=90)),
         (str(int(NOW.timestamp()) - 5), None),  # past: the backoff decides
         ("soon", None),
+        ("²", None),  # a digit to str.isdigit, not to int()
+        ("9" * 40, None),  # past any clock
         ("", None),
         (None, None),
         (str(int(NOW.timestamp()) + 30 * 86400), NOW + timedelta(days=1)),  # not believed
