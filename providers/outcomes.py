@@ -9,7 +9,8 @@ One short transaction per batch: lock the batch's rows again, then for each one
   own "not before"), or failed after DELIVERY_MAX_ATTEMPTS tries;
 - handed back unsent (its turn came too late in the batch): pending again at once, its attempt
   neither counted nor kept.
-All of it is written with one UPDATE of the deliveries and one of the attempts. A revoke waits
+All of it is written with one UPDATE of the deliveries and one of the attempts
+(backoffice/bulk_update.py). A revoke waits
 for its add: it is asked for once the add is delivered, and skipped if the add never got through.
 """
 
@@ -24,6 +25,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+
+from backoffice.bulk_update import update_rows
 
 from . import outbox
 from .base import Action, Outcome, Result
@@ -120,9 +123,9 @@ def finish_batch(batch: list[Sent]) -> list[Delivery]:
                     kicks.append(delivery.pk)
                 changed.append(delivery)
         if changed:
-            Delivery.objects.bulk_update(changed, DELIVERY_FIELDS)
+            update_rows(Delivery, changed, DELIVERY_FIELDS)
         if attempts:
-            DeliveryAttempt.objects.bulk_update(attempts, ATTEMPT_FIELDS)
+            update_rows(DeliveryAttempt, attempts, ATTEMPT_FIELDS)
         if unsent:
             DeliveryAttempt.objects.filter(pk__in=unsent).delete()
         kicks += settle_revokes(changed, now)
