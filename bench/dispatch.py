@@ -96,26 +96,36 @@ def run(args) -> None:
         analyze()
         callisto.requests.clear()
         rebilly.requests.clear()
-        elapsed = sweep(workers, args.batch_size, args.profile)
+        fakes_before = time.process_time()  # this process only serves the fakes meanwhile
+        elapsed, cpu = sweep(workers, args.batch_size, args.profile)
+        fakes_cpu = time.process_time() - fakes_before
         load_dispatch = os.getloadavg()[0]
         check_all_delivered(due)
         calls = [(callisto.url, r) for r in callisto.requests] + [
             (rebilly.url, r) for r in rebilly.requests
         ]
-        floor = replay(calls)
+        floor, floor_cpu = replay(calls)
+        floor_here = replay_here(calls)
         load_floor = os.getloadavg()[0]
 
-    rate, floor_rate = due / elapsed, len(calls) / floor
+    rate = due / elapsed
+    floor_rate, floor_here_rate = len(calls) / floor, len(calls) / floor_here
     print(
         f"dispatcher: {due} deliveries in {elapsed:.2f} s = {rate:.0f} deliveries/s "
         f"({workers} process(es), batch {args.batch_size or 'default'}, {connection.vendor}, "
-        f"{len(calls)} HTTP calls; load average {load_dispatch:.2f})"
+        f"{len(calls)} HTTP calls; {cpu / due * 1000:.2f} ms of worker CPU per delivery; "
+        f"load average {load_dispatch:.2f})"
     )
     print(
         f"floor:      {len(calls)} calls in {floor:.2f} s = {floor_rate:.0f} calls/s over one "
-        f"keep-alive requests.Session (load average {load_floor:.2f})"
+        f"keep-alive requests.Session in one process ({floor_cpu / len(calls) * 1000:.2f} ms "
+        f"of client CPU per call; load average {load_floor:.2f})"
     )
-    print(f"dispatcher / floor = {rate / floor_rate:.2f}")
+    print(
+        f"            {floor_here_rate:.0f} calls/s from the fakes' own process; the fakes used "
+        f"{fakes_cpu / len(calls) * 1000:.2f} ms of CPU per call during the dispatcher's run"
+    )
+    print(f"dispatcher / floor = {rate / max(floor_rate, floor_here_rate):.2f} (the faster floor)")
 
 
 def prepare(count: int, offset: int, callisto, rebilly) -> int:
@@ -170,17 +180,25 @@ def analyze() -> None:
             cursor.execute(f"ANALYZE {', '.join(WRITTEN_TABLES)}")
 
 
-def sweep(workers: int, batch_size: int, profile: bool) -> float:
-    """Run the sweep in `workers` forked processes at once; the seconds until all are done."""
+def sweep(workers: int, batch_size: int, profile: bool) -> tuple[float, float]:
+    """Run the sweep in `workers` forked processes at once. Returns the seconds until all are
+    done and the CPU seconds they used."""
+    return in_processes(
+        [(_worker, (batch_size, profile and n == 0)) for n in range(workers)], "dispatcher"
+    )
+
+
+def in_processes(jobs, what: str) -> tuple[float, float]:
+    """Run each (function, args) in a forked process, all started at once: the wall seconds
+    until all are done, and the CPU seconds they used together (each function returns its)."""
     from django.db import connections
 
     connections.close_all()  # no forked child may share the parent's connection
     context = multiprocessing.get_context("fork")
-    start = context.Event()
-    ready = context.Semaphore(0)
+    start, ready, cpu = context.Event(), context.Semaphore(0), context.Queue()
     processes = [
-        context.Process(target=_worker, args=(start, ready, batch_size, profile and n == 0))
-        for n in range(workers)
+        context.Process(target=_child, args=(start, ready, cpu, function, args))
+        for function, args in jobs
     ]
     for process in processes:
         process.start()
@@ -188,23 +206,32 @@ def sweep(workers: int, batch_size: int, profile: bool) -> float:
         ready.acquire()
     started = time.perf_counter()
     start.set()
+    used = sum(cpu.get() for _ in processes)
     for process in processes:
         process.join()
     elapsed = time.perf_counter() - started
     failed = [process.exitcode for process in processes if process.exitcode]
     if failed:
-        raise SystemExit(f"a dispatcher process failed: exit codes {failed}")
-    return elapsed
+        raise SystemExit(f"a {what} process failed: exit codes {failed}")
+    return elapsed, used
 
 
-def _worker(start, ready, batch_size: int, profile: bool) -> None:
+def _child(start, ready, cpu, function, args) -> None:
     from django.db import connection
-
-    from providers import dispatch
 
     connection.ensure_connection()
     ready.release()
     start.wait()
+    before = time.process_time()
+    try:
+        function(*args)
+    finally:
+        cpu.put(time.process_time() - before)
+
+
+def _worker(batch_size: int, profile: bool) -> None:
+    from providers import dispatch
+
     size = batch_size or None
     if not profile:
         dispatch.deliver_due(size=size, budget_seconds=3600)
@@ -212,11 +239,13 @@ def _worker(start, ready, batch_size: int, profile: bool) -> None:
     import cProfile
     import pstats
 
-    profiler = cProfile.Profile()
+    profiler = cProfile.Profile(time.process_time)  # CPU time: the machine may be busy
     profiler.runcall(dispatch.deliver_due, size=size, budget_seconds=3600)
     stats = pstats.Stats(profiler, stream=sys.stderr)
     stats.sort_stats("cumulative").print_stats(35)
     stats.sort_stats("tottime").print_stats(25)
+    if os.environ.get("BENCH_PROFILE_CALLERS"):
+        stats.print_callers(os.environ["BENCH_PROFILE_CALLERS"])
 
 
 def check_all_delivered(due: int) -> None:
@@ -230,11 +259,14 @@ def check_all_delivered(due: int) -> None:
 HOP_BY_HOP = {"host", "content-length", "connection", "accept-encoding"}
 
 
-def replay(calls) -> float:
-    """The same requests over one plain keep-alive session, one after another: seconds."""
-    import requests
+def replay(calls) -> tuple[float, float]:
+    """The same requests over one plain keep-alive session, one after another, in one forked
+    process: its wall and CPU seconds."""
+    return in_processes([(_replay, (prepare_calls(calls),))], "replay")
 
-    prepared = [
+
+def prepare_calls(calls) -> list:
+    return [
         (
             request.method,
             base_url + request.path,
@@ -243,13 +275,23 @@ def replay(calls) -> float:
         )
         for base_url, request in calls
     ]
+
+
+def replay_here(calls) -> float:
+    """The same replay from this process, where the fakes run: seconds."""
+    started = time.perf_counter()
+    _replay(prepare_calls(calls))
+    return time.perf_counter() - started
+
+
+def _replay(prepared) -> None:
+    import requests
+
     with requests.Session() as session:
-        started = time.perf_counter()
         for method, url, headers, body in prepared:
             response = session.request(method, url, headers=headers, data=body, timeout=10)
             if response.status_code >= 300:
                 raise SystemExit(f"the replay got HTTP {response.status_code} for {method} {url}")
-        return time.perf_counter() - started
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ S = DeliveryStatus
 # How many deliveries one claim takes (DELIVERY_BATCH_SIZE). A batch costs a fixed number of
 # queries, so bigger batches cost fewer per delivery; a worker that dies holds a whole batch
 # until its lease runs out.
-DEFAULT_BATCH_SIZE = 50
+DEFAULT_BATCH_SIZE = 100
 
 
 def batch_size() -> int:

@@ -7,6 +7,8 @@ provider host instead of one per request. What differs between calls — timeout
 hooks, cookies — lives on the small `CallSession` each delivery gets and is applied to each of
 its requests; the shared session keeps only connections (it stores no cookies). A forked worker
 builds its own pool (the key includes the process id), so no two processes share a socket.
+The proxy and CA-bundle settings requests takes from the environment are read once per process
+and host (close_pools() forgets them).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import os
 import threading
 from http.cookiejar import DefaultCookiePolicy
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -51,6 +54,28 @@ def build_session(*, timeout: float = DEFAULT_TIMEOUT, auth=None, headers=None) 
     return session
 
 
+class _PooledSession(_TimeoutSession):
+    """The shared session of one provider kind in one process. What requests reads from the
+    environment for each request (proxies, NO_PROXY, REQUESTS_CA_BUNDLE: a scan of the whole
+    environment, twice) is read once per host and kept for the life of the process."""
+
+    def __init__(self):
+        super().__init__(DEFAULT_TIMEOUT)
+        # Cookies belong to one delivery's calls (CallSession), never to the next one.
+        self.cookies = RequestsCookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+        self._environment: dict[tuple, dict] = {}
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        if proxies:  # set by the caller: nothing to keep
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        key = (urlsplit(url)[:2], stream, verify, cert)
+        found = self._environment.get(key)
+        if found is None:
+            found = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            self._environment[key] = found
+        return {**found, "proxies": dict(found["proxies"])}
+
+
 _pools: dict[tuple[int, str], requests.Session] = {}
 _pools_lock = threading.Lock()
 
@@ -62,10 +87,7 @@ def _pool(kind: str) -> requests.Session:
         with _pools_lock:
             pool = _pools.get(key)
             if pool is None:
-                pool = _TimeoutSession(DEFAULT_TIMEOUT)
-                # Cookies belong to one delivery's calls (CallSession), never to the next one.
-                pool.cookies = RequestsCookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
-                _pools[key] = pool
+                pool = _pools[key] = _PooledSession()
     return pool
 
 
