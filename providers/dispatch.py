@@ -263,7 +263,10 @@ def _call(claimed: Claim, adapter, cancellation) -> Result:
 
 def finish(claimed: Claim, result: Result, duration_ms: int) -> Delivery:
     """Record the outcome of one try and move the delivery on."""
-    return finish_batch([Sent(claimed, result, duration_ms)])[0]
+    recorded = finish_batch([Sent(claimed, result, duration_ms)])
+    if not recorded:
+        raise Delivery.DoesNotExist(f"delivery {claimed.delivery.pk} is gone")
+    return recorded[0]
 
 
 # --- the loop ----------------------------------------------------------------------------------

@@ -109,7 +109,9 @@ def finish_batch(batch: list[Sent]) -> list[Delivery]:
         current = Delivery.objects.select_for_update().order_by("pk").in_bulk(ids)
         changed, attempts, unsent, kicks = [], [], [], []
         for sent in batch:
-            delivery = current[sent.claim.delivery.pk]
+            delivery = current.get(sent.claim.delivery.pk)
+            if delivery is None:  # its cancellation was deleted meanwhile: nothing to record
+                continue
             ours = delivery.status == S.IN_FLIGHT and delivery.claim_token == sent.claim.token
             if sent.result is None:
                 if ours:
@@ -131,7 +133,7 @@ def finish_batch(batch: list[Sent]) -> list[Delivery]:
         kicks += settle_revokes(changed, now)
         if kicks:
             transaction.on_commit(lambda: outbox.kick(kicks))
-    return [current[pk] for pk in ids]
+    return [current[pk] for pk in ids if pk in current]
 
 
 def _attempt(sent: Sent, result: Result, *, late: bool) -> DeliveryAttempt:

@@ -626,3 +626,16 @@ def test_a_refusal_fails_with_the_providers_own_words(fakes):
     assert delivery.status == DeliveryStatus.FAILED
     assert delivery.last_status_code == 404
     assert "Entity not found." in delivery.last_error
+
+
+def test_a_batch_records_the_others_when_one_cancellation_was_deleted_meanwhile(make_provider):
+    make_provider("alpha")
+    gone, kept = cancel(), cancel()
+    claims = dispatch.claim_batch(2)
+    sent = dispatch.send_batch(claims)
+    gone.delete()
+
+    recorded = dispatch.finish_batch(sent)
+
+    assert [row.cancellation_id for row in recorded] == [kept.pk]
+    assert Delivery.objects.get().status == DeliveryStatus.DELIVERED
