@@ -193,7 +193,7 @@ def send_batch(claims: list[Claim]) -> list[Sent]:
     """Send each claimed delivery, in order; one whose turn comes after its `send_by` is
     handed back unsent (result None)."""
     cancellations = load_cancellations(claimed.delivery.cancellation_id for claimed in claims)
-    adapters: dict[str, ProviderAdapter | None] = {}
+    adapters: dict[str, ProviderAdapter | bool | None] = {}
     sent = []
     for claimed in claims:
         if time.monotonic() > claimed.send_by:
@@ -216,7 +216,7 @@ def send(claimed: Claim) -> tuple[Result, int]:
     return _send(claimed, _adapter(claimed.setting), cancellation)
 
 
-def _adapter(setting: ProviderSetting):
+def _adapter(setting: ProviderSetting) -> ProviderAdapter | bool | None:
     try:
         return build_adapter(setting)
     except Exception:
