@@ -389,6 +389,8 @@ DELIVERY_BACKOFF_MAX_SECONDS = float(os.environ.get("DELIVERY_BACKOFF_MAX_SECOND
 # plus this margin, and may then be claimed again.
 DELIVERY_CLAIM_MARGIN_SECONDS = float(os.environ.get("DELIVERY_CLAIM_MARGIN_SECONDS", "60"))
 DELIVERY_SWEEP_SECONDS = float(os.environ.get("DELIVERY_SWEEP_SECONDS", "50"))
+# Deliveries one claim takes (providers/dispatch.py): a batch costs a fixed number of queries.
+DELIVERY_BATCH_SIZE = int(os.environ.get("DELIVERY_BATCH_SIZE", "100"))
 
 # --- Callisto -------------------------------------------------------------------------------
 # Callisto's CancelDate (Y-m-d) and CancelTimestamp (Y-m-d H:i:s) carry no zone: they are read

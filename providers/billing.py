@@ -45,7 +45,7 @@ from reasons.services import mapped_reason
 
 from .base import Action, Outcome, ProviderAdapter, ProviderConfig, Result
 from .exchange import TRANSIENT_STATUSES, send_json
-from .http import build_session
+from .http import provider_session
 
 PATH = "/BillingBFBean/cancelServiceItems"
 CLIENT_SYSTEM_ID_MAX = 20
@@ -170,7 +170,9 @@ class BillingAdapter(ProviderAdapter):
         url = self.config.base_url.rstrip("/") + PATH
         headers = {"Accept": "application/json", "Content-Type": "application/json"}
         auth = HTTPBasicAuth(self.config.username, self.config.password)
-        with build_session(timeout=self.config.timeout, auth=auth, headers=headers) as session:
+        with provider_session(
+            self.kind, timeout=self.config.timeout, auth=auth, headers=headers
+        ) as session:
             exchange = send_json(session, "POST", url, self.build_payload(cancellation, item_ids))
             done = retransmitted(exchange.data) if exchange.status_code == 200 else set()
             rest = [item_id for item_id in item_ids if item_id not in done]

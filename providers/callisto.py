@@ -41,7 +41,7 @@ from reasons.services import mapped_reason
 
 from .base import Action, Outcome, ProviderAdapter, Result
 from .exchange import TRANSIENT_STATUSES, flatten_messages, send_json
-from .http import build_session
+from .http import provider_session
 
 DATE_FORMAT = "%Y-%m-%d"
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -123,7 +123,7 @@ class CallistoAdapter(ProviderAdapter):
             headers["Authorization"] = f"Bearer {self.config.token}"
         else:
             auth = HTTPBasicAuth(self.config.username, self.config.password)
-        return build_session(timeout=self.config.timeout, auth=auth, headers=headers)
+        return provider_session(self.kind, timeout=self.config.timeout, auth=auth, headers=headers)
 
     def deliver(self, cancellation, action: Action) -> Result:
         payload = self._payload_or_refusal(cancellation, action)

@@ -44,7 +44,7 @@ from cancellations.external_ids import JS7_CONTROLLER, JS7_ORDERS
 
 from .base import Action, Outcome, ProviderAdapter, ProviderConfig, Result
 from .exchange import TRANSIENT_STATUSES, Exchange, send_json
-from .http import build_session, excerpt
+from .http import excerpt, provider_session
 from .js7_body import cancel_body
 from .registry import config_from_env
 
@@ -148,7 +148,7 @@ class Js7Adapter(ProviderAdapter):
         payload = self.build_payload(cancellation)
         started = time.monotonic()
         headers = {"Accept": "application/json"}
-        with build_session(timeout=self.config.timeout, headers=headers) as session:
+        with provider_session(KIND, timeout=self.config.timeout, headers=headers) as session:
             try:
                 result = self._cancel_with_session(session, payload)
             except _LoginFailed as failure:
@@ -236,7 +236,7 @@ class Js7Adapter(ProviderAdapter):
             return False
         _drop_token(self._token_key, token)
         headers = {"Accept": "application/json", TOKEN_HEADER: token}
-        with build_session(timeout=self.config.timeout, headers=headers) as session:
+        with provider_session(KIND, timeout=self.config.timeout, headers=headers) as session:
             exchange = send_json(session, "POST", self.root + LOGOUT_PATH)
         return exchange.status_code == 200
 

@@ -32,7 +32,7 @@ from reasons.services import mapped_reason
 
 from .base import Action, Outcome, ProviderAdapter, Result
 from .exchange import TRANSIENT_STATUSES, Exchange, send_json
-from .http import build_session, excerpt
+from .http import excerpt, provider_session
 
 REFERENCE_FIELDS = ("id", "status", "proratedInvoiceId", "appliedInvoiceId", "lineItemSubtotal")
 CANCELLATIONS = "order-cancellations"
@@ -142,7 +142,7 @@ class RebillyAdapter(ProviderAdapter):
             "Content-Type": "application/json",
             "REB-APIKEY": self.config.token,
         }
-        with build_session(timeout=self.config.timeout, headers=headers) as session:
+        with provider_session(self.kind, timeout=self.config.timeout, headers=headers) as session:
             talk = _Conversation(session, self.config.base_url)
             put = talk.send(
                 "PUT", CANCELLATIONS, cancellation.pk, self.build_payload(cancellation, action)

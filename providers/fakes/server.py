@@ -13,12 +13,16 @@ A fake is a real HTTP server (stdlib ThreadingHTTPServer) running in a backgroun
     MyFake(port=8101).serve_forever()  # a fixed port, for a management command or a demo
 
 `handle` is called from the server's threads; guard shared state with `self.lock`. Every request
-is recorded in `self.requests` so tests can assert what was sent.
+is recorded in `self.requests` so tests can assert what was sent, and `self.connections` counts
+the TCP connections accepted (a client that keeps its connections alive opens few). Stopping a
+fake closes the connections clients still hold open, so no pooled connection outlives it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -68,6 +72,8 @@ class FakeServer:
     def __init__(self, *, port: int = 0):
         self.lock = threading.RLock()
         self.requests: list[FakeRequest] = []
+        self.connections = 0  # TCP connections accepted so far
+        self._open: set[socket.socket] = set()
         self._stopping = threading.Event()
         self._httpd = ThreadingHTTPServer((self.host, port), self._handler_class())
         self._httpd.daemon_threads = True
@@ -108,6 +114,11 @@ class FakeServer:
         self._stopping.set()  # cut short any slow response still waiting
         self._httpd.shutdown()
         self._httpd.server_close()
+        with self.lock:
+            still_open, self._open = list(self._open), set()
+        for connection in still_open:
+            with contextlib.suppress(OSError):  # closed by the client meanwhile
+                connection.shutdown(socket.SHUT_RDWR)
         if self._thread:
             self._thread.join(timeout=5)
 
@@ -126,6 +137,17 @@ class FakeServer:
             # Headers and body go out as two writes; without TCP_NODELAY, Nagle's algorithm and
             # the client's delayed ACK add ~40 ms to every response.
             disable_nagle_algorithm = True
+
+            def setup(self):
+                super().setup()
+                with fake.lock:
+                    fake.connections += 1
+                    fake._open.add(self.connection)
+
+            def finish(self):
+                with fake.lock:
+                    fake._open.discard(self.connection)
+                super().finish()
 
             def _serve(self):
                 parts = urlsplit(self.path)

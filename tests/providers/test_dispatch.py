@@ -120,6 +120,74 @@ def test_a_claim_skips_rows_locked_by_another_worker_instead_of_waiting(make_pro
     assert claimed.delivery.cancellation_id == free.pk
 
 
+def test_a_batch_claim_takes_at_most_its_size_and_the_next_claim_gets_the_others(make_provider):
+    make_provider("alpha")
+    cancellations = [cancel() for _ in range(5)]
+
+    first = dispatch.claim_batch(2, worker="one:1")
+    second = dispatch.claim_batch(10, worker="two:2")
+
+    assert len(first) == 2
+    assert len(second) == 3
+    claimed = [c.delivery.cancellation_id for c in first + second]
+    assert sorted(claimed) == sorted(c.pk for c in cancellations)
+    assert dispatch.claim_batch(10) == []
+    workers = dict(Delivery.objects.values_list("cancellation_id", "claimed_by"))
+    assert {workers[c.delivery.cancellation_id] for c in first} == {"one:1"}
+    assert DeliveryAttempt.objects.count() == 5  # one open attempt per claimed row
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="SKIP LOCKED needs real row locks (SQLite serialises whole transactions instead)",
+)
+def test_a_batch_claim_leaves_the_rows_another_worker_holds_to_it(make_provider, monkeypatch):
+    monkeypatch.setattr("providers.outbox.kick", lambda delivery_ids: None)
+    make_provider("alpha")
+    held = [cancel() for _ in range(2)]
+    free = [cancel() for _ in range(3)]
+    holding, release = threading.Event(), threading.Event()
+
+    def other_worker():  # holds its batch's row locks, as during its claim transaction
+        with transaction.atomic():
+            list(Delivery.objects.select_for_update().filter(cancellation__in=held))
+            holding.set()
+            release.wait(10)
+        connection.close()
+
+    thread = threading.Thread(target=other_worker)
+    thread.start()
+    holding.wait(10)
+    try:
+        claims = dispatch.claim_batch(10)
+    finally:
+        release.set()
+        thread.join()
+
+    assert sorted(c.delivery.cancellation_id for c in claims) == sorted(c.pk for c in free)
+
+
+def test_a_row_whose_turn_comes_after_its_lease_allows_is_handed_back_unsent(make_provider):
+    alpha = make_provider("alpha")
+    cancellations = [cancel() for _ in range(3)]
+    claims = dispatch.claim_batch(3)
+    for late in claims[1:]:
+        late.send_by = 0.0  # as if the first send had used up the claim's margin
+
+    dispatch.finish_batch(dispatch.send_batch(claims))
+
+    assert alpha.calls == [(claims[0].delivery.cancellation_id, "add")]
+    rows = {row.cancellation_id: row for row in Delivery.objects.all()}
+    handed_back = [rows[c.delivery.cancellation_id] for c in claims[1:]]
+    assert [(row.status, row.attempts) for row in handed_back] == [(DeliveryStatus.PENDING, 0)] * 2
+    assert all(row.next_attempt_at <= timezone.now() for row in handed_back)
+    assert DeliveryAttempt.objects.count() == 1  # the unsent ones leave no attempt behind
+    dispatch.deliver_due()
+    assert {row.status for row in Delivery.objects.all()} == {DeliveryStatus.DELIVERED}
+    assert len(cancellations) == len(alpha.calls)
+
+
 # --- outcomes ----------------------------------------------------------------------------------
 
 
@@ -493,6 +561,60 @@ def test_a_revoke_reaches_both_providers_after_the_add(fakes):
     assert set(Delivery.objects.values_list("status", flat=True)) == {DeliveryStatus.DELIVERED}
 
 
+def cancel_orders_known_to_both(count):
+    orders = []
+    for n in range(count):
+        order = OrderFactory(external_ids={"callisto": str(5000 + n), "rebilly": f"ord_{n}"})
+        OrderItemFactory(order=order)
+        orders.append(order)
+    return orders
+
+
+@pytest.fixture
+def many_fakes(db, monkeypatch):
+    ids = range(5000, 5030)
+    with CallistoFake(known_ids=ids) as callisto, RebillyFake() as rebilly:
+        rebilly.add_orders([f"ord_{n}" for n in range(30)])
+        monkeypatch.setenv("CALLISTO_USERNAME", callisto.username)
+        monkeypatch.setenv("CALLISTO_PASSWORD", callisto.password)
+        monkeypatch.setenv("REBILLY_API_KEY", rebilly.api_key)
+        ProviderSetting.objects.create(kind="callisto", base_url=callisto.url)
+        ProviderSetting.objects.create(kind="rebilly", base_url=rebilly.base_url)
+        yield callisto, rebilly
+
+
+def deliver_one_batch(size):
+    return dispatch.finish_batch(dispatch.send_batch(dispatch.claim_batch(size)))
+
+
+def test_the_queries_of_a_batch_do_not_grow_with_its_size(
+    many_fakes, django_assert_max_num_queries
+):
+    for order in cancel_orders_known_to_both(14):
+        cancel(order, external_user_id="005000000000001AAA")
+
+    # 11 queries (settings; claim: lock, update, open attempts; load: cancellations, lines,
+    # reason mappings; record: lock, update deliveries, update attempts, waiting revokes) and
+    # the savepoints of the test's own transaction around the claim and the record.
+    with django_assert_max_num_queries(15) as small:
+        assert len(deliver_one_batch(4)) == 4
+    with django_assert_max_num_queries(len(small)):
+        assert len(deliver_one_batch(24)) == 24
+
+    assert set(Delivery.objects.values_list("status", flat=True)) == {DeliveryStatus.DELIVERED}
+
+
+def test_one_worker_sends_its_deliveries_over_one_connection_per_provider(many_fakes):
+    callisto, rebilly = many_fakes
+    for order in cancel_orders_known_to_both(10):
+        cancel(order, external_user_id="005000000000001AAA")
+
+    assert dispatch.deliver_due(size=4) == 20
+
+    assert (len(callisto.received), len(rebilly.received)) == (10, 10)
+    assert (callisto.connections, rebilly.connections) == (1, 1)
+
+
 def test_a_refusal_fails_with_the_providers_own_words(fakes):
     callisto, _rebilly = fakes
     callisto.known_ids = {1}
@@ -504,3 +626,16 @@ def test_a_refusal_fails_with_the_providers_own_words(fakes):
     assert delivery.status == DeliveryStatus.FAILED
     assert delivery.last_status_code == 404
     assert "Entity not found." in delivery.last_error
+
+
+def test_a_batch_records_the_others_when_one_cancellation_was_deleted_meanwhile(make_provider):
+    make_provider("alpha")
+    gone, kept = cancel(), cancel()
+    claims = dispatch.claim_batch(2)
+    sent = dispatch.send_batch(claims)
+    gone.delete()
+
+    recorded = dispatch.finish_batch(sent)
+
+    assert [row.cancellation_id for row in recorded] == [kept.pk]
+    assert Delivery.objects.get().status == DeliveryStatus.DELIVERED
