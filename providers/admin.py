@@ -2,6 +2,7 @@
 retry action (through providers.services), and the provider settings."""
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import quote
 from django.db import models
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
@@ -85,7 +86,10 @@ class DeliveryAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("cancellation"), ordering="cancellation_id")
     def cancellation_display(self, obj):
         try:
-            url = reverse("admin:cancellations_cancellation_change", args=[obj.cancellation_id])
+            # quote(): the admin reads "_23" in an id as "#" (cnl_bulk1_2301).
+            url = reverse(
+                "admin:cancellations_cancellation_change", args=[quote(obj.cancellation_id)]
+            )
         except NoReverseMatch:
             return obj.cancellation_id
         return format_html('<a href="{}">{}</a>', url, obj.cancellation_id)

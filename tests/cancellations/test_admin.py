@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import quote
 from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -389,7 +390,7 @@ def test_cancellation_changelist_searches_order_number(admin_client):
 def test_cancellation_page_is_read_only_and_links_to_the_staff_page(admin_client, reason):
     order = make_order()
     cancellation = writing.cancel_order(order, reason=reason, actor=None, via=AuditEntry.Via.SYSTEM)
-    url = reverse("admin:cancellations_cancellation_change", args=[cancellation.pk])
+    url = reverse("admin:cancellations_cancellation_change", args=[quote(cancellation.pk)])
 
     response = admin_client.get(url)
 
@@ -404,7 +405,7 @@ def test_cancellation_page_is_read_only_and_links_to_the_staff_page(admin_client
 def test_cancellations_cannot_be_added_or_deleted_in_the_admin(admin_client):
     cancellation = make_cancellation()
     assert admin_client.get(reverse("admin:cancellations_cancellation_add")).status_code == 403
-    delete_url = reverse("admin:cancellations_cancellation_delete", args=[cancellation.pk])
+    delete_url = reverse("admin:cancellations_cancellation_delete", args=[quote(cancellation.pk)])
     assert admin_client.post(delete_url, {"post": "yes"}).status_code == 403
     assert Cancellation.objects.filter(pk=cancellation.pk).exists()
 

@@ -1,6 +1,7 @@
 """The outbox in the admin: the list, its filters and search, attempts, the attention list,
 the retry action, provider settings."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -77,6 +78,20 @@ def test_the_list_finds_deliveries_by_order_number_or_cancellation_id(admin_clie
     by_id = admin_client.get(LIST_URL, {"q": delivered.pk})
 
     assert listed_ids(by_number) == listed_ids(by_id) == {wanted}
+
+
+def test_the_list_links_each_delivery_to_its_cancellation_whatever_its_id(
+    admin_client, make_provider
+):
+    make_provider("alpha")
+    # A bulk job's id: the admin would read an unquoted "_23" as "#".
+    cancellation = cancel(cancellation_id="cnl_bulk1_2301")
+
+    listed = admin_client.get(LIST_URL).content.decode()
+    link = re.search(r'href="([^"]*/cancellations/cancellation/[^"/]+/change/)"', listed).group(1)
+
+    assert admin_client.get(link).status_code == 200
+    assert cancellation.pk in admin_client.get(link).content.decode()
 
 
 def test_a_delivery_shows_its_attempts_read_only(admin_client, make_provider):
