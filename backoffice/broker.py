@@ -38,6 +38,8 @@ def publish(task, *args, **kwargs) -> None:
     try:
         task.delay(*args, **kwargs)
     except Exception:
+        if task.app.conf.task_always_eager:
+            raise  # the task itself failed, run in this process: the broker wasn't asked
         with _lock:
             _paused_until = max(_paused_until, _clock() + backoff_seconds())
         raise
