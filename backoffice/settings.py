@@ -329,6 +329,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 #   polls every second); with redis-py's check on connect the worst case is about 2 × 3 s.
 # - One immediate publish retry instead of Celery's three: enough for a pooled connection that
 #   went stale when the broker restarted.
+# - After a failed publish, a process publishes nothing for BROKER_BACKOFF_SECONDS
+#   (backoffice.broker): only the first request pays these timeouts, the next ones none.
 # Workers reconnect to a broker that went away (broker_connection_retry, on by default) and,
 # with RETRY_ON_STARTUP, wait for one that isn't up yet when they start instead of exiting.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
@@ -336,6 +338,7 @@ BROKER_REDIS_TIMEOUTS = {"socket_connect_timeout": 2, "socket_timeout": 3}
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "sentinel://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = dict(BROKER_REDIS_TIMEOUTS)
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0}
+BROKER_BACKOFF_SECONDS = float(os.environ.get("BROKER_BACKOFF_SECONDS", "30"))
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)

@@ -5,7 +5,10 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import JsonResponse
 from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_safe
 from django.views.defaults import bad_request as django_bad_request
 from django.views.defaults import page_not_found
 
@@ -21,6 +24,14 @@ def home(request):
     if request.user.has_perm("cancellations.view_cancellation"):
         return redirect("staff:dashboard")
     return redirect("staff:order-list")
+
+
+@require_safe
+@cache_control(max_age=86400, public=True)
+def favicon(request):
+    """/favicon.ico, which browsers ask for on every page that names no icon (the admin's):
+    the static file, under its versioned name. Not permanent: that name changes with it."""
+    return redirect(static("favicon.ico"))
 
 
 # Paths no view answered (`/api/v1/orders/abc/`: the id isn't a number) are API paths all the same.

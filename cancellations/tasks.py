@@ -3,6 +3,8 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
+from backoffice.broker import publish
+
 from . import bulk_runner
 from .services import effect
 
@@ -40,7 +42,7 @@ def queue_bulk_cancellation(job_id: int) -> None:
     """Start the job's runners (BULK_CANCELLATION_RUNNERS Celery tasks)."""
     try:
         for _runner in range(runner_count()):
-            run_bulk_cancellation.delay(job_id)
+            publish(run_bulk_cancellation, job_id)
     except Exception:
         # The job row is the truth; the beat's resume_stalled_bulk_cancellations starts it.
         logger.exception("Could not queue bulk cancellation %s; the beat will start it.", job_id)

@@ -36,6 +36,7 @@ from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from backoffice.broker import publish
 from backoffice.bulk_insert import insert_rows
 from cancellations.errors import CancellationError
 
@@ -172,10 +173,10 @@ def kick(delivery_ids) -> None:
     delivers them a little later, so an error here must not reach the caller."""
     for delivery_id in delivery_ids:
         try:
-            _tasks["deliver_one"].delay(delivery_id)
+            publish(_tasks["deliver_one"], delivery_id)
         except Exception:
-            # The broker is down or hangs: each further publish would fail as slowly, and the
-            # sweep delivers every one of them anyway.
+            # The broker is down or hangs (or did a moment ago: backoffice.broker): each further
+            # publish would fail as slowly, and the sweep delivers every one of them anyway.
             logger.exception("Could not queue delivery %s; the sweep will pick it up.", delivery_id)
             return
 
@@ -250,7 +251,7 @@ def enqueue_new_adds(cancellations, adapters: list[ProviderAdapter]) -> int:
 def kick_sweep() -> None:
     """Ask a worker to deliver everything due, now rather than at the next beat."""
     try:
-        _tasks["deliver_due"].delay()
+        publish(_tasks["deliver_due"])
     except Exception:
         logger.exception("Could not queue a delivery sweep; the beat will run one.")
 

@@ -1,6 +1,7 @@
 import pytest
 from django.core.cache import caches
 
+from backoffice.broker import resume_publishing
 from providers.outbox import forget_provider_settings
 from tests.factories import CancellationReasonFactory, OrderFactory, OrderItemFactory, UserFactory
 
@@ -16,6 +17,15 @@ def _empty_caches():
     for cache in caches.all():
         cache.clear()
     forget_provider_settings()
+
+
+@pytest.fixture(autouse=True)
+def _broker_not_paused():
+    """A test whose broker failed leaves this process publishing nothing for a while
+    (backoffice.broker): the next test starts with a broker that works."""
+    resume_publishing()
+    yield
+    resume_publishing()
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from backoffice.admin_mixins import ViewOnlyAdminMixin
+from backoffice.broker import publish
 
 from ..models import (
     BulkCancellation,
@@ -119,7 +120,7 @@ class BulkCancellationAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
         queued, failures = 0, []
         for job_id in stalled:
             try:
-                run_bulk_cancellation.delay(job_id)
+                publish(run_bulk_cancellation, job_id)
             except Exception as exc:  # the broker is down: say so, don't fail the page
                 failures.append((job_id, exc))
             else:

@@ -84,8 +84,11 @@ class Command(BaseCommand):
         parser.add_argument("--orders", type=int, default=300)
         parser.add_argument("--password", default=DEMO_PASSWORD)
         parser.add_argument("--seed", type=int, default=2026)
+        parser.add_argument(
+            "--no-logins", dest="logins", action="store_false", help="Don't print the logins."
+        )
 
-    def handle(self, *args, orders, password, seed, **options):
+    def handle(self, *args, orders, password, seed, logins=True, **options):
         rng = random.Random(seed)  # noqa: S311 - demo data, not security
         agent = self._users(password)
         if not CancellationReason.objects.exists():
@@ -97,7 +100,8 @@ class Command(BaseCommand):
             self.stdout.write("Orders exist already; no demo orders added.")
         else:
             self._orders(orders, rng, agent)
-        self.stdout.write(self.style.SUCCESS(login_lines(password)))
+        if logins:
+            self.stdout.write(self.style.SUCCESS(login_lines(password)))
 
     def _users(self, password):
         user_model = get_user_model()

@@ -1,11 +1,18 @@
 """`make run`: the whole product on one machine. Starts the provider fakes, points Storno at
 them, pulls the reason catalog, adds demo data, then runs a Celery worker with beat and the web
-server, and stops everything together on Ctrl-C."""
+server, and stops everything together within a few seconds of Ctrl-C or SIGTERM.
 
+Each child runs in its own process group (the worker's pool and beat processes join the
+worker's): Ctrl-C in the terminal reaches only this command, which asks each child to stop and,
+after STOP_GRACE_SECONDS, kills whatever of their groups is left."""
+
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
@@ -15,6 +22,57 @@ from cancellations.external_ids import JS7_CONTROLLER, JS7_ORDERS, REBILLY
 from cancellations.models import Order, SettlementItem
 from providers.management.commands.run_fakes import start_fakes
 
+# A warm worker shutdown finishes the tasks it runs; one that takes longer is killed (its
+# deliveries' leases expire and the sweep sends them again; a bulk job resumes).
+STOP_GRACE_SECONDS = 3.0
+WORKER = [sys.executable, "-m", "celery", "-A", "backoffice", "worker", "-B"]
+WORKER_OPTIONS = ["--loglevel", "INFO", "--concurrency", "2"]
+
+
+def _interrupt(*_args):
+    raise KeyboardInterrupt
+
+
+def spawn(command: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(command, process_group=0)
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process of the group is still running (zombies don't count)."""
+    proc = Path("/proc")
+    if not proc.is_dir():  # not Linux: ask the kernel, zombies included
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    for stat in proc.glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                return True
+    return False
+
+
+def stop_children(children: list[subprocess.Popen], grace: float = STOP_GRACE_SECONDS) -> None:
+    """SIGTERM to each child, then SIGKILL to each child's process group still there."""
+    for child in children:
+        if child.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        for child in children:
+            child.poll()  # reap, so an exited child isn't counted as a zombie member
+        if not any(group_alive(child.pid) for child in children):
+            return
+        time.sleep(0.05)
+    for child in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=1)
+
 
 class Command(BaseCommand):
     help = "Run Storno with its provider fakes, a worker with beat and the web server."
@@ -22,10 +80,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--addrport", default="127.0.0.1:8000")
         parser.add_argument("--no-worker", action="store_true")
+        parser.add_argument(
+            "--free-fake-ports",
+            action="store_true",
+            help="Run the fakes on free ports instead of their fixed ones (8101-8105).",
+        )
 
-    def handle(self, *args, addrport, no_worker, **options):
+    def handle(self, *args, addrport, no_worker, free_fake_ports, **options):
         try:
-            fakes = start_fakes()
+            fakes = start_fakes(port_for=(lambda entry: 0) if free_fake_ports else None)
         except OSError as exc:
             raise CommandError(f"Could not start the provider fakes: {exc}") from exc
         for entry, fake in fakes:
@@ -34,60 +97,37 @@ class Command(BaseCommand):
             self.stdout.write(f"Fake {entry.name} on {fake.url}")
 
         children: list[subprocess.Popen] = []
-
-        def stop(*_args):
-            for child in reversed(children):
-                if child.poll() is None:
-                    child.terminate()
-            for child in children:
-                try:
-                    child.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    child.kill()
-            for _entry, fake in fakes:
-                fake.stop()
-
-        signal.signal(signal.SIGTERM, lambda *a: (stop(), sys.exit(0)))
+        signal.signal(signal.SIGTERM, _interrupt)  # the same way out as Ctrl-C
         try:
-            try:
-                call_command("pull_reasons")
-            except Exception as exc:  # the demo still runs on its fallback catalog
-                self.stderr.write(f"Pulling reasons failed: {exc}")
-            call_command("demo_data")
-            self._seed_js7({entry.name: fake for entry, fake in fakes}.get("js7"))
-            self._seed_rebilly({entry.name: fake for entry, fake in fakes}.get("rebilly"))
-            self._seed_billing({entry.name: fake for entry, fake in fakes}.get("billing"))
+            self._prepare(fakes)
             if not no_worker:
-                children.append(
-                    subprocess.Popen(
-                        [
-                            sys.executable,
-                            "-m",
-                            "celery",
-                            "-A",
-                            "backoffice",
-                            "worker",
-                            "-B",
-                            "--loglevel",
-                            "INFO",
-                            "--concurrency",
-                            "2",
-                        ]
-                    )
-                )
-            # Again after the worker's start-up lines, which push demo_data's print out of view.
+                children.append(spawn(WORKER + WORKER_OPTIONS))
             self.stdout.write(
                 self.style.SUCCESS(f"Storno runs on http://{addrport}/\n{login_lines()}")
             )
-            server = subprocess.Popen(
-                [sys.executable, "manage.py", "runserver", "--noreload", addrport]
-            )
+            server = spawn([sys.executable, "manage.py", "runserver", "--noreload", addrport])
             children.append(server)
             server.wait()
         except KeyboardInterrupt:
             pass
         finally:
-            stop()
+            # A second Ctrl-C must not cut the stopping short and leave processes behind.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            stop_children(children)
+            for _entry, fake in fakes:
+                fake.stop()
+
+    def _prepare(self, fakes) -> None:
+        try:
+            call_command("pull_reasons")
+        except Exception as exc:  # the demo still runs on its fallback catalog
+            self.stderr.write(f"Pulling reasons failed: {exc}")
+        call_command("demo_data", logins=False)  # printed once, below the worker's start-up
+        by_name = {entry.name: fake for entry, fake in fakes}
+        self._seed_js7(by_name.get("js7"))
+        self._seed_rebilly(by_name.get("rebilly"))
+        self._seed_billing(by_name.get("billing"))
 
     def _seed_js7(self, fake) -> None:
         """Give the JS7 fake the pending workflow orders of the demo orders, so cancelling one
