@@ -21,7 +21,7 @@ class CancellationError(ValidationError):
         super().__init__(message, code=code, params=params)
 
     @property
-    def codes(self) -> set[str]:
+    def codes(self) -> set[str | None]:
         if hasattr(self, "error_dict"):
             return {error.code for errors in self.error_dict.values() for error in errors}
         return {error.code for error in self.error_list}

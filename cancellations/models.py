@@ -1,6 +1,7 @@
 import re
 import uuid
 from decimal import Decimal
+from typing import TypedDict
 
 from django.conf import settings
 from django.core.validators import MinValueValidator, RegexValidator
@@ -11,7 +12,13 @@ from django.utils.translation import gettext_lazy as _
 
 from .states import CancellationStatus, OrderStatus
 
-MONEY = {"max_digits": 14, "decimal_places": 2}
+
+class MoneyDigits(TypedDict):
+    max_digits: int
+    decimal_places: int
+
+
+MONEY: MoneyDigits = {"max_digits": 14, "decimal_places": 2}
 ZERO = Decimal("0.00")
 BILLING_ITEM_ID_MAX_LENGTH = 50  # AEB's BServiceItemReferenceDTO.itemId: length=50
 
@@ -58,6 +65,8 @@ class Order(models.Model):
     external_ids = models.JSONField(_("external ids"), default=dict, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    # Not a field: set on a locked order by services.locks.lock_items(), its items locked.
+    _locked_items: "list[OrderItem]"
 
     class Meta:
         ordering = ["-placed_at", "-id"]

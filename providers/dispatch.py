@@ -68,6 +68,10 @@ def batch_size() -> int:
     return max(1, int(getattr(settings, "DELIVERY_BATCH_SIZE", DEFAULT_BATCH_SIZE)))
 
 
+def sweep_seconds() -> float:
+    return getattr(settings, "DELIVERY_SWEEP_SECONDS", 50)
+
+
 def claim_margin() -> timedelta:
     return timedelta(seconds=getattr(settings, "DELIVERY_CLAIM_MARGIN_SECONDS", 60))
 
@@ -297,7 +301,7 @@ def deliver_due(
 ) -> int:
     """Deliver due deliveries batch after batch until none is left, `limit` were sent, or the
     time budget is spent (the next sweep carries on). Returns how many were tried."""
-    budget = budget_seconds or getattr(settings, "DELIVERY_SWEEP_SECONDS", 50)
+    budget = budget_seconds or sweep_seconds()
     deadline = time.monotonic() + budget
     worker = worker_name()
     size = size or batch_size()

@@ -4,6 +4,7 @@ order's lock first (lock_order), so two writers can't deadlock."""
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING, TypeAlias, TypedDict, cast
 
 from django.db.models import (
     Exists,
@@ -27,6 +28,21 @@ from ..states import (
 from .quoting import blocking_settlements
 
 
+class LockedItemAnnotations(TypedDict):
+    """What _locked_items_queryset() adds to each order item."""
+
+    scheduled_quantity: int
+    has_present_settlements: bool
+    has_blocking_settlements: bool
+
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    # An order item as lock_items() returns it.
+    LockedItem: TypeAlias = WithAnnotations[OrderItem, LockedItemAnnotations]
+
+
 def lock_order(order_or_pk, *, with_items: bool = False) -> Order:
     pk = getattr(order_or_pk, "pk", order_or_pk)
     order = Order.objects.select_for_update().get(pk=pk)
@@ -35,7 +51,7 @@ def lock_order(order_or_pk, *, with_items: bool = False) -> Order:
     return order
 
 
-def lock_items(order: Order) -> list[OrderItem]:
+def lock_items(order: Order) -> list[LockedItem]:
     """Lock the items of a locked order in one query and keep them as `order.items.all()`, so
     the quote, the quantities and the order's new status all work on these rows. Every writer
     of an order's items holds the order's lock first, so this can't deadlock with another.
@@ -49,7 +65,8 @@ def lock_items(order: Order) -> list[OrderItem]:
         locked = _locked_items_queryset().all()  # a copy: the shared one is never evaluated
         prefetch_related_objects([order], Prefetch("items", queryset=locked))
         order._locked_items = list(order.items.all())
-    return order._locked_items
+    # The items were prefetched from _locked_items_queryset(): they carry its annotations.
+    return cast("list[LockedItem]", order._locked_items)
 
 
 @functools.cache

@@ -4,6 +4,7 @@ billing engine's checks all ask it, so one place decides what can be cancelled."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -96,11 +97,12 @@ def scheduled_quantities(order: Order, *, excluding: str | None = None) -> dict[
 
 def prorated_credit_for(item: OrderItem, quantity: int, effective_at: datetime) -> Decimal:
     """Credit for the unused part of the item's service period, to the cent."""
-    if not item.has_service_period or effective_at >= item.period_end:
-        return ZERO
-    used_until = max(effective_at, item.period_start)
-    unused = Decimal((item.period_end - used_until).total_seconds())
-    whole = Decimal((item.period_end - item.period_start).total_seconds())
+    start, end = item.period_start, item.period_end
+    if start is None or end is None or effective_at >= end:
+        return ZERO  # no service period (has_service_period), or it is over
+    used_until = max(effective_at, start)
+    unused = Decimal((end - used_until).total_seconds())
+    whole = Decimal((end - start).total_seconds())
     credit = item.unit_price_amount * quantity * unused / whole
     return credit.quantize(CENT, rounding=ROUND_HALF_UP)
 
@@ -233,16 +235,22 @@ def _pick_items(order, items, reserved, blocked, errors) -> list[tuple[OrderItem
     return picked
 
 
+def _decimal_places(amount: Decimal) -> int:
+    exponent = amount.as_tuple().exponent
+    return -exponent if isinstance(exponent, int) else 0  # a str: NaN or infinite
+
+
 def _line_errors(lines, currency, errors) -> None:
     for index, line in enumerate(lines):
         prefix = f"lines.{index}"
         if line.type not in LineType.values:
             errors[f"{prefix}.type"] = _("Use “debit” (a fee) or “credit”.")
-        if not isinstance(line.unit_price_amount, Decimal) or line.unit_price_amount < 0:
+        amount = line.unit_price_amount
+        if not isinstance(amount, Decimal) or not amount.is_finite() or amount < 0:
             errors[f"{prefix}.unit_price_amount"] = _(
                 "Give a positive amount; the type sets the sign."
             )
-        elif line.unit_price_amount.as_tuple().exponent < -2:
+        elif _decimal_places(amount) > 2:
             errors[f"{prefix}.unit_price_amount"] = _("Use at most two decimal places.")
         if line.unit_price_currency != currency:
             errors[f"{prefix}.unit_price_currency"] = _(
@@ -259,7 +267,7 @@ def quote_cancellation(
     *,
     reason: CancellationReason | None,
     items: list[ItemPick] | None = None,
-    lines: list[ExtraLine] = (),
+    lines: Sequence[ExtraLine] = (),
     churn_time: datetime | None = None,
     churn_time_policy: str = "",
     prorated: bool = False,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import datetime
 
 from django.db import transaction
@@ -150,7 +151,7 @@ def update_cancellation(
     actor,
     via: str,
     items: list[ItemPick] | None = None,
-    lines: list[ExtraLine] = (),
+    lines: Sequence[ExtraLine] = (),
     churn_time: datetime | None = None,
     churn_time_policy: str = "",
     prorated: bool = False,
@@ -180,7 +181,7 @@ def update_cancellation(
         _check_changeable(cancellation, order=order, draft=draft)
         confirming = cancellation.status == CancellationStatus.DRAFT and not draft
         errors = reason_errors(reason, description)
-        if errors:
+        if errors or reason is None:  # reason_errors() names a missing reason
             raise CancellationError(errors, code="invalid")
         plan_changed = _plan_changed(
             cancellation,
@@ -282,6 +283,12 @@ def upsert_cancellation(
     if existing is not None:
         ownership.check_may_act_on(actor, existing)  # before "nothing to do": not theirs at all
     check_requested_status(existing.status if existing else None, status)
+    draft = status == CancellationStatus.DRAFT
+    if existing is None:  # `revoked` was refused above: there is nothing to revoke
+        created = cancel_order(
+            order, cancellation_id=cancellation_id, draft=draft, actor=actor, via=via, **plan
+        )
+        return created, True
     if status == CancellationStatus.REVOKED:
         if order.pk != existing.order_id:
             raise CancellationError(
@@ -291,12 +298,6 @@ def upsert_cancellation(
             return existing, False  # the same request again
         audit = plan.get("audit") or AuditInfo()
         return revoke_cancellation(existing, actor=actor, via=via, comment=audit.comment), False
-    draft = status == CancellationStatus.DRAFT
-    if existing is None:
-        created = cancel_order(
-            order, cancellation_id=cancellation_id, draft=draft, actor=actor, via=via, **plan
-        )
-        return created, True
     updated, _changed = update_cancellation(
         existing, order=order, draft=draft, actor=actor, via=via, **plan
     )

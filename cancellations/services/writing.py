@@ -3,9 +3,11 @@ billing engine) and the row constructors the bulk job shares with it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -28,7 +30,7 @@ from ..states import (
     CancellationStatus,
 )
 from .effect import mark_completed, take_effect
-from .locks import blocked_items, lock_order
+from .locks import blocked_items, lock_items, lock_order
 from .quoting import CancellationQuote, ExtraLine, ItemPick, canceled_by_errors, quote_cancellation
 
 
@@ -119,7 +121,10 @@ def write_plan(
 def _keep_written(cancellation: Cancellation, items, lines, deliveries) -> None:
     """Keep the rows just written as the cancellation's prefetched items, lines and deliveries
     (what selectors.cancellation_list() reads), in the order that reads them."""
-    cancellation._prefetched_objects_cache = {}
+    # Django's prefetch cache (django-stubs doesn't declare it), emptied first so that .all()
+    # below builds fresh querysets.
+    prefetched: dict[str, QuerySet] = {}
+    cancellation._prefetched_objects_cache = prefetched  # type: ignore[attr-defined]
     for name, rows in (
         ("items", items),
         ("lines", lines),
@@ -128,7 +133,7 @@ def _keep_written(cancellation: Cancellation, items, lines, deliveries) -> None:
         queryset = getattr(cancellation, name).all()
         queryset._result_cache = list(rows)
         queryset._prefetch_done = True
-        cancellation._prefetched_objects_cache[name] = queryset
+        prefetched[name] = queryset
 
 
 def plan_summary(cancellation: Cancellation, quote: CancellationQuote) -> dict:
@@ -193,7 +198,7 @@ def cancel_order(
     actor,
     via: str,
     items: list[ItemPick] | None = None,
-    lines: list[ExtraLine] = (),
+    lines: Sequence[ExtraLine] = (),
     churn_time: datetime | None = None,
     churn_time_policy: str = "",
     prorated: bool = False,
@@ -242,7 +247,7 @@ def cancel_order(
                 now=now,
                 reserved={
                     item.pk: item.scheduled_quantity
-                    for item in order.items.all()
+                    for item in lock_items(order)
                     if item.scheduled_quantity
                 },
                 blocked=blocked_items(order),
