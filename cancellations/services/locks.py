@@ -10,6 +10,7 @@ from django.db.models import (
     Exists,
     OuterRef,
     Prefetch,
+    QuerySet,
     Subquery,
     Sum,
     prefetch_related_objects,
@@ -43,8 +44,8 @@ if TYPE_CHECKING:
     LockedItem: TypeAlias = WithAnnotations[OrderItem, LockedItemAnnotations]
 
 
-def lock_order(order_or_pk, *, with_items: bool = False) -> Order:
-    pk = getattr(order_or_pk, "pk", order_or_pk)
+def lock_order(order_or_pk: Order | int, *, with_items: bool = False) -> Order:
+    pk = order_or_pk.pk if isinstance(order_or_pk, Order) else order_or_pk
     order = Order.objects.select_for_update().get(pk=pk)
     if with_items:
         lock_items(order)
@@ -70,7 +71,7 @@ def lock_items(order: Order) -> list[LockedItem]:
 
 
 @functools.cache
-def _locked_items_queryset():
+def _locked_items_queryset() -> QuerySet[LockedItem]:
     # Built once per process: building its three subqueries takes longer than running them.
     scheduled = (
         CancellationItem.objects.filter(

@@ -4,7 +4,7 @@ billing engine's checks all ask it, so one place decides what can be cancelled."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -107,7 +107,7 @@ def prorated_credit_for(item: OrderItem, quantity: int, effective_at: datetime) 
     return credit.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def reason_errors(reason, description: str) -> dict:
+def reason_errors(reason: object, description: str) -> dict[str, str]:
     if reason is None:
         return {"reason": _("Choose a reason.")}
     if not isinstance(reason, CancellationReason):
@@ -119,12 +119,23 @@ def reason_errors(reason, description: str) -> dict:
     return {}
 
 
-def _effective_time(picked, *, churn_time, churn_time_policy, now, errors) -> datetime:
+def _effective_time(
+    picked: list[tuple[OrderItem, int]],
+    *,
+    churn_time: datetime | None,
+    churn_time_policy: str,
+    now: datetime,
+    errors: dict[str, str],
+) -> datetime:
     """Rebilly's rule: churnTimePolicy beats churnTime; no policy and no time means now."""
     if churn_time_policy == ChurnTimePolicy.NOW:
         return now
     if churn_time_policy == ChurnTimePolicy.AT_NEXT_RENEWAL:
-        ends = [item.period_end for item, _qty in picked if item.has_service_period]
+        ends = [
+            item.period_end
+            for item, _qty in picked
+            if item.period_start is not None and item.period_end is not None  # a service period
+        ]
         if not ends:
             errors["churn_time_policy"] = _(
                 "None of the cancelled items has a service period to run out."
@@ -152,7 +163,9 @@ def churn_time_error(churn_time: datetime, now: datetime) -> str:
     return ""
 
 
-def open_to_cancel(items, reserved: dict[int, int]) -> list[tuple[OrderItem, int]]:
+def open_to_cancel(
+    items: Iterable[OrderItem], reserved: dict[int, int]
+) -> list[tuple[OrderItem, int]]:
     """(item, quantity) still open and not promised to a scheduled cancellation."""
     open_items = [(item, item.open_quantity - reserved.get(item.pk, 0)) for item in items]
     return [(item, qty) for item, qty in open_items if qty > 0]
@@ -178,7 +191,7 @@ def settlement_blocked_message(item: OrderItem, settlement: SettlementItem) -> s
     }
 
 
-def blocking_settlements(orders) -> dict[int, SettlementItem]:
+def blocking_settlements(orders: Iterable[Order]) -> dict[int, SettlementItem]:
     """Per order item, a settled or exported settlement item: those can't be removed, so their
     item can't be cancelled."""
     blocked: dict[int, SettlementItem] = {}
@@ -187,7 +200,12 @@ def blocking_settlements(orders) -> dict[int, SettlementItem]:
     return blocked
 
 
-def _pick_whole_order(order_items, reserved, blocked, errors) -> list[tuple[OrderItem, int]]:
+def _pick_whole_order(
+    order_items: Iterable[OrderItem],
+    reserved: dict[int, int],
+    blocked: dict[int, SettlementItem],
+    errors: dict[str, str],
+) -> list[tuple[OrderItem, int]]:
     picked = open_to_cancel(order_items, reserved)
     if not picked:
         errors["order"] = nothing_left_message()
@@ -198,7 +216,13 @@ def _pick_whole_order(order_items, reserved, blocked, errors) -> list[tuple[Orde
     return picked
 
 
-def _pick_items(order, items, reserved, blocked, errors) -> list[tuple[OrderItem, int]]:
+def _pick_items(
+    order: Order,
+    items: list[ItemPick] | None,
+    reserved: dict[int, int],
+    blocked: dict[int, SettlementItem] | None,
+    errors: dict[str, str],
+) -> list[tuple[OrderItem, int]]:
     order_items = {item.pk: item for item in order.items.all()}
     if blocked is None:
         blocked = blocking_settlements([order])
@@ -240,7 +264,7 @@ def _decimal_places(amount: Decimal) -> int:
     return -exponent if isinstance(exponent, int) else 0  # a str: NaN or infinite
 
 
-def _line_errors(lines, currency, errors) -> None:
+def _line_errors(lines: Sequence[ExtraLine], currency: str, errors: dict[str, str]) -> None:
     for index, line in enumerate(lines):
         prefix = f"lines.{index}"
         if line.type not in LineType.values:
