@@ -72,6 +72,7 @@ class CancellationQuote:
     lines: list[ExtraLine]
     prorated: bool
     currency: str
+    reason: CancellationReason  # as checked: active, described if it needs to be
     prorated_credit: Decimal = ZERO
     line_item_subtotal: Decimal = ZERO
     is_scheduled: bool = False
@@ -327,7 +328,7 @@ def quote_cancellation(
     )
     lines = list(lines)
     _line_errors(lines, order.currency, errors)
-    if errors:
+    if errors or not isinstance(reason, CancellationReason):  # reason_errors() said why
         raise CancellationError(errors, code="invalid")
 
     quoted = [
@@ -359,6 +360,7 @@ def quote_cancellation(
         lines=lines,
         prorated=prorated,
         currency=order.currency,
+        reason=reason,
         prorated_credit=sum((q.prorated_credit for q in quoted), ZERO),
         line_item_subtotal=subtotal.quantize(CENT),
         is_scheduled=effective_at > now,
