@@ -33,6 +33,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 test: lint static/vendor/chart.umd.min.js
 	DATABASE_URL= DEBUG=1 $(PY) manage.py makemigrations --check --dry-run -v1

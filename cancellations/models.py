@@ -1,6 +1,7 @@
 import re
 import uuid
 from decimal import Decimal
+from typing import Self, TypedDict
 
 from django.conf import settings
 from django.core.validators import MinValueValidator, RegexValidator
@@ -11,7 +12,13 @@ from django.utils.translation import gettext_lazy as _
 
 from .states import CancellationStatus, OrderStatus
 
-MONEY = {"max_digits": 14, "decimal_places": 2}
+
+class MoneyDigits(TypedDict):
+    max_digits: int
+    decimal_places: int
+
+
+MONEY: MoneyDigits = {"max_digits": 14, "decimal_places": 2}
 ZERO = Decimal("0.00")
 BILLING_ITEM_ID_MAX_LENGTH = 50  # AEB's BServiceItemReferenceDTO.itemId: length=50
 
@@ -58,6 +65,8 @@ class Order(models.Model):
     external_ids = models.JSONField(_("external ids"), default=dict, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    # Not a field: set on a locked order by services.locks.lock_items(), its items locked.
+    _locked_items: "list[OrderItem]"
 
     class Meta:
         ordering = ["-placed_at", "-id"]
@@ -70,10 +79,10 @@ class Order(models.Model):
         ]
         permissions = [("cancel_order", _("Can cancel orders"))]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.number
 
-    def get_absolute_url(self):
+    def get_absolute_url(self) -> str:
         return reverse("staff:order-detail", args=[self.pk])
 
     @property
@@ -126,7 +135,7 @@ class OrderItem(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.sku} × {self.quantity}"
 
     @property
@@ -255,10 +264,10 @@ class Cancellation(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.id
 
-    def get_absolute_url(self):
+    def get_absolute_url(self) -> str:
         return reverse("staff:cancellation-detail", args=[self.pk])
 
     @property
@@ -300,7 +309,7 @@ class CancellationItem(models.Model):
             )
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.order_item.sku} × {self.quantity}"
 
 
@@ -332,7 +341,7 @@ class CancellationLine(models.Model):
         verbose_name = _("fee or credit line")
         verbose_name_plural = _("fee and credit lines")
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.get_type_display()} {self.unit_price_amount} × {self.quantity}"
 
     @property
@@ -393,7 +402,7 @@ class AuditEntry(models.Model):
         verbose_name_plural = _("audit trail")
         indexes = [models.Index(fields=["order", "-created_at"])]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} by {self.actor_label}"
 
 
@@ -403,12 +412,12 @@ class SettlementState(models.TextChoices):
     EXPORTED = "exported", _("Exported")
 
 
-class SettlementItemQuerySet(models.QuerySet):
-    def present(self):
+class SettlementItemQuerySet(models.QuerySet["SettlementItem"]):
+    def present(self) -> Self:
         """Not logically removed."""
         return self.filter(removed_at__isnull=True)
 
-    def blocking(self):
+    def blocking(self) -> Self:
         """Present but settled or exported: these can no longer be removed, so their order
         item can't be cancelled (the billing engine's rule, seed 002)."""
         return self.present().exclude(state=SettlementState.OPEN)
@@ -460,7 +469,7 @@ class SettlementItem(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"#{self.pk} {self.amount} {self.currency}"
 
     @property
@@ -538,10 +547,10 @@ class BulkCancellation(models.Model):
         verbose_name_plural = _("bulk cancellations")
         permissions = [("run_bulk_cancellation", _("Can cancel orders in bulk"))]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return _("Bulk cancellation %(id)s") % {"id": self.pk}
 
-    def get_absolute_url(self):
+    def get_absolute_url(self) -> str:
         return reverse("staff:bulk-detail", args=[self.pk])
 
     @property
@@ -597,5 +606,5 @@ class BulkCancellationTarget(models.Model):
         ]
         indexes = [models.Index(fields=["bulk_cancellation", "outcome", "order"])]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.order_id}: {self.outcome}"

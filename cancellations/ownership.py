@@ -19,9 +19,18 @@ Reading is not acting: every user with view_cancellation sees every cancellation
 is a 403 naming the reason, not a 404.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from django.utils.translation import gettext as _
 
 from .errors import FORBIDDEN, CancellationError
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    from .models import Cancellation
 
 ACT_FOR_OTHERS = "cancellations.act_for_other_clients"
 
@@ -29,7 +38,7 @@ ACT_FOR_OTHERS = "cancellations.act_for_other_clients"
 class NotYourCancellation(CancellationError):
     """The actor may not change or revoke a cancellation someone else made (a 403 on the API)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(
             _(
                 "Another user or API client made this cancellation: only they, staff or a client "
@@ -39,13 +48,13 @@ class NotYourCancellation(CancellationError):
         )
 
 
-def may_act_on(actor, cancellation) -> bool:
+def may_act_on(actor: User | None, cancellation: Cancellation) -> bool:
     if actor is None or cancellation.created_by_id is None:
         return True
     return actor.pk == cancellation.created_by_id or actor.has_perm(ACT_FOR_OTHERS)
 
 
-def check_may_act_on(actor, cancellation) -> None:
+def check_may_act_on(actor: User | None, cancellation: Cancellation) -> None:
     """Raise NotYourCancellation unless `actor` may change or revoke `cancellation`."""
     if not may_act_on(actor, cancellation):
         raise NotYourCancellation()

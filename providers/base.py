@@ -8,8 +8,13 @@ claims a Delivery, calls `adapter.deliver(...)`, and records what came back.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cancellations.models import Cancellation
 
 
 class Action(enum.StrEnum):
@@ -70,25 +75,25 @@ class ProviderAdapter:
     def __init__(self, config: ProviderConfig):
         self.config = config
 
-    def applies_to(self, cancellation) -> bool:
+    def applies_to(self, cancellation: Cancellation) -> bool:
         """False when this provider has nothing to do for the cancellation's order."""
         return False
 
-    def applicable(self, cancellations) -> set[str]:
+    def applicable(self, cancellations: Iterable[Cancellation]) -> set[str]:
         """The pks of those cancellations this provider has something to do for. Adapters whose
         applies_to reads the database override this to ask once for many (bulk jobs)."""
         return {cancellation.pk for cancellation in cancellations if self.applies_to(cancellation)}
 
-    def deliver(self, cancellation, action: Action) -> Result:
+    def deliver(self, cancellation: Cancellation, action: Action) -> Result:
         raise NotImplementedError
 
-    def deliver_again(self, cancellation, references: dict) -> Result:
+    def deliver_again(self, cancellation: Cancellation, references: dict[str, Any]) -> Result:
         """Deliver an add again after an earlier try got through and stored `references`
         (the cancellation was re-planned, or is retried by staff). By default the add is
         simply sent again: right for an upsert (`supports_update`)."""
         return self.deliver(cancellation, Action.ADD)
 
-    def plan_problems(self, cancellation) -> dict[str, str]:
+    def plan_problems(self, cancellation: Cancellation) -> dict[str, str]:
         """{service argument: message} for what makes the planned cancellation impossible to
         deliver here, asked before its add is written so that it is refused when it is made
         rather than failing later. Only asked when applies_to() is true. Default: none."""

@@ -30,7 +30,9 @@ import os
 import socket
 import time
 import uuid
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Literal
 
 from django.conf import settings
 from django.db import transaction
@@ -68,6 +70,10 @@ def batch_size() -> int:
     return max(1, int(getattr(settings, "DELIVERY_BATCH_SIZE", DEFAULT_BATCH_SIZE)))
 
 
+def sweep_seconds() -> float:
+    return getattr(settings, "DELIVERY_SWEEP_SECONDS", 50)
+
+
 def claim_margin() -> timedelta:
     return timedelta(seconds=getattr(settings, "DELIVERY_CLAIM_MARGIN_SECONDS", 60))
 
@@ -76,13 +82,16 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def due_deliveries(now=None, kinds=None) -> QuerySet[Delivery]:
+def due_deliveries(
+    now: datetime | None = None, kinds: list[str] | None = None
+) -> QuerySet[Delivery]:
     """Due rows of the enabled providers (or of `kinds`, the enabled ones the caller read)."""
     now = now or timezone.now()
-    if kinds is None:
-        kinds = ProviderSetting.objects.filter(enabled=True).values("kind")
+    enabled = (
+        ProviderSetting.objects.filter(enabled=True).values("kind") if kinds is None else kinds
+    )
     return Delivery.objects.filter(
-        status__in=[S.PENDING, S.IN_FLIGHT], next_attempt_at__lte=now, provider__in=kinds
+        status__in=[S.PENDING, S.IN_FLIGHT], next_attempt_at__lte=now, provider__in=enabled
     ).filter(ready_to_send())
 
 
@@ -120,7 +129,13 @@ def claim(*, delivery_id: int | None = None, worker: str = "") -> Claim | None:
     return claims[0] if claims else None
 
 
-def _claim(rows: list[Delivery], enabled, worker: str, now, started: float) -> list[Claim]:
+def _claim(
+    rows: list[Delivery],
+    enabled: dict[str, ProviderSetting],
+    worker: str,
+    now: datetime,
+    started: float,
+) -> list[Claim]:
     """Mark the locked rows in flight (one UPDATE) and open their attempts (one INSERT)."""
     token = uuid.uuid4()
     leases = {
@@ -173,7 +188,7 @@ def _take_over(rows: list[Delivery]) -> list[Delivery]:
 # --- sending -----------------------------------------------------------------------------------
 
 
-def load_cancellations(ids) -> dict[str, Cancellation]:
+def load_cancellations(ids: Iterable[str]) -> dict[str, Cancellation]:
     """The cancellations of a batch with what the adapters read (order, reason and its
     mappings, users and their profiles, lines), in a fixed number of queries."""
     return (
@@ -193,7 +208,7 @@ def send_batch(claims: list[Claim]) -> list[Sent]:
     """Send each claimed delivery, in order; one whose turn comes after its `send_by` is
     handed back unsent (result None)."""
     cancellations = load_cancellations(claimed.delivery.cancellation_id for claimed in claims)
-    adapters: dict[str, ProviderAdapter | bool | None] = {}
+    adapters: dict[str, ProviderAdapter | Literal[False] | None] = {}
     sent = []
     for claimed in claims:
         if time.monotonic() > claimed.send_by:
@@ -216,7 +231,7 @@ def send(claimed: Claim) -> tuple[Result, int]:
     return _send(claimed, _adapter(claimed.setting), cancellation)
 
 
-def _adapter(setting: ProviderSetting) -> ProviderAdapter | bool | None:
+def _adapter(setting: ProviderSetting) -> ProviderAdapter | Literal[False] | None:
     try:
         return build_adapter(setting)
     except Exception:
@@ -224,7 +239,11 @@ def _adapter(setting: ProviderSetting) -> ProviderAdapter | bool | None:
         return False  # _send reports it on each delivery
 
 
-def _send(claimed: Claim, adapter, cancellation) -> tuple[Result, int]:
+def _send(
+    claimed: Claim,
+    adapter: ProviderAdapter | Literal[False] | None,
+    cancellation: Cancellation | None,
+) -> tuple[Result, int]:
     """Call the adapter. Never raises: an adapter that crashes is a try to repeat later."""
     started = time.monotonic()
     try:
@@ -242,7 +261,9 @@ def _send(claimed: Claim, adapter, cancellation) -> tuple[Result, int]:
     return result, result.duration_ms if result.duration_ms is not None else elapsed_ms
 
 
-def _call(claimed: Claim, adapter, cancellation) -> Result:
+def _call(
+    claimed: Claim, adapter: ProviderAdapter | None, cancellation: Cancellation | None
+) -> Result:
     if adapter is None:
         return Result(Outcome.FAILED, message=_("This version of Storno has no adapter for it."))
     if not adapter.config.is_configured:
@@ -297,7 +318,7 @@ def deliver_due(
 ) -> int:
     """Deliver due deliveries batch after batch until none is left, `limit` were sent, or the
     time budget is spent (the next sweep carries on). Returns how many were tried."""
-    budget = budget_seconds or getattr(settings, "DELIVERY_SWEEP_SECONDS", 50)
+    budget = budget_seconds or sweep_seconds()
     deadline = time.monotonic() + budget
     worker = worker_name()
     size = size or batch_size()

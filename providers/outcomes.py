@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -70,7 +70,7 @@ def backoff_seconds(attempts: int, *, rng: random.Random | None = None) -> float
     return (rng or random).uniform(ceiling / 2, ceiling)
 
 
-def next_try_at(now, attempts: int, retry_after=None):
+def next_try_at(now: datetime, attempts: int, retry_after: datetime | None = None) -> datetime:
     """When to try again: after the backoff, or at the provider's own "not before" (a rate
     limit's reset) when that is later."""
     backoff = now + timedelta(seconds=backoff_seconds(attempts))
@@ -151,7 +151,7 @@ def _attempt(sent: Sent, result: Result, *, late: bool) -> DeliveryAttempt:
     return attempt
 
 
-def _record(delivery: Delivery, claimed: Claim, result: Result, now) -> bool:
+def _record(delivery: Delivery, claimed: Claim, result: Result, now: datetime) -> bool:
     """Move one delivery on after its answer. Returns whether to ask for it again at once."""
     delivery.updated_at = now
     delivery.last_status_code = result.status_code
@@ -186,7 +186,7 @@ def _record(delivery: Delivery, claimed: Claim, result: Result, now) -> bool:
     return False
 
 
-def _hand_back(delivery: Delivery, now) -> None:
+def _hand_back(delivery: Delivery, now: datetime) -> None:
     """Not sent after all: due again at once, as if never claimed."""
     move(delivery, S.PENDING)
     delivery.attempts -= 1
@@ -208,7 +208,7 @@ def give_up_abandoned(delivery: Delivery) -> None:
         transaction.on_commit(lambda: outbox.kick(kicks))
 
 
-def settle_revokes(deliveries: list[Delivery], now) -> list[int]:
+def settle_revokes(deliveries: list[Delivery], now: datetime) -> list[int]:
     """A revoke waits for its add: of the adds among `deliveries` that settled, the waiting
     revokes of delivered ones are due now (their ids are returned, to ask for them), and those
     of adds that never got through are skipped. One query when any add settled."""

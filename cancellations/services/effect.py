@@ -3,7 +3,9 @@ or later for a scheduled one through complete_due_cancellations), and the order'
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.db.models import (
@@ -30,10 +32,13 @@ from ..states import (
 from .locks import lock_items, lock_order
 from .quoting import blocking_settlements, settlement_blocked_message
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 Via = AuditEntry.Via
 
 
-def derived_order_status(items, fallback: str) -> str:
+def derived_order_status(items: Iterable[OrderItem], fallback: str) -> str:
     quantity = sum(item.quantity for item in items)
     cancelled = sum(item.cancelled_quantity for item in items)
     if quantity and cancelled == quantity:
@@ -43,7 +48,16 @@ def derived_order_status(items, fallback: str) -> str:
     return fallback
 
 
-def set_order_status(order, status, *, trail, actor, via, cancellation=None, audit=None) -> None:
+def set_order_status(
+    order: Order,
+    status: str,
+    *,
+    trail: audit_log.Trail,
+    actor: User | None,
+    via: str,
+    cancellation: Cancellation | None = None,
+    audit: audit_log.AuditInfo | None = None,
+) -> None:
     if status == order.status:
         return
     check_order_transition(order.status, status)
@@ -66,7 +80,15 @@ def mark_completed(cancellation: Cancellation, now: datetime) -> None:
     cancellation.completed_time = now
 
 
-def _complete(cancellation: Cancellation, order: Order, *, trail, actor, via, now) -> None:
+def _complete(
+    cancellation: Cancellation,
+    order: Order,
+    *,
+    trail: audit_log.Trail,
+    actor: User | None,
+    via: str,
+    now: datetime,
+) -> None:
     """Make a saved, confirmed cancellation effective (its time has come)."""
     check_cancellation_transition(cancellation.status, CancellationStatus.COMPLETED)
     take_effect(cancellation, order, trail=trail, actor=actor, via=via, now=now)
@@ -78,11 +100,11 @@ def take_effect(
     cancellation: Cancellation,
     order: Order,
     *,
-    trail,
-    actor,
-    via,
-    now,
-    audit=None,
+    trail: audit_log.Trail,
+    actor: User | None,
+    via: str,
+    now: datetime,
+    audit: audit_log.AuditInfo | None = None,
     cancelled: list[tuple[int, int]] | None = None,
 ) -> None:
     """What an effective cancellation does: take the quantities off, remove the settlement

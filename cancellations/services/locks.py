@@ -4,11 +4,13 @@ order's lock first (lock_order), so two writers can't deadlock."""
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING, TypeAlias, TypedDict, cast
 
 from django.db.models import (
     Exists,
     OuterRef,
     Prefetch,
+    QuerySet,
     Subquery,
     Sum,
     prefetch_related_objects,
@@ -27,15 +29,30 @@ from ..states import (
 from .quoting import blocking_settlements
 
 
-def lock_order(order_or_pk, *, with_items: bool = False) -> Order:
-    pk = getattr(order_or_pk, "pk", order_or_pk)
+class LockedItemAnnotations(TypedDict):
+    """What _locked_items_queryset() adds to each order item."""
+
+    scheduled_quantity: int
+    has_present_settlements: bool
+    has_blocking_settlements: bool
+
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    # An order item as lock_items() returns it.
+    LockedItem: TypeAlias = WithAnnotations[OrderItem, LockedItemAnnotations]
+
+
+def lock_order(order_or_pk: Order | int, *, with_items: bool = False) -> Order:
+    pk = order_or_pk.pk if isinstance(order_or_pk, Order) else order_or_pk
     order = Order.objects.select_for_update().get(pk=pk)
     if with_items:
         lock_items(order)
     return order
 
 
-def lock_items(order: Order) -> list[OrderItem]:
+def lock_items(order: Order) -> list[LockedItem]:
     """Lock the items of a locked order in one query and keep them as `order.items.all()`, so
     the quote, the quantities and the order's new status all work on these rows. Every writer
     of an order's items holds the order's lock first, so this can't deadlock with another.
@@ -49,11 +66,12 @@ def lock_items(order: Order) -> list[OrderItem]:
         locked = _locked_items_queryset().all()  # a copy: the shared one is never evaluated
         prefetch_related_objects([order], Prefetch("items", queryset=locked))
         order._locked_items = list(order.items.all())
-    return order._locked_items
+    # The items were prefetched from _locked_items_queryset(): they carry its annotations.
+    return cast("list[LockedItem]", order._locked_items)
 
 
 @functools.cache
-def _locked_items_queryset():
+def _locked_items_queryset() -> QuerySet[LockedItem]:
     # Built once per process: building its three subqueries takes longer than running them.
     scheduled = (
         CancellationItem.objects.filter(

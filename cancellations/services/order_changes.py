@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -24,8 +26,11 @@ from ..states import (
 )
 from .locks import lock_order
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
-def _cleaned_external_ids(external_ids, errors: dict) -> dict:
+
+def _cleaned_external_ids(external_ids: object, errors: dict[str, str]) -> dict[str, Any]:
     """The validated provider references; problems go into `errors` under their key."""
     try:
         return clean_external_ids(external_ids)
@@ -34,7 +39,7 @@ def _cleaned_external_ids(external_ids, errors: dict) -> dict:
         return {}
 
 
-def _check_billing_item_ids(items, errors: dict) -> None:
+def _check_billing_item_ids(items: Sequence[NewOrderItem], errors: dict[str, str]) -> None:
     """A billing item id names one service item in the engine: once per order, and not one
     another order's item has already."""
     given = [(index, item.billing_item_id) for index, item in enumerate(items)]
@@ -71,7 +76,7 @@ def create_order(
     channel: str,
     currency: str,
     items: list[NewOrderItem],
-    actor,
+    actor: User | None,
     via: str,
     customer_email: str = "",
     placed_at: datetime | None = None,
@@ -148,11 +153,11 @@ def create_order(
 def update_order_details(
     order: Order,
     *,
-    actor,
+    actor: User | None,
     via: str,
     customer_name: str,
     customer_email: str = "",
-    external_ids: dict | None = None,
+    external_ids: dict[str, Any] | None = None,
 ) -> Order:
     """Correct an order's customer details or provider references (the admin's order form).
     Status, items and money only change through cancellations."""

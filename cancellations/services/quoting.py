@@ -4,6 +4,7 @@ billing engine's checks all ask it, so one place decides what can be cancelled."
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -71,6 +72,7 @@ class CancellationQuote:
     lines: list[ExtraLine]
     prorated: bool
     currency: str
+    reason: CancellationReason  # as checked: active, described if it needs to be
     prorated_credit: Decimal = ZERO
     line_item_subtotal: Decimal = ZERO
     is_scheduled: bool = False
@@ -96,16 +98,17 @@ def scheduled_quantities(order: Order, *, excluding: str | None = None) -> dict[
 
 def prorated_credit_for(item: OrderItem, quantity: int, effective_at: datetime) -> Decimal:
     """Credit for the unused part of the item's service period, to the cent."""
-    if not item.has_service_period or effective_at >= item.period_end:
-        return ZERO
-    used_until = max(effective_at, item.period_start)
-    unused = Decimal((item.period_end - used_until).total_seconds())
-    whole = Decimal((item.period_end - item.period_start).total_seconds())
+    start, end = item.period_start, item.period_end
+    if start is None or end is None or effective_at >= end:
+        return ZERO  # no service period (has_service_period), or it is over
+    used_until = max(effective_at, start)
+    unused = Decimal((end - used_until).total_seconds())
+    whole = Decimal((end - start).total_seconds())
     credit = item.unit_price_amount * quantity * unused / whole
     return credit.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def reason_errors(reason, description: str) -> dict:
+def reason_errors(reason: object, description: str) -> dict[str, str]:
     if reason is None:
         return {"reason": _("Choose a reason.")}
     if not isinstance(reason, CancellationReason):
@@ -117,12 +120,23 @@ def reason_errors(reason, description: str) -> dict:
     return {}
 
 
-def _effective_time(picked, *, churn_time, churn_time_policy, now, errors) -> datetime:
+def _effective_time(
+    picked: list[tuple[OrderItem, int]],
+    *,
+    churn_time: datetime | None,
+    churn_time_policy: str,
+    now: datetime,
+    errors: dict[str, str],
+) -> datetime:
     """Rebilly's rule: churnTimePolicy beats churnTime; no policy and no time means now."""
     if churn_time_policy == ChurnTimePolicy.NOW:
         return now
     if churn_time_policy == ChurnTimePolicy.AT_NEXT_RENEWAL:
-        ends = [item.period_end for item, _qty in picked if item.has_service_period]
+        ends = [
+            item.period_end
+            for item, _qty in picked
+            if item.period_start is not None and item.period_end is not None  # a service period
+        ]
         if not ends:
             errors["churn_time_policy"] = _(
                 "None of the cancelled items has a service period to run out."
@@ -150,7 +164,9 @@ def churn_time_error(churn_time: datetime, now: datetime) -> str:
     return ""
 
 
-def open_to_cancel(items, reserved: dict[int, int]) -> list[tuple[OrderItem, int]]:
+def open_to_cancel(
+    items: Iterable[OrderItem], reserved: dict[int, int]
+) -> list[tuple[OrderItem, int]]:
     """(item, quantity) still open and not promised to a scheduled cancellation."""
     open_items = [(item, item.open_quantity - reserved.get(item.pk, 0)) for item in items]
     return [(item, qty) for item, qty in open_items if qty > 0]
@@ -176,7 +192,7 @@ def settlement_blocked_message(item: OrderItem, settlement: SettlementItem) -> s
     }
 
 
-def blocking_settlements(orders) -> dict[int, SettlementItem]:
+def blocking_settlements(orders: Iterable[Order]) -> dict[int, SettlementItem]:
     """Per order item, a settled or exported settlement item: those can't be removed, so their
     item can't be cancelled."""
     blocked: dict[int, SettlementItem] = {}
@@ -185,7 +201,12 @@ def blocking_settlements(orders) -> dict[int, SettlementItem]:
     return blocked
 
 
-def _pick_whole_order(order_items, reserved, blocked, errors) -> list[tuple[OrderItem, int]]:
+def _pick_whole_order(
+    order_items: Iterable[OrderItem],
+    reserved: dict[int, int],
+    blocked: dict[int, SettlementItem],
+    errors: dict[str, str],
+) -> list[tuple[OrderItem, int]]:
     picked = open_to_cancel(order_items, reserved)
     if not picked:
         errors["order"] = nothing_left_message()
@@ -196,7 +217,13 @@ def _pick_whole_order(order_items, reserved, blocked, errors) -> list[tuple[Orde
     return picked
 
 
-def _pick_items(order, items, reserved, blocked, errors) -> list[tuple[OrderItem, int]]:
+def _pick_items(
+    order: Order,
+    items: list[ItemPick] | None,
+    reserved: dict[int, int],
+    blocked: dict[int, SettlementItem] | None,
+    errors: dict[str, str],
+) -> list[tuple[OrderItem, int]]:
     order_items = {item.pk: item for item in order.items.all()}
     if blocked is None:
         blocked = blocking_settlements([order])
@@ -233,16 +260,22 @@ def _pick_items(order, items, reserved, blocked, errors) -> list[tuple[OrderItem
     return picked
 
 
-def _line_errors(lines, currency, errors) -> None:
+def _decimal_places(amount: Decimal) -> int:
+    exponent = amount.as_tuple().exponent
+    return -exponent if isinstance(exponent, int) else 0  # a str: NaN or infinite
+
+
+def _line_errors(lines: Sequence[ExtraLine], currency: str, errors: dict[str, str]) -> None:
     for index, line in enumerate(lines):
         prefix = f"lines.{index}"
         if line.type not in LineType.values:
             errors[f"{prefix}.type"] = _("Use “debit” (a fee) or “credit”.")
-        if not isinstance(line.unit_price_amount, Decimal) or line.unit_price_amount < 0:
+        amount = line.unit_price_amount
+        if not isinstance(amount, Decimal) or not amount.is_finite() or amount < 0:
             errors[f"{prefix}.unit_price_amount"] = _(
                 "Give a positive amount; the type sets the sign."
             )
-        elif line.unit_price_amount.as_tuple().exponent < -2:
+        elif _decimal_places(amount) > 2:
             errors[f"{prefix}.unit_price_amount"] = _("Use at most two decimal places.")
         if line.unit_price_currency != currency:
             errors[f"{prefix}.unit_price_currency"] = _(
@@ -259,7 +292,7 @@ def quote_cancellation(
     *,
     reason: CancellationReason | None,
     items: list[ItemPick] | None = None,
-    lines: list[ExtraLine] = (),
+    lines: Sequence[ExtraLine] = (),
     churn_time: datetime | None = None,
     churn_time_policy: str = "",
     prorated: bool = False,
@@ -295,7 +328,7 @@ def quote_cancellation(
     )
     lines = list(lines)
     _line_errors(lines, order.currency, errors)
-    if errors:
+    if errors or not isinstance(reason, CancellationReason):  # reason_errors() said why
         raise CancellationError(errors, code="invalid")
 
     quoted = [
@@ -327,6 +360,7 @@ def quote_cancellation(
         lines=lines,
         prorated=prorated,
         currency=order.currency,
+        reason=reason,
         prorated_credit=sum((q.prorated_credit for q in quoted), ZERO),
         line_item_subtotal=subtotal.quantize(CENT),
         is_scheduled=effective_at > now,

@@ -3,6 +3,8 @@ providers are told (a REVOKE outbox row per ADD)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -25,9 +27,12 @@ from ..states import (
 from .effect import derived_order_status, set_order_status
 from .locks import lock_items, lock_order
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 
 def revoke_cancellation(
-    cancellation: Cancellation, *, actor, via: str, comment: str = ""
+    cancellation: Cancellation, *, actor: User | None, via: str, comment: str = ""
 ) -> Cancellation:
     """Undo a cancellation: give the items back and restore the order's status."""
     ownership.check_may_act_on(actor, cancellation)

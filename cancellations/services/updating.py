@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -35,8 +37,19 @@ from .quoting import ExtraLine, ItemPick, quote_cancellation, reason_errors
 from .revoking import revoke_cancellation
 from .writing import cancel_order, check_request_fields, write_plan
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
-def _plan_signature(*, reason_id, items, lines, churn_time, churn_time_policy, prorated) -> dict:
+
+def _plan_signature(
+    *,
+    reason_id: int,
+    items: list[ItemPick] | None,
+    lines: Sequence[ExtraLine],
+    churn_time: datetime | None,
+    churn_time_policy: str,
+    prorated: bool,
+) -> dict[str, object]:
     return {
         "reason": reason_id,
         "items": None if items is None else sorted((p.order_item_id, p.quantity) for p in items),
@@ -56,7 +69,7 @@ def _plan_signature(*, reason_id, items, lines, churn_time, churn_time_policy, p
     }
 
 
-def _stored_signature(cancellation: Cancellation) -> dict:
+def _stored_signature(cancellation: Cancellation) -> dict[str, object]:
     items = None
     if not cancellation.is_whole_order:
         items = [ItemPick(row.order_item_id, row.quantity) for row in cancellation.items.all()]
@@ -95,7 +108,7 @@ def _check_changeable(cancellation: Cancellation, *, order: Order, draft: bool) 
         check_cancellation_transition(cancellation.status, CancellationStatus.DRAFT)
 
 
-def _plan_changed(cancellation: Cancellation, **plan) -> bool:
+def _plan_changed(cancellation: Cancellation, **plan: Any) -> bool:
     """Whether the wanted plan differs from the stored one; refused once effective."""
     before = _stored_signature(cancellation)
     wanted = _plan_signature(**plan)
@@ -123,7 +136,7 @@ def _plan_changed(cancellation: Cancellation, **plan) -> bool:
 def _take_request_fields(
     cancellation: Cancellation,
     *,
-    reason,
+    reason: CancellationReason,
     description: str,
     canceled_by: str,
     churn_time_policy: str,
@@ -147,10 +160,10 @@ def update_cancellation(
     *,
     order: Order,
     reason: CancellationReason | None,
-    actor,
+    actor: User | None,
     via: str,
     items: list[ItemPick] | None = None,
-    lines: list[ExtraLine] = (),
+    lines: Sequence[ExtraLine] = (),
     churn_time: datetime | None = None,
     churn_time_policy: str = "",
     prorated: bool = False,
@@ -180,7 +193,7 @@ def update_cancellation(
         _check_changeable(cancellation, order=order, draft=draft)
         confirming = cancellation.status == CancellationStatus.DRAFT and not draft
         errors = reason_errors(reason, description)
-        if errors:
+        if errors or reason is None:  # reason_errors() names a missing reason
             raise CancellationError(errors, code="invalid")
         plan_changed = _plan_changed(
             cancellation,
@@ -268,9 +281,9 @@ def upsert_cancellation(
     cancellation_id: str,
     order: Order,
     status: str,
-    actor,
+    actor: User | None,
     via: str,
-    **plan,
+    **plan: Any,  # cancel_order's and update_cancellation's plan arguments
 ) -> tuple[Cancellation, bool]:
     """Rebilly's PUT /order-cancellations/{id} with the `status` the client asked for; returns
     (cancellation, created). `plan` is cancel_order's and update_cancellation's plan arguments
@@ -282,6 +295,12 @@ def upsert_cancellation(
     if existing is not None:
         ownership.check_may_act_on(actor, existing)  # before "nothing to do": not theirs at all
     check_requested_status(existing.status if existing else None, status)
+    draft = status == CancellationStatus.DRAFT
+    if existing is None:  # `revoked` was refused above: there is nothing to revoke
+        created = cancel_order(
+            order, cancellation_id=cancellation_id, draft=draft, actor=actor, via=via, **plan
+        )
+        return created, True
     if status == CancellationStatus.REVOKED:
         if order.pk != existing.order_id:
             raise CancellationError(
@@ -291,19 +310,13 @@ def upsert_cancellation(
             return existing, False  # the same request again
         audit = plan.get("audit") or AuditInfo()
         return revoke_cancellation(existing, actor=actor, via=via, comment=audit.comment), False
-    draft = status == CancellationStatus.DRAFT
-    if existing is None:
-        created = cancel_order(
-            order, cancellation_id=cancellation_id, draft=draft, actor=actor, via=via, **plan
-        )
-        return created, True
     updated, _changed = update_cancellation(
         existing, order=order, draft=draft, actor=actor, via=via, **plan
     )
     return updated, False
 
 
-def request_fingerprint(payload) -> str:
+def request_fingerprint(payload: object) -> str:
     """A stable hash of a request body, for telling a repeated PUT from a changed one."""
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()

@@ -3,9 +3,12 @@ billing engine) and the row constructors the bulk job shares with it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -28,25 +31,32 @@ from ..states import (
     CancellationStatus,
 )
 from .effect import mark_completed, take_effect
-from .locks import blocked_items, lock_order
+from .locks import blocked_items, lock_items, lock_order
 from .quoting import CancellationQuote, ExtraLine, ItemPick, canceled_by_errors, quote_cancellation
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    from providers.models import Delivery
+
+    from ..models import BulkCancellation
 
 
 def new_cancellation(
     order: Order,
     quote: CancellationQuote,
     *,
-    reason,
+    reason: CancellationReason,
     description: str,
     canceled_by: str,
     churn_time_policy: str,
-    actor,
+    actor: User | None,
     external_user_id: str,
-    audit,
+    audit: AuditInfo,
     now: datetime,
     request_fingerprint: str = "",
     kill_running: bool = False,
-    bulk_cancellation=None,
+    bulk_cancellation: BulkCancellation | None = None,
     canceled_time: datetime | None = None,
 ) -> Cancellation:
     """The (unsaved) confirmed cancellation for a quote; one constructor for the single and
@@ -82,7 +92,9 @@ def _apply_quote(cancellation: Cancellation, quote: CancellationQuote) -> None:
     cancellation.line_item_subtotal_amount = quote.line_item_subtotal
 
 
-def cancellation_item_rows(cancellation: Cancellation, quote: CancellationQuote):
+def cancellation_item_rows(
+    cancellation: Cancellation, quote: CancellationQuote
+) -> list[CancellationItem]:
     return [
         CancellationItem(
             cancellation=cancellation,
@@ -116,10 +128,18 @@ def write_plan(
     return items, lines
 
 
-def _keep_written(cancellation: Cancellation, items, lines, deliveries) -> None:
+def _keep_written(
+    cancellation: Cancellation,
+    items: Iterable[CancellationItem],
+    lines: Iterable[CancellationLine],
+    deliveries: Iterable[Delivery],
+) -> None:
     """Keep the rows just written as the cancellation's prefetched items, lines and deliveries
     (what selectors.cancellation_list() reads), in the order that reads them."""
-    cancellation._prefetched_objects_cache = {}
+    # Django's prefetch cache (django-stubs doesn't declare it), emptied first so that .all()
+    # below builds fresh querysets.
+    prefetched: dict[str, QuerySet] = {}
+    cancellation._prefetched_objects_cache = prefetched  # type: ignore[attr-defined]
     for name, rows in (
         ("items", items),
         ("lines", lines),
@@ -128,7 +148,7 @@ def _keep_written(cancellation: Cancellation, items, lines, deliveries) -> None:
         queryset = getattr(cancellation, name).all()
         queryset._result_cache = list(rows)
         queryset._prefetch_done = True
-        cancellation._prefetched_objects_cache[name] = queryset
+        prefetched[name] = queryset
 
 
 def plan_summary(cancellation: Cancellation, quote: CancellationQuote) -> dict:
@@ -162,7 +182,9 @@ MAX_MINUTES = 2**31 - 1
 CLOCK_SKEW = timedelta(minutes=5)
 
 
-def check_request_fields(canceled_by: str, *, audit=None, external_user_id: str = "") -> None:
+def check_request_fields(
+    canceled_by: str, *, audit: AuditInfo | None = None, external_user_id: str = ""
+) -> None:
     """Who asked and the audit note: checked here, not only by each interface, so no caller
     can get a value past the service that the database would refuse."""
     errors = canceled_by_errors(canceled_by)
@@ -190,10 +212,10 @@ def cancel_order(
     order: Order,
     *,
     reason: CancellationReason | None,
-    actor,
+    actor: User | None,
     via: str,
     items: list[ItemPick] | None = None,
-    lines: list[ExtraLine] = (),
+    lines: Sequence[ExtraLine] = (),
     churn_time: datetime | None = None,
     churn_time_policy: str = "",
     prorated: bool = False,
@@ -204,7 +226,7 @@ def cancel_order(
     cancellation_id: str | None = None,
     request_fingerprint: str = "",
     kill_running: bool = False,
-    bulk_cancellation=None,
+    bulk_cancellation: BulkCancellation | None = None,
     canceled_time: datetime | None = None,
     draft: bool = False,
 ) -> Cancellation:
@@ -242,7 +264,7 @@ def cancel_order(
                 now=now,
                 reserved={
                     item.pk: item.scheduled_quantity
-                    for item in order.items.all()
+                    for item in lock_items(order)
                     if item.scheduled_quantity
                 },
                 blocked=blocked_items(order),
@@ -250,7 +272,7 @@ def cancel_order(
             cancellation = new_cancellation(
                 order,
                 quote,
-                reason=reason,
+                reason=quote.reason,
                 description=description,
                 canceled_by=canceled_by,
                 churn_time_policy=churn_time_policy,

@@ -369,6 +369,8 @@ def test_lines_in_another_currency_are_refused(order_with_items, reason):
         (ExtraLine("refund", Decimal("1"), "EUR", 1), "lines.0.type"),
         (ExtraLine("debit", Decimal("-1"), "EUR", 1), "lines.0.unit_price_amount"),
         (ExtraLine("debit", Decimal("1.001"), "EUR", 1), "lines.0.unit_price_amount"),
+        (ExtraLine("debit", Decimal("Infinity"), "EUR", 1), "lines.0.unit_price_amount"),
+        (ExtraLine("debit", Decimal("NaN"), "EUR", 1), "lines.0.unit_price_amount"),
         (ExtraLine("debit", Decimal("1"), "EUR", 0), "lines.0.quantity"),
     ],
 )
