@@ -2,16 +2,47 @@
 
 A bulk cancellation writes ten rows per order (cancellation, items, audit entries, outbox rows).
 Through bulk_create most of that time is Python building one INSERT with tens of thousands of
-placeholders and psycopg quoting each value; COPY streams the same values, already adapted by
-each field, in psycopg's C code. Only for rows whose primary key the caller doesn't need back
-(COPY returns none): the objects keep pk None unless they had one.
+placeholders and psycopg quoting each value; COPY streams the values in psycopg's C code. Only
+for rows whose primary key the caller doesn't need back (COPY returns none).
+
+Two ways in: `insert_rows` takes unsaved model instances (they keep pk None unless they had
+one); `insert_values` takes plain dicts (attname → value, the rest from the fields' defaults),
+for rows no one reads back as objects: making a model instance costs more than writing its row.
+Either way each value goes through its field's get_db_prep_save, except a value already of the
+type the database driver takes as it is (a str for a CharField, an int for an IntegerField, an
+aware datetime…), which is what Field.get_db_prep_save would hand back unchanged anyway.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from decimal import Decimal
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connections, models
+from django.utils import timezone
+
+# Internal types whose get_db_prep_save returns a value of these types unchanged (PostgreSQL).
+_PLAIN = {
+    "CharField": (str,),
+    "TextField": (str,),
+    "SlugField": (str,),
+    "EmailField": (str,),
+    "URLField": (str,),
+    "IntegerField": (int,),
+    "BigIntegerField": (int,),
+    "SmallIntegerField": (int,),
+    "PositiveIntegerField": (int,),
+    "PositiveBigIntegerField": (int,),
+    "PositiveSmallIntegerField": (int,),
+    "AutoField": (int,),
+    "BigAutoField": (int,),
+    "SmallAutoField": (int,),
+    "BooleanField": (bool,),
+    "DecimalField": (Decimal,),
+}
+
+_Prep = Callable[[object], object]
 
 
 def insert_rows(model: type[models.Model], objs: Iterable[models.Model]) -> int:
@@ -19,28 +50,105 @@ def insert_rows(model: type[models.Model], objs: Iterable[models.Model]) -> int:
     objs = list(objs)
     if not objs:
         return 0
+    connection = connections[DEFAULT_DB_ALIAS]
     if connection.vendor != "postgresql":
         model.objects.bulk_create(objs)
         return len(objs)
-    fields = [
+    fields = _copied_fields(model)
+    now = timezone.now()
+    auto = {field.attname for field in fields if _is_auto_now(field)}
+    for obj in objs:
+        for attname in auto:  # what pre_save(add=True) does
+            setattr(obj, attname, now)
+    _copy(model, fields, ([obj.__dict__[field.attname] for field in fields] for obj in objs))
+    for obj in objs:
+        obj._state.adding, obj._state.db = False, connection.alias
+    return len(objs)
+
+
+def insert_values(model: type[models.Model], rows: Iterable[dict]) -> int:
+    """Insert rows given as {attname: value}; a field left out gets its default (auto_now and
+    auto_now_add: now). Returns how many. The caller owns the transaction."""
+    rows = list(rows)
+    if not rows:
+        return 0
+    connection = connections[DEFAULT_DB_ALIAS]
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(model(**row) for row in rows)
+        return len(rows)
+    fields = _copied_fields(model)
+    now = timezone.now()
+    fill: dict[str, Callable[[], object]] = {}
+    for field in fields:
+        if _is_auto_now(field):
+            fill[field.attname] = lambda: now
+        elif field.has_default() and callable(field.default):
+            fill[field.attname] = field.default
+        else:
+            value = field.get_default()
+            fill[field.attname] = lambda value=value: value
+    _copy(
+        model,
+        fields,
+        (
+            [
+                row[field.attname] if field.attname in row else fill[field.attname]()
+                for field in fields
+            ]
+            for row in rows
+        ),
+    )
+    return len(rows)
+
+
+def _copied_fields(model: type[models.Model]) -> list[models.Field]:
+    return [
         field
         for field in model._meta.concrete_fields
         # An auto primary key is the database's to fill in; a given one (a CharField id) is ours.
         if not (field.primary_key and isinstance(field, models.AutoField))
     ]
+
+
+def _is_auto_now(field: models.Field) -> bool:
+    return getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+
+
+def _copy(model, fields, value_rows: Iterable[list]) -> None:
+    connection = connections[DEFAULT_DB_ALIAS]
+    preps = [_prep(field, connection) for field in fields]
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     table = connection.ops.quote_name(model._meta.db_table)
     with (
         connection.cursor() as cursor,
         cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
     ):
-        for obj in objs:
-            copy.write_row(
-                [
-                    field.get_db_prep_save(field.pre_save(obj, add=True), connection)
-                    for field in fields
-                ]
-            )
-    for obj in objs:
-        obj._state.adding, obj._state.db = False, connection.alias
-    return len(objs)
+        write_row = copy.write_row
+        for values in value_rows:
+            write_row([prep(value) for prep, value in zip(preps, values, strict=True)])
+
+
+def _prep(field: models.Field, connection) -> _Prep:
+    """The field's get_db_prep_save, skipped for a value the database takes as it is."""
+
+    def slow(value):
+        return field.get_db_prep_save(value, connection)
+
+    target = field.target_field if field.is_relation else field
+    internal = target.get_internal_type()
+    if internal == "DateTimeField":
+
+        def prep_datetime(value):
+            if value is None or (type(value) is datetime and value.tzinfo is not None):
+                return value
+            return slow(value)
+
+        return prep_datetime
+    plain = _PLAIN.get(internal)
+    if plain is None:
+        return slow
+
+    def prep(value):
+        return value if value is None or type(value) in plain else slow(value)
+
+    return prep

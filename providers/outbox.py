@@ -36,7 +36,7 @@ from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from backoffice.bulk_insert import insert_rows
+from backoffice.bulk_insert import insert_values
 from cancellations.errors import CancellationError
 
 from .base import Action, ProviderAdapter
@@ -236,15 +236,28 @@ def enqueue_new_adds(cancellations, adapters: list[ProviderAdapter]) -> int:
     at, and the adapters are loaded once by the caller. Returns how many rows are due; the
     caller asks for a sweep (kick_sweep) instead of one message per row."""
     now = timezone.now()
-    rows = []
+    # The rows _new_add makes, as plain values: no one reads them back as objects here.
+    pending = {"status": DeliveryStatus.PENDING.value, "last_error": ""}
+    skipped = {
+        "status": DeliveryStatus.SKIPPED.value,
+        "last_error": str(_("The order has no reference at this provider.")),
+    }
+    rows, due = [], 0
     for adapter in adapters:
         applicable = adapter.applicable(cancellations)
+        due += sum(1 for cancellation in cancellations if cancellation.pk in applicable)
         rows += [
-            _new_add(cancellation, adapter.kind, now, cancellation.pk in applicable)
+            {
+                "cancellation_id": cancellation.pk,
+                "provider": adapter.kind,
+                "action": Action.ADD.value,
+                "next_attempt_at": now,
+                **(pending if cancellation.pk in applicable else skipped),
+            }
             for cancellation in cancellations
         ]
-    insert_rows(Delivery, rows)
-    return sum(1 for row in rows if row.status == DeliveryStatus.PENDING)
+    insert_values(Delivery, rows)
+    return due
 
 
 def kick_sweep() -> None:
