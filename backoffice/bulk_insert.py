@@ -67,8 +67,10 @@ def insert_rows(model: type[models.Model], objs: Iterable[models.Model]) -> int:
 
 
 def insert_values(model: type[models.Model], rows: Iterable[dict]) -> int:
-    """Insert rows given as {attname: value}; a field left out gets its default (auto_now and
-    auto_now_add: now). Returns how many. The caller owns the transaction."""
+    """Insert rows given as {attname: value}, every row with the same keys. A field left out
+    gets its default (auto_now and auto_now_add: now), evaluated once for all the rows unless
+    it is unique (a primary key's callable default is called for each row). Returns how many.
+    The caller owns the transaction."""
     rows = list(rows)
     if not rows:
         return 0
@@ -76,27 +78,33 @@ def insert_values(model: type[models.Model], rows: Iterable[dict]) -> int:
     if connection.vendor != "postgresql":
         model.objects.bulk_create(model(**row) for row in rows)
         return len(rows)
-    fields = _copied_fields(model)
     now = timezone.now()
-    fill: dict[str, Callable[[], object]] = {}
-    for field in fields:
-        if _is_auto_now(field):
-            fill[field.attname] = lambda: now
-        elif field.has_default() and callable(field.default):
-            fill[field.attname] = field.default
+    given, per_row, constant = [], [], []
+    for field in _copied_fields(model):
+        if field.attname in rows[0]:
+            given.append(field)
+        elif field.unique and field.has_default() and callable(field.default):
+            per_row.append(field)
         else:
-            value = field.get_default()
-            fill[field.attname] = lambda value=value: value
+            constant.append(field)
+    # The columns of a COPY come in any order: the given ones, then the defaults, prepared once.
+    tail = [
+        field.get_db_prep_save(now if _is_auto_now(field) else field.get_default(), connection)
+        for field in constant
+    ]
+    preps = [_prep(field, connection) for field in given + per_row]
+    names = [field.attname for field in given]
     _copy(
         model,
-        fields,
+        given + per_row + constant,
         (
-            [
-                row[field.attname] if field.attname in row else fill[field.attname]()
-                for field in fields
-            ]
-            for row in rows
+            [prep(value) for prep, value in zip(preps, values, strict=True)] + tail
+            for values in (
+                [row[name] for name in names] + [field.get_default() for field in per_row]
+                for row in rows
+            )
         ),
+        prepared=True,
     )
     return len(rows)
 
@@ -114,9 +122,10 @@ def _is_auto_now(field: models.Field) -> bool:
     return getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
 
 
-def _copy(model, fields, value_rows: Iterable[list]) -> None:
+def _copy(model, fields, value_rows: Iterable[list], *, prepared: bool = False) -> None:
+    """COPY the rows. Each value is prepared here, unless `prepared` says the caller
+    did (the rows are then written as they come)."""
     connection = connections[DEFAULT_DB_ALIAS]
-    preps = [_prep(field, connection) for field in fields]
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     table = connection.ops.quote_name(model._meta.db_table)
     with (
@@ -124,6 +133,11 @@ def _copy(model, fields, value_rows: Iterable[list]) -> None:
         cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
     ):
         write_row = copy.write_row
+        if prepared:
+            for values in value_rows:
+                write_row(values)
+            return
+        preps = [_prep(field, connection) for field in fields]
         for values in value_rows:
             write_row([prep(value) for prep, value in zip(preps, values, strict=True)])
 
