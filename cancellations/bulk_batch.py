@@ -207,12 +207,18 @@ class BatchRunner:
             plan.cancellation.status = CancellationStatus.COMPLETED
             plan.cancellation.completed_time = now
         insert_rows(Cancellation, [plan.cancellation for plan in planned])
-        insert_rows(
+        insert_values(
             CancellationItem,
             (
-                row
+                # The rows writing.cancellation_item_rows makes, as plain values.
+                {
+                    "cancellation_id": plan.cancellation.pk,
+                    "order_item_id": quoted.order_item.pk,
+                    "quantity": quoted.quantity,
+                    "prorated_credit_amount": quoted.prorated_credit,
+                }
                 for plan in planned
-                for row in writing.cancellation_item_rows(plan.cancellation, plan.quote)
+                for quoted in plan.quote.items
             ),
         )
         if effective:
