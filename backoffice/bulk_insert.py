@@ -109,6 +109,33 @@ def insert_values(model: type[models.Model], rows: Iterable[dict]) -> int:
     return len(rows)
 
 
+def insert_select(model: type[models.Model], given: list[str], select: str, params: list) -> int:
+    """INSERT … SELECT: `select` yields the `given` fields (attnames, in that order); every
+    other field gets its default, evaluated once (auto_now and auto_now_add: now). Returns how
+    many rows. For rows the database can make from what it has, so their values never travel
+    through Python one by one."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    ops = connection.ops
+    now = timezone.now()
+    fields = {field.attname: field for field in _copied_fields(model)}
+    rest = [field for name, field in fields.items() if name not in given]
+    defaults = [
+        field.get_db_prep_save(now if _is_auto_now(field) else field.get_default(), connection)
+        for field in rest
+    ]
+    columns = [fields[name] for name in given] + rest
+    source_columns = ", ".join(f"source.{ops.quote_name(name)}" for name in given)
+    casts = "".join(f", CAST(%s AS {field.db_type(connection)})" for field in rest)
+    sql = (
+        f"INSERT INTO {ops.quote_name(model._meta.db_table)} "  # noqa: S608 - model names
+        f"({', '.join(ops.quote_name(field.column) for field in columns)}) "
+        f"SELECT {source_columns}{casts} FROM ({select}) source"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*defaults, *params])  # the outer SELECT list comes first
+        return cursor.rowcount
+
+
 def _copied_fields(model: type[models.Model]) -> list[models.Field]:
     return [
         field
