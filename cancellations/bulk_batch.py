@@ -22,7 +22,7 @@ from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from backoffice.bulk_insert import insert_rows
+from backoffice.bulk_insert import insert_rows, insert_values
 from providers.outbox import enabled_adapters, enqueue_new_adds, undeliverable
 
 from . import audit as audit_log
@@ -193,7 +193,7 @@ class BatchRunner:
 
     def _write(self, planned: list[_Planned], now) -> int:
         job, via = self.job, job_via(self.job)
-        entries: list[AuditEntry] = []
+        entries: list[dict] = []
         for plan in planned:
             entries.append(
                 self._entry(
@@ -207,21 +207,27 @@ class BatchRunner:
             plan.cancellation.status = CancellationStatus.COMPLETED
             plan.cancellation.completed_time = now
         insert_rows(Cancellation, [plan.cancellation for plan in planned])
-        insert_rows(
+        insert_values(
             CancellationItem,
             (
-                row
+                # The rows writing.cancellation_item_rows makes, as plain values.
+                {
+                    "cancellation_id": plan.cancellation.pk,
+                    "order_item_id": quoted.order_item.pk,
+                    "quantity": quoted.quantity,
+                    "prorated_credit_amount": quoted.prorated_credit,
+                }
                 for plan in planned
-                for row in writing.cancellation_item_rows(plan.cancellation, plan.quote)
+                for quoted in plan.quote.items
             ),
         )
         if effective:
             entries += self._make_effective(effective, now)
-        insert_rows(AuditEntry, entries)
+        insert_values(AuditEntry, entries)
         logger.debug("Bulk cancellation %s: %s orders via %s", job.pk, len(planned), via)
         return enqueue_new_adds([plan.cancellation for plan in planned], self.adapters)
 
-    def _make_effective(self, effective: list[_Planned], now) -> list[AuditEntry]:
+    def _make_effective(self, effective: list[_Planned], now) -> list[dict]:
         """What effect.take_effect does for one cancellation, for many: quantities off,
         settlement items of fully cancelled items removed, orders moved on."""
         whole, partial = [], []
@@ -269,11 +275,11 @@ class BatchRunner:
             Order.objects.filter(pk__in=pks).update(status=status, updated_at=now)
         return entries
 
-    def _entry(self, action: str, plan: _Planned, data=None) -> AuditEntry:
-        return audit_log.entry(
+    def _entry(self, action: str, plan: _Planned, data=None) -> dict:
+        return audit_log.entry_values(
             action,
-            order=plan.order,
-            cancellation=plan.cancellation,
+            order_id=plan.order.pk,
+            cancellation_id=plan.cancellation.pk,
             actor=self.actor,
             via=job_via(self.job),
             data=data,

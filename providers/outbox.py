@@ -31,13 +31,13 @@ import logging
 import time
 from dataclasses import replace
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from backoffice.broker import publish
-from backoffice.bulk_insert import insert_rows
+from backoffice.bulk_insert import insert_select, insert_values
 from cancellations.errors import CancellationError
 
 from .base import Action, ProviderAdapter
@@ -237,15 +237,58 @@ def enqueue_new_adds(cancellations, adapters: list[ProviderAdapter]) -> int:
     at, and the adapters are loaded once by the caller. Returns how many rows are due; the
     caller asks for a sweep (kick_sweep) instead of one message per row."""
     now = timezone.now()
-    rows = []
-    for adapter in adapters:
-        applicable = adapter.applicable(cancellations)
-        rows += [
-            _new_add(cancellation, adapter.kind, now, cancellation.pk in applicable)
-            for cancellation in cancellations
-        ]
-    insert_rows(Delivery, rows)
-    return sum(1 for row in rows if row.status == DeliveryStatus.PENDING)
+    ids = [cancellation.pk for cancellation in cancellations]
+    applicable = {adapter.kind: adapter.applicable(cancellations) for adapter in adapters}
+    skipped = {kind: [pk for pk in ids if pk not in found] for kind, found in applicable.items()}
+    why = str(_("The order has no reference at this provider."))
+    if adapters and ids:
+        if connection.vendor == "postgresql":
+            _insert_adds_server_side(ids, skipped, why, now)
+        else:
+            insert_values(Delivery, _add_rows(ids, skipped, why, now))
+    return sum(len(ids) - len(pks) for pks in skipped.values())
+
+
+def _add_rows(ids, skipped, why, now):
+    """The rows _new_add makes, as plain values, provider by provider."""
+    pending = {"status": DeliveryStatus.PENDING.value, "last_error": ""}
+    skip = {"status": DeliveryStatus.SKIPPED.value, "last_error": why}
+    for kind, passed in skipped.items():
+        passed = set(passed)
+        for pk in ids:
+            yield {
+                "cancellation_id": pk,
+                "provider": kind,
+                "action": Action.ADD.value,
+                "next_attempt_at": now,
+                **(skip if pk in passed else pending),
+            }
+
+
+def _insert_adds_server_side(ids, skipped, why, now) -> None:
+    """_add_rows, made by PostgreSQL from one array of ids: one statement for every provider,
+    the rows in the same order."""
+    kinds = ", ".join("(%s, %s, %s::text[])" for _kind in skipped)
+    kind_params = [value for n, kind in enumerate(skipped) for value in (n, kind, skipped[kind])]
+    select = (
+        "SELECT c.id AS cancellation_id, k.kind AS provider, %s AS action, "  # noqa: S608
+        "CASE WHEN c.id = ANY(k.skipped) THEN %s ELSE %s END AS status, "
+        "CASE WHEN c.id = ANY(k.skipped) THEN %s ELSE '' END AS last_error, "
+        "%s AS next_attempt_at "
+        f"FROM (VALUES {kinds}) AS k(n, kind, skipped) "
+        "CROSS JOIN unnest(%s::text[]) WITH ORDINALITY AS c(id, n) ORDER BY k.n, c.n"
+    )
+    params = [
+        Action.ADD.value,
+        DeliveryStatus.SKIPPED.value,
+        DeliveryStatus.PENDING.value,
+        why,
+        now,
+        *kind_params,
+        ids,
+    ]
+    given = ["cancellation_id", "provider", "action", "status", "last_error", "next_attempt_at"]
+    insert_select(Delivery, given, select, params)
 
 
 def kick_sweep() -> None:
