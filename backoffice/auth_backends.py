@@ -15,16 +15,16 @@ refused at once everywhere: both are read from the database on every request.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, Permission
-from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
+
+from .env import seconds_from_env
 
 DEFAULT_MAX_AGE = 2.0
 # Beyond this many users the cache starts afresh: it is a shortcut, not a store.
@@ -39,18 +39,7 @@ _clock = time.monotonic
 
 
 def max_age() -> float:
-    raw = os.environ.get("PERMISSIONS_MAX_AGE", "").strip()
-    if not raw:
-        return DEFAULT_MAX_AGE
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds < float("inf"):
-        raise ImproperlyConfigured(
-            f"PERMISSIONS_MAX_AGE must be 0 or a positive number of seconds: {raw!r}"
-        )
-    return seconds
+    return seconds_from_env("PERMISSIONS_MAX_AGE", DEFAULT_MAX_AGE)
 
 
 def forget_permissions(**_kwargs) -> None:

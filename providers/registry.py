@@ -22,6 +22,8 @@ import os
 
 from django.core.exceptions import ImproperlyConfigured
 
+from backoffice.env import seconds_from_env
+
 from .base import ProviderAdapter, ProviderConfig
 from .http import DEFAULT_TIMEOUT
 
@@ -53,18 +55,7 @@ DEFAULT_SETTINGS_MAX_AGE = 2.0
 
 
 def settings_max_age() -> float:
-    raw = os.environ.get("PROVIDER_SETTINGS_MAX_AGE", "").strip()
-    if not raw:
-        return DEFAULT_SETTINGS_MAX_AGE
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds < float("inf"):
-        raise ImproperlyConfigured(
-            f"PROVIDER_SETTINGS_MAX_AGE must be 0 or a positive number of seconds: {raw!r}"
-        )
-    return seconds
+    return seconds_from_env("PROVIDER_SETTINGS_MAX_AGE", DEFAULT_SETTINGS_MAX_AGE)
 
 
 def config_from_env(kind: str) -> ProviderConfig:
