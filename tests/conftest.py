@@ -1,5 +1,6 @@
 import pytest
 from django.core.cache import caches
+from rest_framework.throttling import SimpleRateThrottle
 
 from backoffice.broker import resume_publishing
 from providers.outbox import forget_provider_settings
@@ -56,3 +57,14 @@ def order_with_items(db):
     OrderItemFactory(order=order, quantity=2, subscription=True)
     OrderItemFactory(order=order, quantity=1, unit_price_amount="12.50")
     return order
+
+
+@pytest.fixture
+def rates(monkeypatch):
+    """rates(user="2/min", failed_auth="3/min"): lower throttle rates for this test only."""
+
+    def set_rates(**changes):
+        for scope, rate in changes.items():
+            monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, scope.replace("_", "-"), rate)
+
+    return set_rates

@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -135,38 +136,7 @@ class CancellationAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
         ),
         (_("Revoked"), {"fields": ["revoked_time", "revoked_by", "revoke_comment"]}),
     ]
-    readonly_fields = [
-        "id",
-        "staff_page",
-        "order",
-        "status",
-        "is_whole_order",
-        "reason",
-        "description",
-        "canceled_by",
-        "canceled_time",
-        "churn_time",
-        "churn_time_policy",
-        "completed_time",
-        "created_time",
-        "updated_time",
-        "currency",
-        "prorated",
-        "prorated_credit_amount",
-        "line_item_subtotal_amount",
-        "net_amount_display",
-        "prorated_invoice_id",
-        "applied_invoice_id",
-        "created_by",
-        "external_user_id",
-        "audit_comment",
-        "audit_time_spent",
-        "audit_ticket_link",
-        "order_status_before",
-        "revoked_time",
-        "revoked_by",
-        "revoke_comment",
-    ]
+    readonly_fields = flatten_fieldsets(fieldsets)  # every field shown, none editable
     inlines = [CancellationItemInline, CancellationLineInline]
     actions = ["revoke_cancellations"]
 

@@ -11,7 +11,6 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
-from rest_framework.throttling import SimpleRateThrottle
 
 from backoffice import throttling
 from tests.factories import SuperUserFactory, UserFactory
@@ -27,15 +26,6 @@ FROZEN_NOW = 1_800_000_030.0  # 30 s into a minute
 @pytest.fixture(autouse=True)
 def frozen_clock(monkeypatch):
     monkeypatch.setattr(throttling.AtomicRateThrottle, "timer", staticmethod(lambda: FROZEN_NOW))
-
-
-@pytest.fixture
-def rates(monkeypatch):
-    def set_rates(**changes):
-        for scope, rate in changes.items():
-            monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, scope.replace("_", "-"), rate)
-
-    return set_rates
 
 
 @pytest.fixture

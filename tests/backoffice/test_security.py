@@ -21,7 +21,6 @@ from django.urls import Resolver404, get_resolver, resolve, reverse
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from cancellations import audit, service_items
@@ -254,17 +253,6 @@ def test_the_throttle_rates_default_to_600_per_user_30_per_anonymous_10_bulk():
         "ScopedRateThrottle",
     }
     assert rest["NUM_PROXIES"] == 0  # no X-Forwarded-For is trusted unless configured
-
-
-@pytest.fixture
-def rates(monkeypatch):
-    """rates(user="2/min"): lower rates for this test only."""
-
-    def set_rates(**changes):
-        for scope, rate in changes.items():
-            monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, scope.replace("_", "-"), rate)
-
-    return set_rates
 
 
 def api_as(user):

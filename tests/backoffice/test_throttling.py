@@ -12,7 +12,6 @@ from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
 from django.db import close_old_connections, connection, transaction
 from rest_framework.test import APIClient
-from rest_framework.throttling import SimpleRateThrottle
 
 from backoffice import throttling
 from backoffice.models import ThrottleCounter
@@ -42,15 +41,6 @@ COUNTS_COMMIT = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def frozen_clock(monkeypatch):
     monkeypatch.setattr(throttling.AtomicRateThrottle, "timer", staticmethod(lambda: FROZEN_NOW))
-
-
-@pytest.fixture
-def rates(monkeypatch):
-    def set_rates(**changes):
-        for scope, rate in changes.items():
-            monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, scope.replace("_", "-"), rate)
-
-    return set_rates
 
 
 @pytest.fixture(params=["database", "redis"])

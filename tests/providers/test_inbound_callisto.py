@@ -9,7 +9,6 @@ import pytest
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
-from rest_framework.throttling import SimpleRateThrottle
 
 from cancellations.models import AuditEntry, Cancellation
 from cancellations.services import quoting, writing
@@ -452,8 +451,8 @@ def test_a_wrong_bearer_token_is_401(order, reason):
     assert send(api).status_code == 401
 
 
-def test_refused_bearer_tokens_are_counted_per_address_like_the_apis(order, reason, monkeypatch):
-    monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "failed-auth", "2/min")
+def test_refused_bearer_tokens_are_counted_per_address_like_the_apis(order, reason, rates):
+    rates(failed_auth="2/min")
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION="Bearer not-a-token")
 
