@@ -44,10 +44,42 @@ DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 class Pagination(LimitOffsetPagination):
-    """`limit`/`offset` as Rebilly pages, in the usual count/next/previous/results envelope."""
+    """`limit`/`offset` as Rebilly pages, in the usual count/next/previous/results envelope.
+    `page_size`, the name most other APIs use (Akinon's too), is read as `limit`; both are
+    capped at max_limit, and a value that is no positive whole number is refused."""
 
     default_limit = 50
     max_limit = 500
+    page_size_query_param = "page_size"
+
+    def get_limit(self, request):
+        for name in (self.limit_query_param, self.page_size_query_param):
+            raw = request.query_params.get(name)
+            if raw is None:
+                continue
+            if not raw.strip().isdigit() or int(raw) < 1:
+                raise exceptions.ValidationError(
+                    {name: [_("Use a whole number of at least 1.")]}, code="invalid_parameter"
+                )
+            return min(int(raw), self.max_limit)
+        return self.default_limit
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.limit_query_param:
+                parameter["schema"] = {"type": "integer", "minimum": 1}
+        return [
+            *parameters,
+            {
+                "name": self.page_size_query_param,
+                "required": False,
+                "in": "query",
+                "description": f"The same as limit (which wins when both are given); at most "
+                f"{self.max_limit}.",
+                "schema": {"type": "integer", "minimum": 1},
+            },
+        ]
 
 
 class Conflict(exceptions.APIException):
@@ -118,11 +150,15 @@ def flatten_errors(detail, prefix: str = "", rename=None) -> list[dict]:
     return found
 
 
+# Errors about a name the client chose (an unknown field, a query parameter) name it as sent.
+NAMED_AS_SENT = {UNKNOWN_FIELD, "invalid_parameter"}
+
+
 def _is_unknown_field(errors) -> bool:
     return (
         isinstance(errors, list)
         and bool(errors)
-        and all(getattr(error, "code", None) == UNKNOWN_FIELD for error in errors)
+        and all(getattr(error, "code", None) in NAMED_AS_SENT for error in errors)
     )
 
 

@@ -71,3 +71,21 @@ def api_problem(request, status_code: int, detail: str) -> JsonResponse:
         content_type=PROBLEM_CONTENT_TYPE,
         json_dumps_params={"ensure_ascii": False},
     )
+
+
+class ApiNotFoundMiddleware:
+    """With DEBUG on, Django answers a path no URL matches with its HTML debug page instead of
+    handler404; an API client gets the same problem object as in production all the same."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            response.status_code == 404
+            and request.path_info.startswith(API_PREFIXES)
+            and response.get("Content-Type", "").startswith("text/html")
+        ):
+            return not_found(request)
+        return response

@@ -240,7 +240,38 @@ class CancelOrderForm(forms.Form):
         wants_time = cleaned.get("churn_time_policy") == AT_TIME
         if wants_time and not cleaned.get("churn_time") and "churn_time" not in self.errors:
             self.add_error("churn_time", _("Give the date and time it takes effect."))
+        # Nothing typed is silently dropped: a date or quantities that the chosen option would
+        # ignore are refused (with JavaScript, typing them switches the option instead).
+        if cleaned.get("churn_time") and cleaned.get("churn_time_policy") not in (None, AT_TIME):
+            self.add_error(
+                "churn_time",
+                _("You gave a date: choose “At a date and time” to use it, or clear the date."),
+            )
+        if cleaned.get("scope") == WHOLE_ORDER and self._picks()[0]:
+            self.add_error(
+                "scope",
+                _("You typed quantities: choose “Some items” to cancel only those, or clear them."),
+            )
         return cleaned
+
+    def error_summary(self) -> list[tuple[str, str]]:
+        """(field id, message) for every error, in page order, for the summary at the top;
+        an empty id for errors that belong to no field."""
+        summary = [("", str(message)) for message in self.non_field_errors()]
+        for name, field in self.fields.items():
+            for message in self.errors.get(name, []):
+                summary.append((self[name].auto_id, f"{field.label}: {message}"))
+        summary += [("", str(message)) for message in self.lines.non_form_errors()]
+        for number, line in enumerate(self.lines.forms, start=1):
+            summary += [("", str(message)) for message in line.non_field_errors()]
+            for name, field in line.fields.items():
+                for message in line.errors.get(name, []):
+                    label = _("Line %(number)s: %(label)s") % {
+                        "number": number,
+                        "label": field.label,
+                    }
+                    summary.append((line[name].auto_id, f"{label}: {message}"))
+        return summary
 
     # --- to and from the service layer ---
 

@@ -1,6 +1,8 @@
 """Read-side queries shared by the admin, the staff pages and the API."""
 
 import re
+from dataclasses import dataclass
+from decimal import Decimal
 
 from django.db import connection
 from django.db.models import Prefetch, Q, QuerySet
@@ -68,6 +70,22 @@ def order_detail_queryset() -> QuerySet[Order]:
             ),
         ),
     )
+
+
+@dataclass(frozen=True)
+class OrderTotals:
+    ordered: Decimal  # every item's quantity at its unit price
+    open: Decimal  # not cancelled
+    cancelled: Decimal
+
+
+def order_totals(order: Order) -> OrderTotals:
+    """The order's value from its (prefetched) items: as ordered, cancelled and still open."""
+    ordered = cancelled = Decimal("0.00")
+    for item in order.items.all():
+        ordered += item.unit_price_amount * item.quantity
+        cancelled += item.unit_price_amount * item.cancelled_quantity
+    return OrderTotals(ordered=ordered, open=ordered - cancelled, cancelled=cancelled)
 
 
 def order_audit_trail(order: Order) -> QuerySet[AuditEntry]:

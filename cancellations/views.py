@@ -85,6 +85,7 @@ def order_detail(request, pk):
         "cancellations/order_detail.html",
         {
             "order": order,
+            "totals": selectors.order_totals(order),
             "items": items,
             "external_ids": [
                 (key, ", ".join(map(str, value)) if isinstance(value, list) else value)

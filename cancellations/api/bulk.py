@@ -176,7 +176,7 @@ class RefuseUnknownParameters:
     """A query parameter not in `query_parameters` is a 400 naming it, not silently dropped."""
 
     query_parameters: tuple[str, ...] = ()
-    PAGING = ("limit", "offset")  # api.Pagination's
+    PAGING = ("limit", "offset", "page_size")  # api.Pagination's
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)

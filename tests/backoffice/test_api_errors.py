@@ -134,3 +134,26 @@ def test_a_staff_path_no_view_matches_is_still_the_404_page(admin_client):
 
     assert response.status_code == 404
     assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("debug", [True, False], ids=["DEBUG", "production"])
+@pytest.mark.parametrize("path", ["/api/v1/no-such-thing/", "/api/nothing", "/callisto/nope/"])
+def test_an_unknown_api_path_is_a_problem_object_with_debug_on_or_off(
+    client, settings, debug, path
+):
+    settings.DEBUG = debug
+
+    response = client.get(path, HTTP_ACCEPT="application/json")
+
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("application/problem+json")
+    assert response.json()["status"] == 404
+
+
+def test_an_unknown_staff_path_stays_a_page_with_debug_on(client, settings):
+    settings.DEBUG = True
+
+    response = client.get("/staff/no-such-page/")
+
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")

@@ -85,6 +85,33 @@ def test_order_list_is_a_limit_offset_page_newest_first(api):
     assert [row["id"] for row in body["results"]] == [newer.pk, older.pk]
 
 
+def test_page_size_is_read_as_the_limit(api):
+    OrderFactory.create_batch(3)
+
+    body = api.get(LIST, {"page_size": 2}).json()
+
+    assert (body["count"], len(body["results"])) == (3, 2)
+    assert "offset=2" in body["next"]
+
+
+def test_page_size_is_capped_at_the_maximum(api, monkeypatch):
+    monkeypatch.setattr("backoffice.api.Pagination.max_limit", 2)
+    OrderFactory.create_batch(3)
+
+    body = api.get(LIST, {"page_size": 1000}).json()
+
+    assert len(body["results"]) == 2
+
+
+@pytest.mark.parametrize("name", ["limit", "page_size"])
+@pytest.mark.parametrize("value", ["0", "-3", "ten", ""])
+def test_a_page_size_that_is_no_positive_number_is_refused_naming_it(api, name, value):
+    response = api.get(LIST, {name: value})
+
+    assert response.status_code == 400
+    assert invalid_fields(response) == {name: "invalid_parameter"}
+
+
 def test_order_json_names_every_field_in_camel_case(api):
     parent = OrderFactory()
     order = OrderFactory(

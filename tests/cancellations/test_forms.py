@@ -32,12 +32,39 @@ def items_of(order):
 # --- cancel form: parsing ----------------------------------------------------------------------
 
 
-def test_whole_order_scope_passes_no_items_even_if_quantities_were_typed(order_with_items, reason):
+def test_whole_order_scope_passes_no_items(order_with_items, reason):
     subscription, _plain = items_of(order_with_items)
 
-    form = bound_form(order_with_items, reason, **{f"item_{subscription.pk}": "1"})
+    form = bound_form(order_with_items, reason, **{f"item_{subscription.pk}": "0"})
 
     assert form.service_arguments()["items"] is None
+
+
+def test_quantities_typed_for_the_whole_order_are_refused_at_the_scope(order_with_items, reason):
+    subscription, _plain = items_of(order_with_items)
+    data = cancel_data(order_with_items, reason, **{f"item_{subscription.pk}": "1"})
+
+    form = CancelOrderForm(data, order=order_with_items)
+
+    assert not form.is_valid()
+    assert "Some items" in form.errors["scope"][0]
+
+
+def test_the_error_summary_links_each_problem_to_its_field_in_page_order(order_with_items, reason):
+    subscription, _plain = items_of(order_with_items)
+    data = cancel_data(
+        order_with_items,
+        reason,
+        churn_time="2030-06-01T09:30",
+        **{f"item_{subscription.pk}": "1", "lines-0-unit_price_amount": "abc"},
+    )
+
+    form = CancelOrderForm(data, order=order_with_items)
+    form.is_valid()
+
+    ids = [field_id for field_id, _message in form.error_summary()]
+    assert ids == ["id_scope", "id_churn_time", "id_lines-0-unit_price_amount"]
+    assert form.error_summary()[2][1].startswith("Line 1: Amount: ")
 
 
 def test_item_scope_passes_only_the_items_with_a_quantity(order_with_items, reason):
@@ -65,13 +92,23 @@ def test_a_datetime_is_read_in_the_active_time_zone(order_with_items, reason):
 
 
 @pytest.mark.parametrize("policy", ["now", "at-next-renewal"])
-def test_a_policy_is_passed_on_and_a_typed_time_is_ignored(order_with_items, reason, policy):
-    form = bound_form(
-        order_with_items, reason, churn_time_policy=policy, churn_time="2030-06-01T09:30"
-    )
+def test_a_policy_is_passed_on_without_a_time(order_with_items, reason, policy):
+    form = bound_form(order_with_items, reason, churn_time_policy=policy)
 
     arguments = form.service_arguments()
     assert (arguments["churn_time_policy"], arguments["churn_time"]) == (policy, None)
+
+
+@pytest.mark.parametrize("policy", ["now", "at-next-renewal"])
+def test_a_time_typed_beside_another_policy_is_refused(order_with_items, reason, policy):
+    data = cancel_data(
+        order_with_items, reason, churn_time_policy=policy, churn_time="2030-06-01T09:30"
+    )
+
+    form = CancelOrderForm(data, order=order_with_items)
+
+    assert not form.is_valid()
+    assert list(form.errors) == ["churn_time"]
 
 
 def test_at_a_time_without_a_time_asks_for_one(order_with_items, reason):

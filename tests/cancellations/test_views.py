@@ -333,6 +333,21 @@ def test_order_detail_shows_customer_items_and_external_ids(staff_client, order_
     assert "#1, #2" in content
 
 
+def test_order_detail_shows_the_total_and_after_a_cancellation_what_is_open(
+    staff_client, order_with_items, reason
+):
+    order = order_with_items  # 2 x 30.00 + 1 x 12.50
+    url = order.get_absolute_url()
+    assert "72.50 EUR" in staff_client.get(url).content.decode()
+    plain = order.items.get(quantity=1)
+
+    writing.cancel_order(order, reason=reason, actor=None, via="web", items=[ItemPick(plain.pk, 1)])
+
+    content = staff_client.get(url).content.decode()
+    assert "72.50 EUR" in content
+    assert "(12.50 EUR cancelled, 60.00 EUR open)" in content
+
+
 def test_order_detail_links_parent_and_child_orders(staff_client):
     parent = OrderFactory(number="PARENT-1")
     child = OrderFactory(number="CHILD-1", parent=parent)

@@ -15,7 +15,7 @@ from backoffice.models import StaffProfile
 from backoffice.roles import BULK_OPERATOR, CUSTOMER_SERVICE, REASON_MANAGER, sync_roles
 from cancellations import billing
 from cancellations.errors import CancellationError
-from cancellations.models import AuditEntry, Order, SettlementState
+from cancellations.models import AuditEntry, Cancellation, Order, SettlementState
 from cancellations.services import order_changes, writing
 from cancellations.states import OrderStatus
 from reasons.models import CancellationReason
@@ -193,13 +193,14 @@ class Command(BaseCommand):
             if reasons and order.is_cancellable and rng.random() < 0.12:
                 try:
                     with transaction.atomic():
-                        writing.cancel_order(
+                        cancellation = writing.cancel_order(
                             order,
                             reason=rng.choice(reasons),
                             actor=agent,
                             via=AuditEntry.Via.WEB,
                             prorated=True,
                         )
+                        _backdate(cancellation, _some_time_since(placed, now, rng))
                 except CancellationError:
                     pass  # e.g. a subscription month is settled already: the service refuses
         self.stdout.write(f"Created {count} demo orders.")
@@ -231,3 +232,22 @@ class Command(BaseCommand):
                     actor=None,
                     via=AuditEntry.Via.SYSTEM,
                 )
+
+
+HISTORY = timedelta(days=30)
+
+
+def _some_time_since(placed, now, rng):
+    """A moment in the last 30 days after the order was placed: the dashboard's chart then
+    shows a month of cancellations, not one bar for today."""
+    start = max(placed, now - HISTORY)
+    return start + (now - start) * rng.random()
+
+
+def _backdate(cancellation: Cancellation, when) -> None:
+    """Make a demo cancellation look as if it had been made at `when` (demo data only: the
+    services always write the real time)."""
+    Cancellation.objects.filter(pk=cancellation.pk).update(
+        created_time=when, canceled_time=when, completed_time=when
+    )
+    AuditEntry.objects.filter(cancellation=cancellation).update(created_at=when)

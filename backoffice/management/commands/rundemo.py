@@ -9,6 +9,7 @@ after STOP_GRACE_SECONDS, kills whatever of their groups is left."""
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,13 +21,55 @@ from django.core.management.base import BaseCommand, CommandError
 from backoffice.management.commands.demo_data import login_lines
 from cancellations.external_ids import JS7_CONTROLLER, JS7_ORDERS, REBILLY
 from cancellations.models import Order, SettlementItem
-from providers.management.commands.run_fakes import start_fakes
+from providers.management.commands.run_fakes import (
+    FAKES,
+    FIRST_PORT_VARIABLE,
+    configured_port,
+    start_fakes,
+)
 
 # A warm worker shutdown finishes the tasks it runs; one that takes longer is killed (its
 # deliveries' leases expire and the sweep sends them again; a bulk job resumes).
 STOP_GRACE_SECONDS = 3.0
 WORKER = [sys.executable, "-m", "celery", "-A", "backoffice", "worker", "-B"]
 WORKER_OPTIONS = ["--loglevel", "INFO", "--concurrency", "2"]
+
+
+WEB_PORT_VARIABLE = "DEMO_WEB_PORT"
+
+
+def port_taken(host: str, port: int) -> bool:
+    """Whether something listens on host:port already (a bind as the servers do it fails)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def check_ports(addrport: str, *, fakes: bool) -> None:
+    """Refuse to start, naming the port, rather than fail a minute later (or, worse, leave
+    whatever holds port 8000 answering as if it were the demo)."""
+    host, _sep, port = addrport.rpartition(":")
+    if not port.isdigit():
+        raise CommandError(f"--addrport must be host:port, not {addrport!r}.")
+    wanted = [(host or "127.0.0.1", int(port), f"the web server ({WEB_PORT_VARIABLE})")]
+    if fakes:
+        wanted += [
+            ("127.0.0.1", configured_port(entry), f"the {entry.name} fake ({FIRST_PORT_VARIABLE})")
+            for entry in FAKES
+        ]
+    taken = [(port, what) for host, port, what in wanted if port_taken(host, port)]
+    if taken:
+        raise CommandError(
+            "\n".join(
+                f"Port {port}, for {what}, is taken by another program." for port, what in taken
+            )
+            + f"\nStop that program, or choose other ports, e.g. {WEB_PORT_VARIABLE}=8010 "
+            f"{FIRST_PORT_VARIABLE}=8111 make run."
+        )
 
 
 def _interrupt(*_args):
@@ -78,15 +121,20 @@ class Command(BaseCommand):
     help = "Run Storno with its provider fakes, a worker with beat and the web server."
 
     def add_arguments(self, parser):
-        parser.add_argument("--addrport", default="127.0.0.1:8000")
+        parser.add_argument(
+            "--addrport",
+            default=f"127.0.0.1:{os.environ.get(WEB_PORT_VARIABLE, '').strip() or 8000}",
+        )
         parser.add_argument("--no-worker", action="store_true")
         parser.add_argument(
             "--free-fake-ports",
             action="store_true",
-            help="Run the fakes on free ports instead of their fixed ones (8101-8105).",
+            help="Run the fakes on free ports instead of their fixed ones (8101-8105, or from "
+            f"{FIRST_PORT_VARIABLE}).",
         )
 
     def handle(self, *args, addrport, no_worker, free_fake_ports, **options):
+        check_ports(addrport, fakes=not free_fake_ports)
         try:
             fakes = start_fakes(port_for=(lambda entry: 0) if free_fake_ports else None)
         except OSError as exc:

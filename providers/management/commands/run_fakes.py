@@ -11,6 +11,7 @@ Adding a fake is one line in FAKES.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,9 +83,23 @@ def wait_for_interrupt() -> None:
         threading.Event().wait()
 
 
+# The fakes' ports, in FAKES' order, start here (8101 unless the environment says otherwise).
+FIRST_PORT_VARIABLE = "DEMO_FAKES_FIRST_PORT"
+
+
+def configured_port(entry: FakeEntry) -> int:
+    """The entry's fixed port, moved along with DEMO_FAKES_FIRST_PORT when that is set."""
+    first = os.environ.get(FIRST_PORT_VARIABLE, "").strip()
+    if not first:
+        return entry.port
+    if not first.isdigit() or not 1 <= int(first) <= 65535 - len(FAKES):
+        raise CommandError(f"{FIRST_PORT_VARIABLE} must be a port number, not {first!r}.")
+    return int(first) + FAKES.index(entry)
+
+
 def start_fakes(names=None, *, port_for=None) -> list[tuple[FakeEntry, object]]:
     """Start the chosen fakes (all by default) in background threads; returns (entry, fake)."""
-    port_for = port_for or (lambda entry: entry.port)
+    port_for = port_for or configured_port
     started = []
     try:
         for entry in FAKES:
