@@ -13,6 +13,7 @@ from reasons.models import CancellationReason
 from .errors import CancellationError
 from .filter_dates import date_formats_help, get_zone
 from .filter_parsing import parse_order_filter
+from .filter_words import date_help
 from .forms import MAX_COUNT, ReasonField, ReasonSelect
 from .order_filter import OrderFilter
 from .services import quoting
@@ -164,9 +165,8 @@ class BulkCancelForm(forms.Form):
                 zones.append(extra)
         self.fields["time_zone"].choices = [(zone, zone) for zone in zones]
         self.fields["time_zone"].initial = user_zone
-        formats = date_formats_help()
-        self.fields["date_from"].help_text = formats
-        self.fields["date_to"].help_text = _("Exclusive. Same formats as “Placed from”.")
+        self.fields["date_from"].help_text = date_help()
+        self.fields["date_to"].help_text = _("Not included. Same formats as “Placed from”.")
         self.fields["churn_time"].help_text = _(
             "Optional; empty means now. In your time zone, %(zone)s."
         ) % {"zone": user_zone}

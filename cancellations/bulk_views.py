@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
@@ -22,6 +22,7 @@ from . import bulk, bulk_batch, selectors
 from .bulk_forms import BulkCancelForm
 from .errors import CancellationError
 from .filter_parsing import parse_state
+from .filter_words import explain_bound
 from .models import AuditEntry, BulkCancellation, BulkCancellationStatus, TargetOutcome
 from .states import OrderStatus
 
@@ -125,10 +126,21 @@ def bulk_new(request):
     return _render_new(request, form, preview=preview)
 
 
+def _preview_filter_rows(order_filter) -> list[tuple[str, str]]:
+    """What the filter will match, dates resolved as of now (the job resolves them again when
+    it starts, a moment later)."""
+    try:
+        bounds = order_filter.bounds(timezone.now())
+    except (CancellationError, ValueError, OverflowError):
+        bounds = (None, None)
+    return filter_rows(order_filter.to_dict(), bounds)
+
+
 def _render_new(request, form, *, preview=None):
     context = {"form": form, "preview": preview}
     if preview is not None:
         context["preview_statuses"] = _status_rows(preview.by_status)
+        context["preview_filter_rows"] = _preview_filter_rows(form.order_filter)
     return render(request, "cancellations/bulk_new.html", context)
 
 
@@ -195,8 +207,17 @@ def _folder_shown(folder) -> str:
 
 
 def _filter_summary(job: BulkCancellation) -> list[tuple[str, str]]:
-    """The job's filter as (label, value) rows for people."""
-    data = job.filter or {}
+    """The job's filter as (label, value) rows for people, dates as resolved at its start."""
+    try:
+        bounds = bulk_batch.order_filter_of(job).bounds(job.created_at)
+    except (CancellationError, ValueError, OverflowError):
+        bounds = (None, None)  # shown as given
+    return filter_rows(job.filter or {}, bounds)
+
+
+def filter_rows(data: dict, bounds) -> list[tuple[str, str]]:
+    """An order filter (its camelCase dict) as (label, value) rows for people; `bounds`: its
+    dates resolved (dateFrom, dateTo), or None where they could not be."""
     rows = []
     refs = data.get("orderIds") or []
     if refs:
@@ -208,18 +229,16 @@ def _filter_summary(job: BulkCancellation) -> list[tuple[str, str]]:
     states = [str(labels.get(parse_state(state), state)) for state in data.get("states") or ()]
     if states:
         rows.append((_("Statuses"), ", ".join(states)))
-    try:
-        start, end = bulk_batch.order_filter_of(job).bounds(job.created_at)
-    except (CancellationError, ValueError, OverflowError):
-        start = end = None  # shown as given below
+    start, end = bounds
     for key, label, resolved in (
         ("dateFrom", _("Placed from"), start),
         ("dateTo", _("Placed before"), end),
     ):
         if data.get(key):
-            rows.append((label, _resolved(data[key], resolved)))
-    if data.get("timeZone"):
-        rows.append((_("Time zone"), data["timeZone"]))
+            explained = explain_bound(
+                data[key], resolved, zone_name=data.get("timeZone"), is_to=key == "dateTo"
+            )
+            rows.append((label, explained))
     if data.get("deep"):
         rows.append((_("Child orders"), _("included")))
     if data.get("kill"):
@@ -227,14 +246,6 @@ def _filter_summary(job: BulkCancellation) -> list[tuple[str, str]]:
     if not rows:
         rows.append((_("Orders"), _("every order")))
     return rows
-
-
-def _resolved(value: str, moment) -> str:
-    if moment is None:
-        return value
-    local = formats.date_format(timezone.localtime(moment), "DATETIME_FORMAT")
-    # Relative values ("1d") were resolved when the job was created.
-    return _("%(value)s (%(local)s)") % {"value": value, "local": local}
 
 
 @bulk_view_required

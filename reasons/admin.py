@@ -43,15 +43,14 @@ class ReasonMappingInline(admin.TabularInline):
 @admin.register(CancellationReason)
 class CancellationReasonAdmin(admin.ModelAdmin):
     list_display = [
-        "subject",
+        "subject_shown",
         "cancellation_type",
         "extra_information_needed",
         "ordering",
         "is_active",
         "omnitron_id",
-        "modified_date",
     ]
-    list_display_links = ["subject"]
+    list_display_links = ["subject_shown"]
     list_editable = ["ordering", "is_active"]
     list_filter = ["is_active", "cancellation_type", "extra_information_needed", SourceFilter]
     search_fields = ["subject", "subject_de", "subject_en", "subject_tr"]
@@ -76,6 +75,12 @@ class CancellationReasonAdmin(admin.ModelAdmin):
         ),
     ]
     inlines = [ReasonMappingInline]
+
+    @admin.display(description=_("subject"), ordering="subject")
+    def subject_shown(self, obj):
+        """In the reader's language where the catalog has it (Omnitron's subjects are often
+        Turkish), as the cancel form shows it."""
+        return obj.localized_subject()
 
     @admin.display(description=_("sent to providers"))
     def sent_to_providers(self, obj):
@@ -181,7 +186,6 @@ class ReasonSyncRunAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
         "deactivated_count",
         "error_cause",
         "has_warnings",
-        "duration",
     ]
     list_filter = ["status", "trigger", "error_cause"]
     list_select_related = ["triggered_by"]

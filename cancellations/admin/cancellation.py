@@ -65,7 +65,6 @@ class CancellationAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
         "status",
         "churn_time",
         "net_amount_display",
-        "created_by",
         "created_time",
     ]
     list_select_related = ["order", "reason", "created_by"]

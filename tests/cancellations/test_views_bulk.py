@@ -157,7 +157,7 @@ def test_the_form_offers_existing_channels_cancellable_statuses_and_the_date_for
     assert [value for value, _label in form.fields["channels"].choices] == ["/shop/de", "/shop/tr"]
     assert {value for value, _label in form.fields["states"].choices} == OrderStatus.cancellable
     content = response.content.decode()
-    assert "1d2h" in content  # order_filter.date_formats_help() next to the dates
+    assert "such as 1d (since yesterday 00:00)" in content  # a short help, not JOC's grammar
     assert 'type="datetime-local"' in content
     assert "Fraud" in content
 
@@ -220,6 +220,17 @@ def test_preview_narrows_by_picked_channel_status_and_period(runner_client, reas
     )
 
     assert [order for order, _why in response.context["preview"].sample] == [wanted]
+
+
+def test_preview_says_what_relative_dates_mean_even_when_nothing_matches(runner_client, reason):
+    response = runner_client.post(
+        NEW_URL, form_data(reason, date_from="1d", date_to="0", time_zone="Europe/Istanbul")
+    )
+
+    content = response.content.decode()
+    assert "No order matches this filter" in content
+    assert "1d: since yesterday 00:00 in Europe/Istanbul (" in content
+    assert "0: " in content
 
 
 def test_the_folder_takes_its_sub_folders_unless_told_not_to(runner_client, reason):
@@ -477,8 +488,8 @@ def test_the_job_page_shows_the_filter_reason_and_who_started_it(
 
     assert "/shop/de and below" in content
     assert "Open" in content
-    assert "7d (" in content  # the relative date with the moment it meant
-    assert "Europe/Berlin" in content
+    # The relative date in words, with the moment it meant in the filter's zone.
+    assert "7d: since 7 days ago, 00:00 in Europe/Berlin (" in content
     assert "Fraud" in content
     assert "carla" in content
     assert "fraud wave" in content

@@ -18,7 +18,8 @@ from cancellations.errors import CancellationError
 from cancellations.models import AuditEntry, Cancellation, Order, SettlementState
 from cancellations.services import order_changes, writing
 from cancellations.states import OrderStatus
-from reasons.models import CancellationReason
+from reasons import services as reason_services
+from reasons.models import CancellationReason, ProviderKind, ReasonMapping
 
 CHANNELS = ["/shop/de", "/shop/de/b2b", "/shop/tr", "/shop/tr/mobile", "/shop/en", "/partner/at"]
 CURRENCY = {"/shop/tr": "TRY", "/shop/tr/mobile": "TRY", "/shop/en": "GBP"}
@@ -96,6 +97,9 @@ class Command(BaseCommand):
                 CancellationReason.objects.create(
                     subject=subject, extra_information_needed=extra, ordering=10 * (index + 1)
                 )
+        added = add_demo_mappings()
+        if added:
+            self.stdout.write(f"Added {added} provider mappings to the reasons.")
         if Order.objects.exists():
             self.stdout.write("Orders exist already; no demo orders added.")
         else:
@@ -248,6 +252,52 @@ def _backdate(cancellation: Cancellation, when) -> None:
     """Make a demo cancellation look as if it had been made at `when` (demo data only: the
     services always write the real time)."""
     Cancellation.objects.filter(pk=cancellation.pk).update(
-        created_time=when, canceled_time=when, completed_time=when
+        created_time=when, canceled_time=when, completed_time=when, churn_time=when
     )
     AuditEntry.objects.filter(cancellation=cancellation).update(created_at=when)
+
+
+# Rebilly's reason code for the demo reasons, by a word of their English (or only) subject.
+REBILLY_CODE_BY_WORD = [
+    ("expensive", "too-expensive"),
+    ("cheaper", "too-expensive"),
+    ("teuer", "too-expensive"),
+    ("did not use", "did-not-use"),
+    ("damaged", "bugs-or-problems"),
+    ("not as described", "bugs-or-problems"),
+    ("too long", "bugs-or-problems"),
+    ("spät", "bugs-or-problems"),
+    ("payment", "billing-failure"),
+    ("contract", "contract-expired"),
+    ("mind", "did-not-want"),
+    ("wrong", "did-not-want"),
+    ("mistake", "did-not-want"),
+    ("better offer", "too-expensive"),
+]
+
+
+def rebilly_code(subject: str) -> str:
+    text = subject.lower()
+    return next((code for word, code in REBILLY_CODE_BY_WORD if word in text), "other")
+
+
+def add_demo_mappings() -> int:
+    """Give every reason a mapping for each provider it lacks one for, so the demo shows what
+    each provider hears (without one, Rebilly always hears "other"): Rebilly's code, Callisto's
+    CancelReason in English, the billing engine's reason for reversal in German."""
+    added = 0
+    for reason in CancellationReason.objects.prefetch_related("mappings"):
+        mapped = {mapping.provider_kind for mapping in reason.mappings.all()}
+        english = reason.subject_en or reason.subject
+        values = {
+            ProviderKind.REBILLY: rebilly_code(english),
+            ProviderKind.CALLISTO: english,
+            ProviderKind.BILLING: reason.subject_de or reason.subject,
+        }
+        for kind, value in values.items():
+            if kind not in mapped:
+                reason_services.save_reason_mapping(
+                    ReasonMapping(reason=reason, provider_kind=kind, value=value)
+                )
+                added += 1
+    return added
