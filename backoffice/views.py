@@ -1,7 +1,6 @@
 """The root URLconf's own views: the page after login and the 404 handler. They sit above every
 app (the 404 answers in the Callisto dialect under /callisto/), like backoffice.urls."""
 
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import JsonResponse
 from django.shortcuts import redirect
@@ -15,9 +14,10 @@ from django.views.defaults import page_not_found
 from providers.inbound_callisto import problem_body as callisto_problem_body
 
 from .api import PROBLEM_CONTENT_TYPE, PayloadTooLarge, TooManyFields, problem_body
+from .permissions import staff_required
 
 
-@login_required
+@staff_required
 def home(request):
     """The page after login: the dashboard for those who may see cancellations, else the
     order list (a user with fewer rights must not land on a 403)."""

@@ -7,7 +7,6 @@ runs the job."""
 from functools import wraps
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import JsonResponse
@@ -17,6 +16,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
+
+from backoffice.permissions import staff_required
 
 from . import bulk, bulk_batch, selectors
 from .bulk_forms import BulkCancelForm
@@ -52,9 +53,9 @@ def can_view_bulk(user) -> bool:
 
 
 def bulk_view_required(view):
-    """Logged in, and allowed to see bulk cancellations (either permission); 403 otherwise."""
+    """Staff, and allowed to see bulk cancellations (either permission); 403 otherwise."""
 
-    @login_required
+    @staff_required
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if not can_view_bulk(request.user):
@@ -65,7 +66,7 @@ def bulk_view_required(view):
 
 
 def bulk_run_required(view):
-    @login_required
+    @staff_required
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if not request.user.has_perm(RUN_PERMISSION):

@@ -9,7 +9,7 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 from django import forms
-from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.decorators import permission_required
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
@@ -17,6 +17,8 @@ from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+
+from backoffice.permissions import staff_required
 
 from . import dashboard
 from .dashboard import DashboardFilter
@@ -124,7 +126,7 @@ def _delivery_rows(providers: list[dashboard.ProviderDeliveries]) -> list[dict]:
     ]
 
 
-@login_required
+@staff_required
 @permission_required("cancellations.view_cancellation", raise_exception=True)
 def dashboard_page(request):
     form, flt, filter_valid = _read_filter(request)
@@ -132,6 +134,9 @@ def dashboard_page(request):
     chart = daily.chart_data()
     chart["labels"] = [formats.date_format(row.day, "SHORT_DATE_FORMAT") for row in daily.rows]
     chart["yTitle"] = _("Cancellations")
+    # The deliveries panel is for those who may see deliveries: not even its query otherwise.
+    can_view_deliveries = request.user.has_perm("providers.view_delivery")
+    deliveries = dashboard.deliveries_by_provider() if can_view_deliveries else []
     return render(
         request,
         "cancellations/dashboard.html",
@@ -143,8 +148,8 @@ def dashboard_page(request):
             "chart": chart,
             "chart_library_url": _chart_library_url(),
             "rates": dashboard.rate_by_channel(flt),
-            "deliveries": _delivery_rows(dashboard.deliveries_by_provider()),
-            "can_view_deliveries": request.user.has_perm("providers.view_delivery"),
+            "deliveries": _delivery_rows(deliveries),
+            "can_view_deliveries": can_view_deliveries,
             "upcoming": dashboard.upcoming_cancellations(flt),
             "csv_query": urlencode(flt.as_query()),
         },
@@ -158,7 +163,7 @@ class _Echo:
         return value
 
 
-@login_required
+@staff_required
 @permission_required("cancellations.view_cancellation", raise_exception=True)
 def dashboard_csv(request):
     _form, flt, filter_valid = _read_filter(request)

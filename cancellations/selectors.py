@@ -100,11 +100,15 @@ def _deliveries():
     return Delivery.objects.order_by("provider", "action")
 
 
-def cancellation_list() -> QuerySet[Cancellation]:
-    return Cancellation.objects.select_related("order", "reason", "created_by").prefetch_related(
+def cancellation_list(*, deliveries: bool = True) -> QuerySet[Cancellation]:
+    prefetches: list = [
         Prefetch("items", queryset=CancellationItem.objects.select_related("order_item")),
         "lines",
-        Prefetch("deliveries", queryset=_deliveries()),
+    ]
+    if deliveries:
+        prefetches.append(Prefetch("deliveries", queryset=_deliveries()))
+    return Cancellation.objects.select_related("order", "reason", "created_by").prefetch_related(
+        *prefetches
     )
 
 
@@ -120,14 +124,17 @@ def cancellation_for_display(cancellation: Cancellation) -> Cancellation:
     return cancellation_list().get(pk=cancellation.pk)
 
 
-def cancellation_detail_queryset() -> QuerySet[Cancellation]:
-    return (
-        cancellation_list()
-        .select_related("revoked_by")
-        .prefetch_related(
+def cancellation_detail_queryset(
+    *, deliveries: bool = True, audit_trail: bool = True
+) -> QuerySet[Cancellation]:
+    """The cancellation page's cancellation; without the deliveries or the audit trail for a
+    user who may not see them."""
+    queryset = cancellation_list(deliveries=deliveries).select_related("revoked_by")
+    if audit_trail:
+        queryset = queryset.prefetch_related(
             Prefetch("audit_entries", queryset=AuditEntry.objects.select_related("actor"))
         )
-    )
+    return queryset
 
 
 def order_api_queryset() -> QuerySet[Order]:

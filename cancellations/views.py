@@ -4,18 +4,19 @@ Thin on purpose: parse the request with a form, call selectors to read and servi
 render. Every rule lives in cancellations/services/."""
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from backoffice.permissions import staff_required
 from providers.models import Delivery, DeliveryAttempt
 from providers.services import RETRYABLE as RETRYABLE_DELIVERY_STATUSES
 from providers.services import retry_delivery
 
-from . import billing, ownership, selectors
+from . import audit_labels, billing, ownership, selectors
 from .errors import CancellationError
 from .forms import CancelOrderForm, OrderFilterForm, RevokeForm
 from .models import AuditEntry
@@ -32,7 +33,26 @@ def _safe_link(value: str) -> str:
     return value if value.lower().startswith(("https://", "http://")) else ""
 
 
-@login_required
+def _sections(user) -> dict[str, bool]:
+    """The parts of a page that show other models: each needs that model's view permission
+    (answered from the permissions the backend keeps, no query per section)."""
+    return {
+        "show_audit": user.has_perm("cancellations.view_auditentry"),
+        "show_deliveries": user.has_perm("providers.view_delivery"),
+        "show_attempts": user.has_perm("providers.view_deliveryattempt"),
+    }
+
+
+def _audit_rows(entries) -> list:
+    """The entries with what the table shows: a readable action and a safe ticket link."""
+    rows = list(entries)
+    for entry in rows:
+        entry.label = audit_labels.describe(entry.action, entry.data)
+        entry.ticket_url = _safe_link(entry.ticket_link)
+    return rows
+
+
+@staff_required
 @permission_required("cancellations.view_order", raise_exception=True)
 def order_list(request):
     form = OrderFilterForm(request.GET, channels=selectors.order_channels())
@@ -46,7 +66,7 @@ def order_list(request):
     )
 
 
-@login_required
+@staff_required
 @permission_required("cancellations.view_order", raise_exception=True)
 def order_detail(request, pk):
     order = get_object_or_404(selectors.order_detail_queryset().prefetch_related("children"), pk=pk)
@@ -74,11 +94,12 @@ def order_detail(request, pk):
         for item in order.items.all()
     ]
 
-    trail = selectors.order_audit_trail(order)
-    audit_count = trail.count()
-    audit_entries = list(trail[:AUDIT_ENTRIES_SHOWN])
-    for entry in audit_entries:
-        entry.ticket_url = _safe_link(entry.ticket_link)
+    sections = _sections(request.user)
+    audit_entries, audit_count = [], 0
+    if sections["show_audit"]:
+        trail = selectors.order_audit_trail(order)
+        audit_count = trail.count()
+        audit_entries = _audit_rows(trail[:AUDIT_ENTRIES_SHOWN])
 
     return render(
         request,
@@ -95,13 +116,14 @@ def order_detail(request, pk):
             "scheduled": scheduled,
             "audit_entries": audit_entries,
             "audit_count": audit_count,
+            **sections,
             "can_cancel": order.is_cancellable
             and request.user.has_perm("cancellations.cancel_order"),
         },
     )
 
 
-@login_required
+@staff_required
 @permission_required("cancellations.cancel_order", raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def order_cancel(request, pk):
@@ -173,22 +195,20 @@ def _local(moment) -> str:
     return formats.date_format(timezone.localtime(moment), "DATETIME_FORMAT")
 
 
-@login_required
+@staff_required
 @permission_required("cancellations.view_cancellation", raise_exception=True)
 def cancellation_detail(request, pk):
-    cancellation = get_object_or_404(selectors.cancellation_detail_queryset(), pk=pk)
-    audit_entries = list(cancellation.audit_entries.all())
-    for entry in audit_entries:
-        entry.ticket_url = _safe_link(entry.ticket_link)
-    deliveries = list(cancellation.deliveries.all())
-    attempts = DeliveryAttempt.objects.filter(delivery__cancellation=cancellation).order_by(
-        "delivery_id", "-number"
+    sections = _sections(request.user)
+    cancellation = get_object_or_404(
+        selectors.cancellation_detail_queryset(
+            deliveries=sections["show_deliveries"], audit_trail=sections["show_audit"]
+        ),
+        pk=pk,
     )
-    by_delivery = {}
-    for attempt in attempts:
-        by_delivery.setdefault(attempt.delivery_id, []).append(attempt)
-    for delivery in deliveries:
-        delivery.attempt_rows = by_delivery.get(delivery.pk, [])
+    audit_entries = _audit_rows(cancellation.audit_entries.all()) if sections["show_audit"] else []
+    deliveries = list(cancellation.deliveries.all()) if sections["show_deliveries"] else []
+    if deliveries and sections["show_attempts"]:
+        _attach_attempts(cancellation, deliveries)
     return render(
         request,
         "cancellations/cancellation_detail.html",
@@ -197,6 +217,7 @@ def cancellation_detail(request, pk):
             "order": cancellation.order,
             "audit_entries": audit_entries,
             "deliveries": deliveries,
+            **sections,
             "ticket_url": _safe_link(cancellation.audit_ticket_link),
             "can_revoke": cancellation.is_revocable
             and request.user.has_perm("cancellations.revoke_cancellation")
@@ -207,7 +228,18 @@ def cancellation_detail(request, pk):
     )
 
 
-@login_required
+def _attach_attempts(cancellation, deliveries) -> None:
+    attempts = DeliveryAttempt.objects.filter(delivery__cancellation=cancellation).order_by(
+        "delivery_id", "-number"
+    )
+    by_delivery: dict[int, list] = {}
+    for attempt in attempts:
+        by_delivery.setdefault(attempt.delivery_id, []).append(attempt)
+    for delivery in deliveries:
+        delivery.attempt_rows = by_delivery.get(delivery.pk, [])
+
+
+@staff_required
 @permission_required("providers.retry_delivery", raise_exception=True)
 @require_http_methods(["POST"])
 def delivery_retry(request, pk):
@@ -226,7 +258,7 @@ def delivery_retry(request, pk):
     return redirect(delivery.cancellation.get_absolute_url())
 
 
-@login_required
+@staff_required
 @permission_required("cancellations.revoke_cancellation", raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def cancellation_revoke(request, pk):

@@ -36,7 +36,8 @@ def reason(db):
 
 @pytest.fixture
 def agent(db):
-    """A customer-service user who may see, cancel and revoke."""
+    """A customer-service user who may see (audit trail and deliveries too), cancel and
+    revoke."""
     return UserFactory(
         permissions=[
             "cancellations.view_order",
@@ -45,7 +46,10 @@ def agent(db):
             "cancellations.add_cancellation",
             "cancellations.change_cancellation",
             "cancellations.revoke_cancellation",
+            "cancellations.view_auditentry",
             "reasons.view_cancellationreason",
+            "providers.view_delivery",
+            "providers.view_deliveryattempt",
         ]
     )
 

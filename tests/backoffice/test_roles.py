@@ -2,11 +2,13 @@
 users, and what each role may do on every page and endpoint.
 
 MATRIX is the spec. One row per page or endpoint and method, one column per role (a staff
-user in that group and nothing else) plus anonymous visitors:
+user in that group and nothing else), an API client as other apps have it (AC: the API client
+role without is_staff) and anonymous visitors:
   Y  allowed: the permission checks let the request through. Any answer but 401, 403, 405 or a
      redirect to a login page; a 400 for the deliberately minimal body counts as allowed.
-  N  denied: 403 for a logged-in user; for anonymous visitors a redirect to the login page
-     (staff pages, admin) or 401 (API).
+  N  denied: 403 for a logged-in user (staff pages need is_staff too); for anonymous visitors a
+     redirect to the login page (staff pages, admin) or 401 (API); for a user who isn't staff
+     the admin's own login page.
 `theirs` was made by another API client: the API client column (a user in that role,
 is_staff or not) may read it but not change or revoke it (cancellations/ownership.py).
 """
@@ -54,8 +56,17 @@ pytestmark = pytest.mark.django_db
 
 Y, N = True, False
 ANONYMOUS = "anonymous"
-# The matrix's columns: CS RM BO AP AU an
-COLUMNS = (CUSTOMER_SERVICE, REASON_MANAGER, BULK_OPERATOR, API_CLIENT, AUDITOR, ANONYMOUS)
+NOT_STAFF_API_CLIENT = "API client, not staff"
+# The matrix's columns: CS RM BO AP AU AC an
+COLUMNS = (
+    CUSTOMER_SERVICE,
+    REASON_MANAGER,
+    BULK_OPERATOR,
+    API_CLIENT,
+    AUDITOR,
+    NOT_STAFF_API_CLIENT,
+    ANONYMOUS,
+)
 
 
 def dry_run(world):
@@ -69,55 +80,55 @@ def revoke(world):
 
 # URL name, its object (an attribute of `world`), method, body (a dict or world → dict)
 MATRIX = [
-    # URL name                                  object          method  body     CS RM BO AP AU an
+    # URL name                                object          method  body     CS RM BO AP AU AC an
     # --- staff pages ---
-    ("home",                                    None,           "GET",  None,    Y, Y, Y, Y, Y, N),
-    ("staff:dashboard",                         None,           "GET",  None,    Y, Y, Y, Y, Y, N),
-    ("staff:dashboard-csv",                     None,           "GET",  None,    Y, Y, Y, Y, Y, N),
-    ("staff:order-list",                        None,           "GET",  None,    Y, Y, Y, Y, Y, N),
-    ("staff:order-detail",                      "order",        "GET",  None,    Y, Y, Y, Y, Y, N),
-    ("staff:order-cancel",                      "order",        "GET",  None,    Y, N, Y, Y, N, N),
-    ("staff:order-cancel",                      "order",        "POST", {},      Y, N, Y, Y, N, N),
-    ("staff:cancellation-detail",               "cancellation", "GET",  None,    Y, Y, Y, Y, Y, N),
-    ("staff:cancellation-revoke",               "cancellation", "GET",  None,    Y, N, Y, Y, N, N),
-    ("staff:cancellation-revoke",               "cancellation", "POST", {},      Y, N, Y, Y, N, N),
+    ("home",                                  None,           "GET",  None,    Y, Y, Y, Y, Y, N, N),
+    ("staff:dashboard",                       None,           "GET",  None,    Y, Y, Y, Y, Y, N, N),
+    ("staff:dashboard-csv",                   None,           "GET",  None,    Y, Y, Y, Y, Y, N, N),
+    ("staff:order-list",                      None,           "GET",  None,    Y, Y, Y, Y, Y, N, N),
+    ("staff:order-detail",                    "order",        "GET",  None,    Y, Y, Y, Y, Y, N, N),
+    ("staff:order-cancel",                    "order",        "GET",  None,    Y, N, Y, Y, N, N, N),
+    ("staff:order-cancel",                    "order",        "POST", {},      Y, N, Y, Y, N, N, N),
+    ("staff:cancellation-detail",             "cancellation", "GET",  None,    Y, Y, Y, Y, Y, N, N),
+    ("staff:cancellation-revoke",             "cancellation", "GET",  None,    Y, N, Y, Y, N, N, N),
+    ("staff:cancellation-revoke",             "cancellation", "POST", {},      Y, N, Y, Y, N, N, N),
     # Made by another API client: only staff (or a client allowed to act for others) may act.
-    ("staff:cancellation-revoke",               "theirs",       "GET",  None,    Y, N, Y, N, N, N),
-    ("staff:cancellation-revoke",               "theirs",       "POST", {},      Y, N, Y, N, N, N),
-    ("staff:delivery-retry",                    "delivery",     "POST", {},      Y, N, Y, N, N, N),
-    ("staff:bulk-list",                         None,           "GET",  None,    N, N, Y, N, Y, N),
-    ("staff:bulk-new",                          None,           "GET",  None,    N, N, Y, N, N, N),
-    ("staff:bulk-new",                          None,           "POST", {},      N, N, Y, N, N, N),
-    ("staff:bulk-detail",                       "bulk_job",     "GET",  None,    N, N, Y, N, Y, N),
-    ("staff:bulk-progress",                     "bulk_job",     "GET",  None,    N, N, Y, N, Y, N),
+    ("staff:cancellation-revoke",             "theirs",       "GET",  None,    Y, N, Y, N, N, N, N),
+    ("staff:cancellation-revoke",             "theirs",       "POST", {},      Y, N, Y, N, N, N, N),
+    ("staff:delivery-retry",                  "delivery",     "POST", {},      Y, N, Y, N, N, N, N),
+    ("staff:bulk-list",                       None,           "GET",  None,    N, N, Y, N, Y, N, N),
+    ("staff:bulk-new",                        None,           "GET",  None,    N, N, Y, N, N, N, N),
+    ("staff:bulk-new",                        None,           "POST", {},      N, N, Y, N, N, N, N),
+    ("staff:bulk-detail",                     "bulk_job",     "GET",  None,    N, N, Y, N, Y, N, N),
+    ("staff:bulk-progress",                   "bulk_job",     "GET",  None,    N, N, Y, N, Y, N, N),
     # --- admin ---
-    ("admin:cancellations_order_changelist",    None,           "GET",  None,    Y, Y, Y, Y, Y, N),
-    ("admin:cancellations_auditentry_changelist", None,         "GET",  None,    Y, N, Y, N, Y, N),
-    ("admin:reasons_cancellationreason_changelist", None,       "GET",  None,    Y, Y, Y, Y, Y, N),
-    ("admin:reasons_cancellationreason_add",    None,           "GET",  None,    N, Y, N, N, N, N),
-    ("admin:reasons_cancellationreason_pull",   None,           "POST", {},      N, Y, N, N, N, N),
-    ("admin:reasons_reasonsyncrun_changelist",  None,           "GET",  None,    N, Y, N, N, Y, N),
-    ("admin:providers_delivery_changelist",     None,           "GET",  None,    Y, N, Y, N, Y, N),
-    ("admin:providers_providersetting_changelist", None,        "GET",  None,    N, N, N, N, Y, N),
-    ("admin:cancellations_bulkcancellation_changelist", None,   "GET",  None,    N, N, Y, N, Y, N),
-    ("admin:auth_user_changelist",              None,           "GET",  None,    N, N, N, N, N, N),
-    ("admin:auth_group_changelist",             None,           "GET",  None,    N, N, N, N, N, N),
+    ("admin:cancellations_order_changelist",  None,           "GET",  None,    Y, Y, Y, Y, Y, N, N),
+    ("admin:cancellations_auditentry_changelist", None,       "GET",  None,    Y, N, Y, N, Y, N, N),
+    ("admin:reasons_cancellationreason_changelist", None,     "GET",  None,    Y, Y, Y, Y, Y, N, N),
+    ("admin:reasons_cancellationreason_add",  None,           "GET",  None,    N, Y, N, N, N, N, N),
+    ("admin:reasons_cancellationreason_pull", None,           "POST", {},      N, Y, N, N, N, N, N),
+    ("admin:reasons_reasonsyncrun_changelist",  None,         "GET",  None,    N, Y, N, N, Y, N, N),
+    ("admin:providers_delivery_changelist",   None,           "GET",  None,    Y, N, Y, N, Y, N, N),
+    ("admin:providers_providersetting_changelist", None,      "GET",  None,    N, N, N, N, Y, N, N),
+    ("admin:cancellations_bulkcancellation_changelist", None, "GET",  None,    N, N, Y, N, Y, N, N),
+    ("admin:auth_user_changelist",            None,           "GET",  None,    N, N, N, N, N, N, N),
+    ("admin:auth_group_changelist",           None,           "GET",  None,    N, N, N, N, N, N, N),
     # --- API ---
-    ("cancellations-api:order-list",            None,           "GET",  None,    Y, Y, Y, Y, Y, N),
-    ("cancellations-api:order-list",            None,           "POST", {},      N, N, N, Y, N, N),
-    ("cancellations-api:order-detail",          "order",        "GET",  None,    Y, Y, Y, Y, Y, N),
-    ("cancellations-api:cancellation-list",     None,           "GET",  None,    Y, Y, Y, Y, Y, N),
-    ("cancellations-api:cancellation-list",     None,           "POST", {},      Y, N, Y, Y, N, N),
-    ("cancellations-api:cancellation-detail",   "cancellation", "PUT",  {},      Y, N, Y, Y, N, N),
-    ("cancellations-api:cancellation-revoke",   "cancellation", "POST", {},      Y, N, Y, Y, N, N),
-    ("cancellations-api:cancellation-detail",   "theirs",       "GET",  None,    Y, Y, Y, Y, Y, N),
-    ("cancellations-api:cancellation-detail",   "theirs",       "PUT",  revoke,  Y, N, Y, N, N, N),
-    ("cancellations-api:cancellation-revoke",   "theirs",       "POST", {},      Y, N, Y, N, N, N),
-    ("cancellations-api:service-items-cancel",  None,           "POST", {},      Y, N, Y, Y, N, N),
-    ("cancellations-api:orders-cancel",         None,           "POST", dry_run, N, N, Y, N, N, N),
-    ("cancellations-api:bulk-cancellation-list", None,          "GET",  None,    N, N, Y, N, Y, N),
-    ("cancellation-reason-list",                None,           "GET",  None,    Y, Y, Y, Y, Y, N),
-    ("cancellation-reason-pull-from-omnitron",  None,           "GET",  None,    N, Y, N, N, N, N),
+    ("cancellations-api:order-list",          None,           "GET",  None,    Y, Y, Y, Y, Y, Y, N),
+    ("cancellations-api:order-list",          None,           "POST", {},      N, N, N, Y, N, Y, N),
+    ("cancellations-api:order-detail",        "order",        "GET",  None,    Y, Y, Y, Y, Y, Y, N),
+    ("cancellations-api:cancellation-list",   None,           "GET",  None,    Y, Y, Y, Y, Y, Y, N),
+    ("cancellations-api:cancellation-list",   None,           "POST", {},      Y, N, Y, Y, N, Y, N),
+    ("cancellations-api:cancellation-detail", "cancellation", "PUT",  {},      Y, N, Y, Y, N, Y, N),
+    ("cancellations-api:cancellation-revoke", "cancellation", "POST", {},      Y, N, Y, Y, N, Y, N),
+    ("cancellations-api:cancellation-detail", "theirs",       "GET",  None,    Y, Y, Y, Y, Y, Y, N),
+    ("cancellations-api:cancellation-detail", "theirs",       "PUT",  revoke,  Y, N, Y, N, N, N, N),
+    ("cancellations-api:cancellation-revoke", "theirs",       "POST", {},      Y, N, Y, N, N, N, N),
+    ("cancellations-api:service-items-cancel",  None,         "POST", {},      Y, N, Y, Y, N, Y, N),
+    ("cancellations-api:orders-cancel",       None,           "POST", dry_run, N, N, Y, N, N, N, N),
+    ("cancellations-api:bulk-cancellation-list", None,        "GET",  None,    N, N, Y, N, Y, N, N),
+    ("cancellation-reason-list",              None,           "GET",  None,    Y, Y, Y, Y, Y, Y, N),
+    ("cancellation-reason-pull-from-omnitron",  None,         "GET",  None,    N, Y, N, N, N, N, N),
 ]  # fmt: skip
 
 
@@ -195,7 +206,9 @@ def test_each_role_is_allowed_or_denied_as_the_matrix_says(
     client, role, url_name, obj, method, body, expected
 ):
     world = World()
-    if role != ANONYMOUS:
+    if role == NOT_STAFF_API_CLIENT:
+        client.force_login(user_in(API_CLIENT, is_staff=False))
+    elif role != ANONYMOUS:
         client.force_login(user_in(role))
     url = reverse(url_name, args=[getattr(world, obj).pk] if obj else [])
     is_api = url.startswith("/api/")
@@ -208,6 +221,8 @@ def test_each_role_is_allowed_or_denied_as_the_matrix_says(
         assert status < 500
     elif role == ANONYMOUS:
         assert status == 401 if is_api else is_login_redirect(response), status
+    elif role == NOT_STAFF_API_CLIENT and url.startswith("/admin/"):
+        assert is_login_redirect(response), status  # the admin asks for a staff login
     else:
         assert status == 403, status
 

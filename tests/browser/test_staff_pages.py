@@ -192,6 +192,11 @@ def test_undoing_a_cancellation_asks_first_and_reopens_the_order(
     expect(page.get_by_role("status")).to_have_text(f"Cancellation {cancellation.pk} is undone.")
     expect(page.locator("h1 .badge")).to_have_text("Revoked")
     expect(page.get_by_role("link", name="Undo")).to_have_count(0)
+    # The trail in words, newest first (cancellations/audit_labels.py).
+    actions = page.locator(".audit-trail .audit-action")
+    expect(actions.first).to_have_text("Order status changed from Cancelled to Open")
+    expect(actions.nth(1)).to_have_text("Cancellation undone")
+    expect(actions.last).to_have_text("Cancellation created")
     cancellation.refresh_from_db()
     order.refresh_from_db()
     assert cancellation.status == CancellationStatus.REVOKED

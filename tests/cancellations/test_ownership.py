@@ -315,6 +315,8 @@ def test_is_staff_alone_does_not_make_staff(shops_cancellation):
 
 
 def test_the_staff_revoke_page_refuses_another_client(client, shops_cancellation, crm):
+    crm.is_staff = True  # past the staff check: refused for whose cancellation it is
+    crm.save(update_fields=["is_staff"])
     client.force_login(crm)
     page = f"/staff/cancellations/{shops_cancellation.pk}/revoke/"
 
@@ -325,13 +327,26 @@ def test_the_staff_revoke_page_refuses_another_client(client, shops_cancellation
 
 
 def test_the_cancellation_page_offers_undo_only_to_those_who_may(client, shops_cancellation, crm):
+    # Staff pages are for staff: these two client users are given staff access for it.
+    owner = shops_cancellation.created_by
+    for user in (owner, crm):
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
     page = f"/staff/cancellations/{shops_cancellation.pk}/"
     revoke_link = f"/staff/cancellations/{shops_cancellation.pk}/revoke/"
 
     client.force_login(crm)
-    assert revoke_link not in client.get(page).content.decode()
-    client.force_login(shops_cancellation.created_by)
+    response = client.get(page)
+    assert response.status_code == 200
+    assert revoke_link not in response.content.decode()
+    client.force_login(owner)
     assert revoke_link in client.get(page).content.decode()
+
+
+def test_client_users_without_staff_access_get_no_staff_page(client, shops_cancellation):
+    client.force_login(shops_cancellation.created_by)
+
+    assert client.get(f"/staff/cancellations/{shops_cancellation.pk}/").status_code == 403
 
 
 def test_the_staff_revoke_page_lets_staff_revoke_it(client, shops_cancellation, staff):

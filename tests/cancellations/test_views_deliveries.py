@@ -11,7 +11,12 @@ from tests.providers.outbox_support import cancel, make_provider_fixture  # noqa
 
 pytestmark = pytest.mark.django_db
 
-VIEWER = ["cancellations.view_cancellation", "cancellations.view_order"]
+VIEWER = [
+    "cancellations.view_cancellation",
+    "cancellations.view_order",
+    "providers.view_delivery",
+    "providers.view_deliveryattempt",
+]
 
 
 def failed_cancellation(make_provider):
