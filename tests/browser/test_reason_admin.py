@@ -35,7 +35,8 @@ def test_the_pull_button_fills_the_reason_catalog_from_omnitron(
         "Pulled 12 reasons from Omnitron: 12 created, 0 updated, 0 deactivated."
     )
     expect(page.locator("#result_list tbody tr")).to_have_count(12)
-    expect(page.get_by_role("link", name="Yanlış ürün aldım.")).to_be_visible()
+    # In the reader's language (Omnitron's subject is Turkish, its English translation shown).
+    expect(page.get_by_role("link", name="I bought the wrong product.")).to_be_visible()
     assert CancellationReason.objects.filter(omnitron_id__isnull=False).count() == 12
     run = ReasonSyncRun.objects.get()
     assert (run.trigger, run.triggered_by, run.succeeded) == (
