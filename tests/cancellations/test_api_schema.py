@@ -139,9 +139,9 @@ def test_the_joc_dialect_keeps_its_security_shape_and_its_420s(document):
 
 def test_the_callisto_dialect_answers_every_error_as_a_laminas_problem(document):
     laminas = {"$ref": "#/components/schemas/LaminasProblem"}
-    for path in ("/callisto/cancel/", "/callisto/cancel/{cancel_id}/"):
+    for route in ("/callisto/cancel/", "/callisto/cancel/{cancel_id}/"):
         for method in ("put", "delete"):
-            errors = {s for s in statuses(document, path, method) if s >= "400"}
+            errors = {s for s in statuses(document, route, method) if s >= "400"}
             assert {"409", "413", "429", "503"} <= errors
             for status in errors:
-                assert error_schema(document, path, method, status) == laminas, (path, status)
+                assert error_schema(document, route, method, status) == laminas, (route, status)
