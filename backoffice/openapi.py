@@ -47,6 +47,9 @@ class ProblemSerializer(serializers.Serializer):
     status = serializers.IntegerField()
     detail = serializers.CharField()
     invalidFields = InvalidFieldSerializer(many=True, required=False)
+    instance = serializers.CharField(
+        required=False, help_text=_("The request's path; Rebilly's upsert sends it.")
+    )
 
 
 def problem(description) -> OpenApiResponse:
@@ -94,9 +97,10 @@ COMMON_ERRORS = {
 
 class ErrorsSchema(AutoSchema):
     """DEFAULT_SCHEMA_CLASS: every operation lists the errors any endpoint of its kind can
-    answer, beside what its view documents itself (which wins): 406 and 503 everywhere;
-    401, 403 and 429 behind a login or a throttle; 404 on routes with a path parameter;
-    400, 409, 413 and 415 on writes; 422 where invalid input is a 422.
+    answer, beside what its view documents itself (which wins): 406 and 503 everywhere; 401,
+    403 and 429 behind a login (refused logins are counted); 429 behind a throttle; 404 on
+    routes with a path parameter; 400, 409, 413 and 415 on writes; 422 where invalid input is
+    a 422.
 
     Each in the view's error dialect: `error_shapes` on the view maps a status (None: any) to
     an ErrorShape, or to None for a status the view never answers; the default is Storno's
@@ -122,8 +126,10 @@ class ErrorsSchema(AutoSchema):
 
     def answerable_errors(self) -> list[int]:
         codes = {406, 503}
-        if self.is_guarded():
+        if self.needs_login():
             codes |= {401, 403, 429}
+        if self.view.get_throttles():
+            codes.add(429)
         if "{" in self.path:
             codes.add(404)
         if self.method in WRITE_METHODS:
@@ -132,13 +138,11 @@ class ErrorsSchema(AutoSchema):
                 codes.add(422)
         return sorted(codes)
 
-    def is_guarded(self) -> bool:
-        """Behind a login or a throttle: a refusal (401/403) or a 429 can come back."""
-        allow_any = all(
+    def needs_login(self) -> bool:
+        return not all(
             isinstance(permission, permissions.AllowAny)
             for permission in self.view.get_permissions()
         )
-        return not allow_any or bool(self.view.get_throttles())
 
 
 class ListSchema(ErrorsSchema):

@@ -8,9 +8,13 @@ from django.core.management import call_command
 from django.urls import include, path
 from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.generators import SchemaGenerator
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.validation import validate_schema
 from openapi_spec_validator import validate as validate_openapi_document
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
 from rest_framework.test import APIClient
+from rest_framework.views import APIView
 
 
 def test_the_cancellations_api_alone_has_a_valid_warning_free_schema():
@@ -145,3 +149,22 @@ def test_the_callisto_dialect_answers_every_error_as_a_laminas_problem(document)
             assert {"409", "413", "429", "503"} <= errors
             for status in errors:
                 assert error_schema(document, route, method, status) == laminas, (route, status)
+
+
+class OpenView(APIView):
+    """Neither a login nor a throttle in front of it."""
+
+    permission_classes = [AllowAny]
+    throttle_classes = []
+
+    @extend_schema(responses={200: None})
+    def get(self, request):
+        return Response()
+
+
+def test_an_endpoint_without_login_or_throttle_lists_no_401_403_or_429():
+    generator = SchemaGenerator(patterns=[path("open/", OpenView.as_view())])
+
+    schema = generator.get_schema(request=None, public=True)
+
+    assert set(schema["paths"]["/open/"]["get"]["responses"]) == {"200", "406", "503"}
