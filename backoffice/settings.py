@@ -277,7 +277,7 @@ REST_FRAMEWORK = {
         "failed-auth": os.environ.get("API_THROTTLE_FAILED_AUTH", "10/min"),
     },
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "backoffice.openapi.ErrorsSchema",
     "DATETIME_FORMAT": "iso-8601",
     "COERCE_DECIMAL_TO_STRING": False,
 }

@@ -106,3 +106,9 @@ def entry(action, *, order, actor, via, cancellation=None, data=None, audit=None
         ticket_link=getattr(audit, "ticket_link", "") or "",
         time_spent=getattr(audit, "time_spent", None),
     )
+
+
+def record_catalog_change(sender, *, action, actor, via, data, **kwargs) -> None:
+    """reasons.services.catalog_changed (connected in cancellations.apps): an edit of the
+    reason catalog or a provider mapping, on no order ("reason.changed" with what changed)."""
+    record(action, order=None, actor=actor, via=via, data=data)

@@ -12,6 +12,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 
+from backoffice.openapi import ErrorShape
 from cancellations.states import CancellationStatus
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -74,6 +75,10 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer"}
+
+
+# Every error the endpoint answers is a Laminas problem (backoffice.openapi.ErrorsSchema).
+ERROR_SHAPES = {None: ErrorShape(LaminasProblem)}
 
 
 def _problem(description):

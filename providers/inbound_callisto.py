@@ -36,6 +36,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView, set_rollback
 
+from backoffice.api import DATABASE_ERRORS, as_api_exception
 from backoffice.authentication import BasicAuthentication, TokenAuthentication
 from cancellations.models import AuditEntry, Cancellation, Order
 from cancellations.ownership import NotYourCancellation
@@ -49,7 +50,7 @@ from .callisto_input import (
     parse_input,
     render,
 )
-from .callisto_openapi import CANCEL_ID, DELETE, PROBLEM_CONTENT_TYPE, documented
+from .callisto_openapi import CANCEL_ID, DELETE, ERROR_SHAPES, PROBLEM_CONTENT_TYPE, documented
 
 PROBLEM_TYPE = "http://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html"
 ADD_PERMISSION = "cancellations.cancel_order"
@@ -66,6 +67,7 @@ TITLES = {
     415: "Unsupported Media Type",
     422: "Unprocessable Entity",
     429: "Too Many Requests",
+    503: "Service Unavailable",
 }
 # The services' argument names in Callisto's words.
 FIELD_NAMES = {
@@ -119,7 +121,8 @@ def validation_messages(error: DjangoValidationError) -> dict:
 
 def callisto_exception_handler(exc, context):
     """Every error as a Laminas problem object; unknown exceptions still reach Django."""
-    headers = {}
+    if isinstance(exc, DATABASE_ERRORS):
+        exc = as_api_exception(exc)  # a 503 with Retry-After, in this dialect too
     if isinstance(exc, FailedValidation):
         response = problem(
             exc.status_code, _("Failed Validation"), validation_messages=exc.messages
@@ -137,15 +140,23 @@ def callisto_exception_handler(exc, context):
     elif isinstance(exc, DjangoPermissionDenied):
         response = problem(403, _("You do not have permission to perform this action."))
     elif isinstance(exc, exceptions.APIException):
-        if getattr(exc, "auth_header", None):
-            headers["WWW-Authenticate"] = exc.auth_header
         response = problem(exc.status_code, str(exc.detail))
+        for name, value in api_exception_headers(exc).items():
+            response[name] = value
     else:
         return None
-    for name, value in headers.items():
-        response[name] = value
     set_rollback()
     return response
+
+
+def api_exception_headers(exc: exceptions.APIException) -> dict[str, str]:
+    """A refused login's challenge; when to try again after a 429 or 503."""
+    headers = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(exc.wait))
+    return headers
 
 
 class UntypedDeleteBodyIsJson(DefaultContentNegotiation):
@@ -173,6 +184,7 @@ class CallistoCancelView(APIView):
     content_negotiation_class = UntypedDeleteBodyIsJson
     via = AuditEntry.Via.CALLISTO
     name = gettext_lazy("Callisto cancel")
+    error_shapes = ERROR_SHAPES
 
     def get_exception_handler(self):
         return callisto_exception_handler

@@ -11,9 +11,12 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.admin_mixins import ViewOnlyAdminMixin
+from cancellations.models import AuditEntry
 
 from . import services, sync
 from .models import CancellationReason, ProviderKind, ReasonMapping, ReasonSyncRun, SyncTrigger
+
+VIA_ADMIN = AuditEntry.Via.ADMIN
 
 
 class SourceFilter(admin.SimpleListFilter):
@@ -106,17 +109,17 @@ class CancellationReasonAdmin(admin.ModelAdmin):
         return super().has_delete_permission(request, obj)
 
     def save_model(self, request, obj, form, change):
-        services.save_reason(obj, actor=request.user)
+        services.save_reason(obj, actor=request.user, via=VIA_ADMIN)
 
     def delete_model(self, request, obj):
-        services.delete_reason(obj, actor=request.user)
+        services.delete_reason(obj, actor=request.user, via=VIA_ADMIN)
 
     def save_formset(self, request, form, formset, change):
         mappings = formset.save(commit=False)
         for mapping in formset.deleted_objects:
-            services.delete_reason_mapping(mapping, actor=request.user)
+            services.delete_reason_mapping(mapping, actor=request.user, via=VIA_ADMIN)
         for mapping in mappings:
-            services.save_reason_mapping(mapping, actor=request.user)
+            services.save_reason_mapping(mapping, actor=request.user, via=VIA_ADMIN)
 
     # --- "Pull from Omnitron now" ---------------------------------------------------------------
     def get_urls(self):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -37,10 +38,35 @@ class ReasonError(ValidationError):
     """The one domain error of this app, naming the offending field."""
 
 
+# Sent inside the edit's transaction for every change of the catalog, with `action`
+# ("reason.changed"…), `actor`, `via` and `data` (what changed): the audit trail, a layer above
+# this app (cancellations.audit), records each one. Nothing else should hang on it.
+catalog_changed = Signal()
+VIA_SYSTEM = "system"  # cancellations' AuditEntry.Via.SYSTEM, for callers that name none
+
+
+def announce_change(action: str, *, actor, via: str, data: dict) -> None:
+    catalog_changed.send(CancellationReason, action=action, actor=actor, via=via, data=data)
+
+
+def _reason_data(reason: CancellationReason) -> dict:
+    return {"reason": reason.pk, "subject": reason.subject}
+
+
+def _mapping_data(mapping: ReasonMapping) -> dict:
+    return {
+        **_reason_data(mapping.reason),
+        "provider": mapping.provider_kind,
+        "value": mapping.value,
+    }
+
+
 # --- reason managers' edits --------------------------------------------------------------------
 
 
-def save_reason(reason: CancellationReason, *, actor=None) -> CancellationReason:
+def save_reason(
+    reason: CancellationReason, *, actor=None, via: str = VIA_SYSTEM
+) -> CancellationReason:
     """Create or change a reason (the admin's form and list edits). Validates, and moves
     modified_date only when something changed."""
     try:
@@ -62,6 +88,9 @@ def save_reason(reason: CancellationReason, *, actor=None) -> CancellationReason
             now = timezone.now()
             reason.created_date = reason.modified_date = now
             reason.save()
+            fields = {name: getattr(reason, name) for name in EDITABLE_FIELDS}
+            data = {**_reason_data(reason), "fields": fields}
+            announce_change("reason.created", actor=actor, via=via, data=data)
             return reason
         stored = CancellationReason.objects.select_for_update().get(pk=reason.pk)
         changed = [
@@ -70,10 +99,16 @@ def save_reason(reason: CancellationReason, *, actor=None) -> CancellationReason
         if changed:
             reason.modified_date = timezone.now()
             reason.save(update_fields=[*changed, "modified_date"])
+            changes = {
+                name: {"from": getattr(stored, name), "to": getattr(reason, name)}
+                for name in changed
+            }
+            data = {**_reason_data(reason), "changes": changes}
+            announce_change("reason.changed", actor=actor, via=via, data=data)
     return reason
 
 
-def delete_reason(reason: CancellationReason, *, actor=None):
+def delete_reason(reason: CancellationReason, *, actor=None, via: str = VIA_SYSTEM):
     """Only local reasons nobody used can go; Omnitron's are deactivated, never deleted."""
     if reason.omnitron_id is not None:
         raise ReasonError(
@@ -84,20 +119,43 @@ def delete_reason(reason: CancellationReason, *, actor=None):
         raise ReasonError(
             {"reason": _("Cancellations use this reason: deactivate it instead.")}, code="in_use"
         )
-    reason.delete()
+    with transaction.atomic():
+        announce_change("reason.deleted", actor=actor, via=via, data=_reason_data(reason))
+        reason.delete()
 
 
-def save_reason_mapping(mapping: ReasonMapping, *, actor=None) -> ReasonMapping:
+def save_reason_mapping(
+    mapping: ReasonMapping, *, actor=None, via: str = VIA_SYSTEM
+) -> ReasonMapping:
     try:
         mapping.full_clean()
     except ValidationError as exc:
         raise ReasonError(exc.error_dict) from exc
-    mapping.save()
+    with transaction.atomic():
+        stored = None
+        if mapping.pk is not None:
+            stored = ReasonMapping.objects.select_for_update().filter(pk=mapping.pk).first()
+        mapping.save()
+        if stored is None:
+            announce_change(
+                "reason_mapping.created", actor=actor, via=via, data=_mapping_data(mapping)
+            )
+            return mapping
+        changes = {
+            name: {"from": getattr(stored, name), "to": getattr(mapping, name)}
+            for name in ("provider_kind", "value")
+            if getattr(stored, name) != getattr(mapping, name)
+        }
+        if changes:
+            data = {**_mapping_data(mapping), "changes": changes}
+            announce_change("reason_mapping.changed", actor=actor, via=via, data=data)
     return mapping
 
 
-def delete_reason_mapping(mapping: ReasonMapping, *, actor=None):
-    mapping.delete()
+def delete_reason_mapping(mapping: ReasonMapping, *, actor=None, via: str = VIA_SYSTEM):
+    with transaction.atomic():
+        announce_change("reason_mapping.deleted", actor=actor, via=via, data=_mapping_data(mapping))
+        mapping.delete()
 
 
 # --- reading a reason for a provider -----------------------------------------------------------

@@ -43,7 +43,7 @@ from .models import (
     SyncStatus,
     SyncTrigger,
 )
-from .services import ReasonError
+from .services import VIA_SYSTEM, ReasonError, announce_change
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +159,7 @@ def _apply(run: ReasonSyncRun, upstream: list[OmnitronReason]):
             CancellationReason.objects.bulk_update(
                 plan.snapshot_only, ["omnitron_snapshot"], batch_size=BATCH_SIZE
             )
+        _announce_changes(locked, plan)
         ReasonSyncRun.objects.filter(pk=run.pk).update(
             status=SyncStatus.SUCCEEDED,
             finished_at=timezone.now(),
@@ -168,6 +169,24 @@ def _apply(run: ReasonSyncRun, upstream: list[OmnitronReason]):
             deactivated_count=plan.deactivated_count,
             warnings="\n".join(warnings),
         )
+
+
+# How a pull was started, in the audit trail's words (cancellations' AuditEntry.Via).
+TRIGGER_VIA = {SyncTrigger.ADMIN: "admin", SyncTrigger.API: "api", SyncTrigger.SCHEDULE: "task"}
+
+
+def _announce_changes(run: ReasonSyncRun, plan: _Plan) -> None:
+    """One audit entry for a pull that changed the catalog; its sync run has the details."""
+    counts = {
+        "created": len(plan.to_create),
+        "updated": plan.updated_count,
+        "deactivated": plan.deactivated_count,
+    }
+    if not any(counts.values()):
+        return
+    via = TRIGGER_VIA.get(run.trigger, VIA_SYSTEM)
+    data = {"syncRun": run.pk, **counts}
+    announce_change("reason_catalog.pulled", actor=run.triggered_by, via=via, data=data)
 
 
 def _synced_values(reason: OmnitronReason, warnings: list[str]) -> dict:

@@ -5,7 +5,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
@@ -14,18 +16,17 @@ from django.utils.translation import ngettext
 from backoffice.admin_mixins import ReadOnlyTabularInline
 from reasons.models import CancellationReason
 
-from .. import billing
+from .. import billing, bulk
 from ..audit import AuditInfo
 from ..errors import CancellationError
 from ..external_ids import clean_external_ids
-from ..models import (
-    Cancellation,
-    Order,
-    OrderItem,
-)
+from ..models import Cancellation, Order, OrderItem
+from ..order_filter import OrderFilter
 from ..services import order_changes, quoting, writing
-from ..states import CancellationStatus
-from .common import Via, action_context, report_failures, salesforce_user_id
+from ..states import CancellationStatus, OrderStatus
+from .common import MAX_LISTED, Via, action_context, report_failures, salesforce_user_id
+
+RUN_BULK_PERMISSION = "cancellations.run_bulk_cancellation"
 
 
 class OrderItemInline(ReadOnlyTabularInline):
@@ -289,26 +290,42 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Cancel selected orders"), permissions=["cancel"])
     def cancel_orders(self, request, queryset):
-        orders = list(queryset.order_by("placed_at", "pk"))
+        """Up to a page of orders is cancelled in this request; more (or "select all") start a
+        bulk cancellation job, which cancels them in the background and reports each one."""
+        orders = queryset.order_by("placed_at", "pk")
+        count = orders.count()
+        as_job = count > self.list_per_page
+        if as_job and not request.user.has_perm(RUN_BULK_PERMISSION):
+            self.message_user(request, self._job_refused_message(), messages.ERROR)
+            return None
         form = CancelOrdersForm(request.POST if "apply" in request.POST else None)
         if form.is_bound and form.is_valid() and self._input_accepted(form, orders):
-            self._cancel_each(request, orders, form)
+            if as_job:
+                return self._start_job(request, orders, form)
+            self._cancel_each(request, list(orders), form)
             return None
         context = action_context(
             self,
             request,
             title=_("Cancel orders"),
             form=form,
-            objects=orders,
+            objects=orders[:MAX_LISTED],
             action="cancel_orders",
         )
+        context.update(object_count=count, unlisted_count=max(count - MAX_LISTED, 0), as_job=as_job)
         return TemplateResponse(request, "admin/cancellations/order/cancel_orders.html", context)
+
+    def _job_refused_message(self) -> str:
+        return _(
+            "More than %(count)d orders are cancelled by a bulk cancellation job, which needs "
+            "the permission to run bulk cancellations. Select at most %(count)d orders."
+        ) % {"count": self.list_per_page}
 
     def _input_accepted(self, form, orders) -> bool:
         """Ask the service whether reason, description and time are acceptable before cancelling
         anything, so that bad input changes nothing. These rules don't depend on the order, so
         one order that can still be cancelled is enough to judge them."""
-        sample = next((order for order in orders if order.is_cancellable), None)
+        sample = orders.filter(status__in=OrderStatus.cancellable).first()
         if sample is None:
             return True  # every order will be refused with its own message
         try:
@@ -316,6 +333,28 @@ class OrderAdmin(admin.ModelAdmin):
         except CancellationError as error:
             return not form.add_service_errors(error)
         return True
+
+    def _start_job(self, request, orders, form) -> HttpResponseRedirect | None:
+        order_filter = OrderFilter(
+            order_ids=tuple(orders.values_list("pk", flat=True)), audit=form.audit_info()
+        )
+        try:
+            job = bulk.start_bulk_cancellation(
+                order_filter, actor=request.user, via=Via.ADMIN, **form.service_arguments()
+            )
+        except CancellationError as error:
+            self.message_user(request, " ".join(error.messages), messages.ERROR)
+            return None
+        self.message_user(
+            request,
+            _(
+                "Bulk cancellation #%(id)s has started for %(count)d orders. Its page shows "
+                "the progress and each order's result."
+            )
+            % {"id": job.pk, "count": len(order_filter.order_ids)},
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(reverse("staff:bulk-detail", args=[job.pk]))
 
     def _cancel_each(self, request, orders, form) -> None:
         done, scheduled, failures = 0, 0, []

@@ -336,6 +336,9 @@ class ServiceItemsCancelView(APIView):
     # The hardened parser: absurdly deep JSON is a 400, not a RecursionError.
     parser_classes = [JSONParser]
     error_field_names = FieldNamesAsSent()
+    # Items that can't be cancelled are answered in the 200 body, never as a 409 (an
+    # Idempotency-Key in use still is one: backoffice.idempotency documents it).
+    error_shapes = {409: None}
 
     @extend_schema(
         operation_id="serviceItems_cancel",

@@ -11,6 +11,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from backoffice.openapi import ErrorShape
+
 from .. import bulk
 from ..errors import CancellationError
 from ..models import AuditEntry
@@ -175,6 +177,14 @@ class OrdersCancelView(JsonApiView):
     serializer_class = BulkCancelRequestSerializer
     permission_classes = [CanRunBulkCancellations]
     throttle_scope = "bulk-cancel"  # a stricter rate of its own (REST_FRAMEWORK's throttles)
+    # Invalid input and refusals are JOC's 420s: a 400 or 409 comes only from the
+    # Idempotency-Key (backoffice.idempotency documents those); 401/403 in JOC's own shape.
+    error_shapes = {
+        400: None,
+        409: None,
+        401: ErrorShape(JocSecuritySerializer, JSON),
+        403: ErrorShape(JocSecuritySerializer, JSON),
+    }
 
     @extend_schema(
         operation_id="orders_cancel",

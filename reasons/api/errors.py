@@ -18,6 +18,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 
 from backoffice.api import NON_FIELD, django_validation_detail, problem_exception_handler
+from backoffice.openapi import ErrorShape
 
 NON_FIELD_ERRORS = "non_field_errors"
 KEPT_HEADERS = ("WWW-Authenticate", "Retry-After")
@@ -28,6 +29,7 @@ CODES = {
     405: "method_not_allowed",
     406: "not_acceptable",
     409: "conflict",
+    413: "payload_too_large",
     415: "unsupported_media_type",
     429: "throttled",
     503: "service_unavailable",
@@ -91,5 +93,13 @@ def field_errors_response(description) -> OpenApiResponse:
 def detail_response(description) -> OpenApiResponse:
     return OpenApiResponse(DETAIL_SCHEMA, description=description)
 
+
+JSON = "application/json"
+# backoffice.openapi.ErrorsSchema documents the errors every endpoint shares in these shapes.
+ERROR_SHAPES = {
+    None: ErrorShape(DETAIL_SCHEMA, JSON),
+    400: ErrorShape(FIELD_ERRORS_SCHEMA, JSON),
+    401: ErrorShape(None, JSON),
+}
 
 UNKNOWN_INPUT = _("An unknown or invalid query parameter or body field, named with its message.")

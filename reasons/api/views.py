@@ -19,6 +19,7 @@ from reasons import sync
 from reasons.models import CancellationReason, SyncTrigger
 
 from .errors import (
+    ERROR_SHAPES,
     NON_FIELD_ERRORS,
     UNKNOWN_INPUT,
     detail_response,
@@ -82,6 +83,7 @@ class CancellationReasonViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = CancellationReasonFilter
     # Any id segment reaches the view, so that even /…/1.5/ is answered 404 in this dialect.
     lookup_value_regex = "[^/]+"
+    error_shapes = ERROR_SHAPES
 
     def get_permissions(self):
         if self.action == "pull_from_omnitron":

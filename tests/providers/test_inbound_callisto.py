@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import OperationalError
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -456,10 +457,29 @@ def test_refused_bearer_tokens_are_counted_per_address_like_the_apis(order, reas
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION="Bearer not-a-token")
 
-    statuses = [send(api).status_code for _ in range(3)]
+    responses = [send(api) for _ in range(3)]
 
-    assert statuses == [401, 401, 429]
+    assert [response.status_code for response in responses] == [401, 401, 429]
     assert not Cancellation.objects.exists()
+    assert responses[-1]["Content-Type"] == "application/problem+json"
+    assert responses[-1].json()["title"] == "Too Many Requests"
+    assert int(responses[-1]["Retry-After"]) > 0
+
+
+def test_a_lost_database_is_a_503_laminas_problem_with_retry_after(
+    client, order, reason, monkeypatch
+):
+    def lost(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(writing, "cancel_order", lost)
+
+    response = send(client)
+
+    assert response.status_code == 503
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["title"] == "Service Unavailable"
+    assert int(response["Retry-After"]) > 0
 
 
 @pytest.mark.parametrize(
