@@ -29,6 +29,13 @@ ACTION_LABELS: dict[str, Promise] = {
     "settlement_item.state_changed": _("Settlement item changed"),
     "delivery.retried": _("Delivery sent again"),
     "bulk_cancellation.started": _("Bulk cancellation started"),
+    "reason.created": _("Cancellation reason added"),
+    "reason.changed": _("Cancellation reason changed"),
+    "reason.deleted": _("Cancellation reason deleted"),
+    "reason_mapping.created": _("Reason mapping added"),
+    "reason_mapping.changed": _("Reason mapping changed"),
+    "reason_mapping.deleted": _("Reason mapping deleted"),
+    "reason_catalog.pulled": _("Reason catalog pulled from Omnitron"),
 }
 
 

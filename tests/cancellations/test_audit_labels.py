@@ -77,7 +77,7 @@ def test_without_the_data_the_label_is_the_plain_one(data):
 
 
 def test_an_unknown_code_still_reads_as_words():
-    assert audit_labels.describe("reason_mapping.deleted", {}) == "Reason mapping: deleted"
+    assert audit_labels.describe("some_thing.went_away", {}) == "Some thing: went away"
     assert audit_labels.describe("staff_task.marked_done") == "Staff task: marked done"
     assert audit_labels.describe("") == ""
 
