@@ -16,7 +16,7 @@ from providers.models import Delivery, DeliveryAttempt
 from providers.services import RETRYABLE as RETRYABLE_DELIVERY_STATUSES
 from providers.services import retry_delivery
 
-from . import audit_labels, billing, ownership, selectors
+from . import audit_labels, billing, ownership, preview_money, selectors
 from .errors import CancellationError
 from .forms import CancelOrderForm, OrderFilterForm, RevokeForm
 from .models import AuditEntry
@@ -178,7 +178,7 @@ def order_cancel(request, pk):
     return render(
         request,
         "cancellations/order_cancel_preview.html",
-        {"order": order, "form": form, "quote": quote},
+        {"order": order, "form": form, "quote": quote, "money": preview_money.explain(quote)},
     )
 
 
