@@ -144,6 +144,7 @@ def dashboard_page(request):
             "chart_library_url": _chart_library_url(),
             "rates": dashboard.rate_by_channel(flt),
             "deliveries": _delivery_rows(dashboard.deliveries_by_provider()),
+            "staff_tasks": dashboard.staff_tasks(),
             "can_view_deliveries": request.user.has_perm("providers.view_delivery"),
             "upcoming": dashboard.upcoming_cancellations(flt),
             "csv_query": urlencode(flt.as_query()),

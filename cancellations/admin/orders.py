@@ -23,7 +23,7 @@ from ..models import (
     Order,
     OrderItem,
 )
-from ..services import order_changes, quoting, writing
+from ..services import order_changes, quoting, verdicts, writing
 from ..states import CancellationStatus
 from .common import Via, action_context, report_failures, salesforce_user_id
 
@@ -289,7 +289,7 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Cancel selected orders"), permissions=["cancel"])
     def cancel_orders(self, request, queryset):
-        orders = list(queryset.order_by("placed_at", "pk"))
+        orders = list(queryset.order_by("placed_at", "pk").prefetch_related("items"))
         form = CancelOrdersForm(request.POST if "apply" in request.POST else None)
         if form.is_bound and form.is_valid() and self._input_accepted(form, orders):
             self._cancel_each(request, orders, form)
@@ -302,7 +302,21 @@ class OrderAdmin(admin.ModelAdmin):
             objects=orders,
             action="cancel_orders",
         )
+        self._attach_verdicts(request, context["objects"])
         return TemplateResponse(request, "admin/cancellations/order/cancel_orders.html", context)
+
+    @staticmethod
+    def _attach_verdicts(request, orders) -> None:
+        """Each listed order's provider verdicts, shown before confirming: who will be told."""
+        external_user_id = salesforce_user_id(request.user)
+        for order in orders:
+            order.provider_verdicts = (
+                verdicts.whole_order_verdicts(
+                    order, actor=request.user, external_user_id=external_user_id
+                )
+                if order.is_cancellable
+                else []
+            )
 
     def _input_accepted(self, form, orders) -> bool:
         """Ask the service whether reason, description and time are acceptable before cancelling
