@@ -62,6 +62,9 @@ class VerdictReason(enum.StrEnum):
     NOTHING_TO_REVOKE = "nothing_to_revoke"  # the add never reached the provider
 
 
+VERDICT_REASONS = [reason.value for reason in VerdictReason]  # the API's enum
+
+
 @dataclass(frozen=True)
 class Verdict:
     """One provider's answer to "will you be told about this?", asked before confirming."""
