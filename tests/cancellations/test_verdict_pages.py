@@ -207,3 +207,16 @@ def test_the_dashboard_lists_staff_tasks_apart_from_failures(staff_client):
     }
     assert failures == {"rebilly": 1}
     assert open_task.cancellation.get_absolute_url() in response.content.decode()
+
+
+def test_the_admin_revoke_action_shows_who_will_hear_of_the_revoke(client, order):
+    client.force_login(SuperUserFactory())
+    cancellation = cancel(order, external_user_id=SALESFORCE_ID)
+    Delivery.objects.update(status=DeliveryStatus.DELIVERED)
+
+    response = client.post(
+        reverse("admin:cancellations_cancellation_changelist"),
+        {"action": "revoke_cancellations", ACTION_CHECKBOX_NAME: [cancellation.pk], "index": 0},
+    )
+
+    assert verdict_rows(response) == {"callisto": "true", "js7": "false", "rebilly": "true"}
