@@ -269,10 +269,7 @@ class CancellationPlanInput(RefuseUnknownFields):
     )
     externalUserId = serializers.CharField(max_length=64, allow_blank=True, default="")
     auditLog = AuditLogInputSerializer(required=False, allow_null=True, default=None)
-    dryRun = serializers.BooleanField(
-        default=False,
-        help_text=_("true: answer 200 with the quote and each provider's verdict; write nothing."),
-    )
+    dryRun = serializers.BooleanField(default=False)  # api/dry_run.py: plan only, write nothing
 
 
 class CancellationInputSerializer(CancellationPlanInput):
