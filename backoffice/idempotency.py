@@ -13,7 +13,8 @@
 - Keys belong to a client: the session's user, or a SHA-256 of the Authorization header (a hash:
   the credentials are never stored). Requests without credentials pass untouched; the API
   answers them 401. Nor is a key kept for a request whose credentials the API refused.
-- Without the header nothing changes.
+- Without the header nothing changes. Nor is a key kept for a response its view marked with
+  keep_nothing() (a dry run: it wrote nothing, so a retry may as well run again).
 
 One transaction: the key's row, everything the view writes and the response it answers commit
 together or not at all. A request whose process dies (a killed worker, a timeout, a lost
@@ -120,6 +121,16 @@ def is_authenticated(request) -> bool:
     return user is not None and user.is_authenticated
 
 
+# The attribute keep_nothing() sets on a response.
+NOT_KEPT = "idempotency_not_kept"
+
+
+def keep_nothing(response):
+    """Mark a response whose key must not be kept (a dry run); returns it."""
+    setattr(response, NOT_KEPT, True)
+    return response
+
+
 # --- the rows ------------------------------------------------------------------------------------
 
 
@@ -197,8 +208,8 @@ def settle(row: IdempotencyKey, request, response) -> None:
     or roll everything back."""
     if not is_kept(response):
         transaction.set_rollback(True)  # not done: the retry runs again, from scratch
-    elif response.streaming or not is_authenticated(request):
-        release_key(row)  # nothing to replay, or nobody the key could belong to
+    elif response.streaming or not is_authenticated(request) or getattr(response, NOT_KEPT, False):
+        release_key(row)  # nothing to replay, nobody the key could belong to, or a dry run
     else:
         record_response(row, response)
 

@@ -299,6 +299,8 @@ SPECTACULAR_SETTINGS = {
         "BulkCancellationStatusEnum": "cancellations.models.BulkCancellationStatus",
         "OrderStatusEnum": "cancellations.states.OrderStatus.choices",
         "CancellationStatusEnum": "cancellations.states.CancellationStatus.choices",
+        "ProviderVerdictReasonEnum": "providers.base.VERDICT_REASONS",
+        "ReasonEnum": "reasons.models.REBILLY_REASONS",  # Rebilly's, beside the verdicts' reason
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

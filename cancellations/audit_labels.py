@@ -28,6 +28,7 @@ ACTION_LABELS: dict[str, Promise] = {
     "settlement_item.created": _("Settlement item created"),
     "settlement_item.state_changed": _("Settlement item changed"),
     "delivery.retried": _("Delivery sent again"),
+    "delivery.task_resolved": _("Staff task marked done"),
     "bulk_cancellation.started": _("Bulk cancellation started"),
     "reason.created": _("Cancellation reason added"),
     "reason.changed": _("Cancellation reason changed"),

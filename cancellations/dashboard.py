@@ -18,6 +18,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from providers.models import Delivery, provider_kind_choices
+from providers.selectors import open_staff_tasks
 from providers.states import DeliveryStatus
 from reasons.models import CancellationReason
 
@@ -249,6 +250,24 @@ def deliveries_by_provider() -> list[ProviderDeliveries]:
         )
         for group in grouped
     ]
+
+
+STAFF_TASKS_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class StaffTasks:
+    """Changes a provider couldn't be told, for staff to make there by hand: apart from the
+    failures (a task is a skipped delivery, never failed or retried)."""
+
+    count: int
+    oldest: list[Delivery]
+
+
+def staff_tasks(shown: int = STAFF_TASKS_SHOWN) -> StaffTasks:
+    """The open tasks right now (whatever the period), oldest first. Two queries."""
+    tasks = open_staff_tasks()
+    return StaffTasks(count=tasks.count(), oldest=list(tasks[:shown]))
 
 
 # --- scheduled cancellations ----------------------------------------------------------------------

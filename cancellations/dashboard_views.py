@@ -149,6 +149,7 @@ def dashboard_page(request):
             "chart_library_url": _chart_library_url(),
             "rates": dashboard.rate_by_channel(flt),
             "deliveries": _delivery_rows(deliveries),
+            "staff_tasks": dashboard.staff_tasks() if can_view_deliveries else None,
             "can_view_deliveries": can_view_deliveries,
             "upcoming": dashboard.upcoming_cancellations(flt),
             "csv_query": urlencode(flt.as_query()),

@@ -345,6 +345,17 @@ class CancelOrderForm(forms.Form):
                 target_form.add_error(field, message)
 
 
+class ResolveTaskForm(forms.Form):
+    """Marking a staff task done: what was done at the provider."""
+
+    comment = forms.CharField(
+        label=_("What was done"),
+        max_length=255,
+        widget=forms.Textarea(attrs={"rows": 2, "maxlength": 255}),
+        error_messages={"required": _("Say what was done.")},
+    )
+
+
 class RevokeForm(forms.Form):
     comment = forms.CharField(
         label=_("Comment"),

@@ -97,7 +97,8 @@ def scheduled_cancellations(order: Order) -> QuerySet[Cancellation]:
 
 
 def _deliveries():
-    return Delivery.objects.order_by("provider", "action")
+    # resolved_by: who marked a staff task done, shown beside it.
+    return Delivery.objects.select_related("resolved_by").order_by("provider", "action")
 
 
 def cancellation_list(*, deliveries: bool = True) -> QuerySet[Cancellation]:

@@ -13,6 +13,7 @@ urlpatterns = [
     path("cancellations/<str:pk>/", views.cancellation_detail, name="cancellation-detail"),
     path("cancellations/<str:pk>/revoke/", views.cancellation_revoke, name="cancellation-revoke"),
     path("deliveries/<int:pk>/retry/", views.delivery_retry, name="delivery-retry"),
+    path("deliveries/<int:pk>/resolve/", views.delivery_resolve, name="delivery-resolve"),
     path("bulk/", bulk_views.bulk_list, name="bulk-list"),
     path("bulk/new/", bulk_views.bulk_new, name="bulk-new"),
     path("bulk/<int:pk>/", bulk_views.bulk_detail, name="bulk-detail"),

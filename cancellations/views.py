@@ -14,14 +14,14 @@ from django.views.decorators.http import require_http_methods
 from backoffice.permissions import staff_required
 from providers.models import Delivery, DeliveryAttempt
 from providers.services import RETRYABLE as RETRYABLE_DELIVERY_STATUSES
-from providers.services import retry_delivery
+from providers.services import resolve_task, retry_delivery
 
 from . import audit_labels, billing, ownership, preview_money, selectors
 from .errors import CancellationError
-from .forms import CancelOrderForm, OrderFilterForm, RevokeForm
+from .forms import CancelOrderForm, OrderFilterForm, ResolveTaskForm, RevokeForm
 from .models import AuditEntry
 from .pagination import BigTablePaginator
-from .services import quoting, revoking, writing
+from .services import quoting, revoking, verdicts, writing
 from .states import CancellationStatus
 
 ORDERS_PER_PAGE = 50
@@ -175,10 +175,19 @@ def order_cancel(request, pk):
     except CancellationError as error:
         form.add_service_errors(error)
         return _render_cancel_form(request, order, form)
+    provider_verdicts = verdicts.quote_verdicts(
+        quote, actor=request.user, external_user_id=_salesforce_user_id(request.user)
+    )
     return render(
         request,
         "cancellations/order_cancel_preview.html",
-        {"order": order, "form": form, "quote": quote, "money": preview_money.explain(quote)},
+        {
+            "order": order,
+            "form": form,
+            "quote": quote,
+            "money": preview_money.explain(quote),
+            "provider_verdicts": provider_verdicts,
+        },
     )
 
 
@@ -223,6 +232,7 @@ def cancellation_detail(request, pk):
             and request.user.has_perm("cancellations.revoke_cancellation")
             and ownership.may_act_on(request.user, cancellation),
             "can_retry": request.user.has_perm("providers.retry_delivery"),
+            "can_resolve": _may_resolve(request.user),
             "retryable_statuses": RETRYABLE_DELIVERY_STATUSES,
         },
     )
@@ -253,6 +263,34 @@ def delivery_retry(request, pk):
         messages.success(
             request,
             _("Delivery to %(provider)s will be sent again now.")
+            % {"provider": delivery.get_provider_display()},
+        )
+    return redirect(delivery.cancellation.get_absolute_url())
+
+
+def _may_resolve(user) -> bool:
+    return user.is_staff and user.has_perm("providers.resolve_delivery")
+
+
+@staff_required
+@require_http_methods(["POST"])
+def delivery_resolve(request, pk):
+    """Mark a staff task done (a change a provider couldn't be told, made there by hand)."""
+    if not _may_resolve(request.user):
+        raise PermissionDenied
+    delivery = get_object_or_404(Delivery.objects.select_related("cancellation"), pk=pk)
+    form = ResolveTaskForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(form.errors["comment"]))
+        return redirect(delivery.cancellation.get_absolute_url())
+    try:
+        resolve_task(delivery, actor=request.user, via=AuditEntry.Via.WEB, **form.cleaned_data)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request,
+            _("The task at %(provider)s is marked done.")
             % {"provider": delivery.get_provider_display()},
         )
     return redirect(delivery.cancellation.get_absolute_url())
@@ -290,5 +328,10 @@ def cancellation_revoke(request, pk):
     return render(
         request,
         "cancellations/cancellation_revoke.html",
-        {"cancellation": cancellation, "order": cancellation.order, "form": form},
+        {
+            "cancellation": cancellation,
+            "order": cancellation.order,
+            "form": form,
+            "provider_verdicts": verdicts.revoke_verdicts(cancellation),
+        },
     )

@@ -50,7 +50,7 @@ class DeliveryAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
         "credentials_problem",
         "updated_at",
     )
-    list_filter = ("status", "provider", "action", "credentials_problem")
+    list_filter = ("status", "provider", "action", "credentials_problem", "needs_manual_action")
     search_fields = ("=cancellation__id", "cancellation__order__number")
     search_help_text = _("A cancellation id, or (part of) an order number.")
     list_select_related = ("cancellation__order",)
@@ -68,6 +68,11 @@ class DeliveryAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
         "last_status_code",
         "last_error",
         "credentials_problem",
+        # A staff task (marked done on the cancellation's staff page).
+        "needs_manual_action",
+        "resolved_at",
+        "resolved_by",
+        "resolution_comment",
         "delivered_at",
         "references",
         "created_at",

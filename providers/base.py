@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from django.utils.translation import gettext as _
+
 if TYPE_CHECKING:
     from cancellations.models import Cancellation
 
@@ -43,6 +45,36 @@ class Result:
     # RETRY: the provider's own "not before" (e.g. Rebilly's X-RateLimit-Retry-After); the
     # dispatcher waits for it when it is later than its backoff.
     retry_after: datetime | None = None
+    # SKIPPED: the provider can't carry this change, so staff must make it there by hand.
+    needs_manual_action: bool = False
+
+
+class VerdictReason(enum.StrEnum):
+    """Why a provider will or won't be told: a stable code for the API, beside the message."""
+
+    WILL_BE_TOLD = "will_be_told"
+    NOT_ENABLED = "not_enabled"  # switched off (or not configured) in the provider settings
+    NOT_APPLICABLE = "not_applicable"  # the order has nothing at this provider
+    PLAN_PROBLEM = "plan_problem"  # plan_problems(): the cancellation would be refused
+    WHOLE_ORDERS_ONLY = "whole_orders_only"  # e.g. Callisto: staff change it there by hand
+    NO_PROVIDER_ID = "no_provider_id"  # e.g. items the billing engine has no id for
+    NO_REVOKE = "no_revoke"  # the provider can't be told about revokes
+    NOTHING_TO_REVOKE = "nothing_to_revoke"  # the add never reached the provider
+
+
+VERDICT_REASONS = [reason.value for reason in VerdictReason]  # the API's enum
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One provider's answer to "will you be told about this?", asked before confirming."""
+
+    provider: str
+    label: str
+    will_be_told: bool
+    reason: VerdictReason
+    message: str = ""  # for staff, in the active language; may note a part left out
+    needs_manual_action: bool = False  # staff must make the change at the provider by hand
 
 
 @dataclass(frozen=True)
@@ -93,8 +125,37 @@ class ProviderAdapter:
         simply sent again: right for an upsert (`supports_update`)."""
         return self.deliver(cancellation, Action.ADD)
 
+    def verdict(
+        self, will_be_told: bool, reason: VerdictReason, message: str = "", *, manual: bool = False
+    ) -> Verdict:
+        label = str(self.label or self.kind)
+        return Verdict(self.kind, label, will_be_told, reason, str(message), manual)
+
+    def add_verdict(
+        self, cancellation: Cancellation, planned_items: list[tuple[Any, int]] | None = None
+    ) -> Verdict:
+        """Will this provider be told about the cancellation (its add), and if not why?
+        `cancellation` may be planned (unsaved, built from a quote); then `planned_items` are
+        its (order item, quantity) pairs, else the saved cancellation's items are read."""
+        if not self.applies_to(cancellation):
+            return self.verdict(False, VerdictReason.NOT_APPLICABLE, not_applicable_message())
+        problems = self.plan_problems(cancellation)
+        if problems:
+            text = " ".join(str(problem) for problem in problems.values())
+            return self.verdict(False, VerdictReason.PLAN_PROBLEM, text)
+        return self.verdict(True, VerdictReason.WILL_BE_TOLD)
+
+    @classmethod
+    def revoke_refusal(cls) -> str:
+        """Why a revoke can't be told here (supports_revoke False), for staff."""
+        return _("This provider can't be told about revokes.")
+
     def plan_problems(self, cancellation: Cancellation) -> dict[str, str]:
         """{service argument: message} for what makes the planned cancellation impossible to
         deliver here, asked before its add is written so that it is refused when it is made
         rather than failing later. Only asked when applies_to() is true. Default: none."""
         return {}
+
+
+def not_applicable_message() -> str:
+    return _("The order has no reference at this provider.")

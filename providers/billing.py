@@ -37,13 +37,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from requests.auth import HTTPBasicAuth
 
-from cancellations.billing import engine_items, service_item_ids
+from cancellations.billing import EngineItems, engine_items, service_item_ids
 from cancellations.models import SettlementItem
 from cancellations.states import CancellationStatus
 from reasons.models import ProviderKind
 from reasons.services import mapped_reason
 
-from .base import Action, Outcome, ProviderAdapter, ProviderConfig, Result
+from .base import Action, Outcome, ProviderAdapter, ProviderConfig, Result, Verdict, VerdictReason
 from .exchange import TRANSIENT_STATUSES, send_json
 from .http import provider_session
 
@@ -139,22 +139,35 @@ class BillingAdapter(ProviderAdapter):
             "items": [{"itemId": item_id} for item_id in item_ids],
         }
 
+    @classmethod
+    def revoke_refusal(cls) -> str:
+        return _(
+            "The billing engine can't undo a cancellation of service items; re-create them "
+            "there if needed."
+        )
+
+    def add_verdict(self, cancellation, planned_items=None) -> Verdict:
+        if planned_items is None:
+            engine = engine_items(cancellation)
+        else:
+            engine = planned_engine_items(planned_items)
+        left_out = _left_out(engine.unreferenced)
+        if engine.item_ids:  # told; any item without an id is left to staff (the message)
+            return self.verdict(True, VerdictReason.WILL_BE_TOLD, left_out)
+        if left_out:
+            return self.verdict(False, VerdictReason.NO_PROVIDER_ID, left_out, manual=True)
+        return self.verdict(False, VerdictReason.NOT_APPLICABLE, _nothing_to_cancel())
+
     def deliver(self, cancellation, action: Action) -> Result:
         if action == Action.REVOKE:
-            return Result(
-                Outcome.SKIPPED,
-                message=_(
-                    "The billing engine can't undo a cancellation of service items; "
-                    "re-create them there if needed."
-                ),
-            )
+            return Result(Outcome.SKIPPED, message=self.revoke_refusal())
         engine = engine_items(cancellation)
         left_out = _left_out(engine.unreferenced)
         if not engine.item_ids:
             return Result(
                 Outcome.SKIPPED,
-                message=left_out
-                or _("The cancellation takes away no service item with settlement items."),
+                message=left_out or _nothing_to_cancel(),
+                needs_manual_action=bool(left_out),
             )
         problem = self._configuration_problem()
         if problem:
@@ -297,6 +310,26 @@ def retransmitted(data) -> set[str]:
         if codes:
             done.add(str(item.get("itemId")))
     return done
+
+
+def planned_engine_items(planned_items) -> EngineItems:
+    """engine_items for a planned (unsaved) cancellation's (order item, quantity) pairs: the
+    items it takes away completely that have settlement items. One query."""
+    whole = {item.pk: item for item, quantity in planned_items if quantity >= item.open_quantity}
+    billed = set(
+        SettlementItem.objects.present()
+        .filter(order_item_id__in=whole)
+        .values_list("order_item_id", flat=True)
+    )
+    items = [whole[pk] for pk in sorted(billed)]
+    return EngineItems(
+        item_ids=[item.billing_item_id for item in items if item.billing_item_id],
+        unreferenced=[item for item in items if not item.billing_item_id],
+    )
+
+
+def _nothing_to_cancel() -> str:
+    return _("The cancellation takes away no service item with settlement items.")
 
 
 def _cancelled_already(item_ids) -> str:

@@ -22,8 +22,9 @@ references under "delivered"), then an Add of the new plan. No document shows an
 an existing cancellation, so none is relied on (GUESSES.md).
 
 Callisto's API has no items: it cancels whole orders. A partial cancellation of an order that
-Callisto knows is therefore refused here (FAILED, with a message for staff) rather than sent as
-a whole-order cancellation.
+Callisto knows is therefore not sent (it would cancel the whole order there): its verdict says so
+before confirming, and its delivery is SKIPPED with a task for staff to change the order in
+Callisto by hand.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from requests.auth import HTTPBasicAuth
 from cancellations.external_ids import CALLISTO
 from reasons.services import mapped_reason
 
-from .base import Action, Outcome, ProviderAdapter, Result
+from .base import Action, Outcome, ProviderAdapter, Result, Verdict, VerdictReason
 from .exchange import TRANSIENT_STATUSES, flatten_messages, send_json
 from .http import provider_session
 
@@ -106,6 +107,14 @@ class CallistoAdapter(ProviderAdapter):
             )
         }
 
+    def add_verdict(self, cancellation, planned_items=None) -> Verdict:
+        verdict = super().add_verdict(cancellation, planned_items)
+        if verdict.will_be_told and not cancellation.is_whole_order:
+            return self.verdict(
+                False, VerdictReason.WHOLE_ORDERS_ONLY, whole_orders_only(), manual=True
+            )
+        return verdict
+
     def build_payload(self, cancellation, action: Action) -> dict:
         return {
             "Id": int(cancellation.order.external_ids[CALLISTO]),
@@ -163,15 +172,9 @@ class CallistoAdapter(ProviderAdapter):
         return _combined(removed, added)
 
     def _payload_or_refusal(self, cancellation, action: Action) -> dict | Result:
-        """The request body, or the FAILED result that says why none can be sent."""
+        """The request body, or the result that says why none can be sent."""
         if not cancellation.is_whole_order:
-            return Result(
-                Outcome.FAILED,
-                message=_(
-                    "Callisto can only cancel whole orders, and this cancellation covers some "
-                    "items only. Change the order in Callisto by hand."
-                ),
-            )
+            return Result(Outcome.SKIPPED, message=whole_orders_only(), needs_manual_action=True)
         if not self.config.token and not self.config.username:
             return Result(
                 Outcome.FAILED,
@@ -250,6 +253,13 @@ class CallistoAdapter(ProviderAdapter):
         parts = [str(data.get("detail") or data.get("title") or "")]
         parts += flatten_messages(data.get("validation_messages"))
         return "; ".join(part for part in parts if part) or exchange.body_text[:500]
+
+
+def whole_orders_only() -> str:
+    return _(
+        "Callisto can only cancel whole orders, and this cancellation covers some items only. "
+        "Change the order in Callisto by hand."
+    )
 
 
 def _held_fields(payload: dict) -> dict:

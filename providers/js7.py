@@ -113,6 +113,13 @@ class Js7Adapter(ProviderAdapter):
         self.root = api_root(config.base_url)
         self._token_key = (self.root, config.username)
 
+    @classmethod
+    def revoke_refusal(cls) -> str:
+        return _(
+            "JS7 can't undo the cancellation of workflow orders. If they are needed again, add "
+            "them anew in JOC Cockpit."
+        )
+
     # --- what to send -------------------------------------------------------------------------
     def applies_to(self, cancellation) -> bool:
         external_ids = cancellation.order.external_ids or {}
@@ -130,13 +137,7 @@ class Js7Adapter(ProviderAdapter):
     # --- sending ------------------------------------------------------------------------------
     def deliver(self, cancellation, action: Action) -> Result:
         if action == Action.REVOKE:
-            return Result(
-                Outcome.SKIPPED,
-                message=_(
-                    "JS7 can't undo the cancellation of workflow orders. If they are needed "
-                    "again, add them anew in JOC Cockpit."
-                ),
-            )
+            return Result(Outcome.SKIPPED, message=self.revoke_refusal())
         if not self.applies_to(cancellation):
             return Result(Outcome.SKIPPED, message=_("The order has no workflow orders in JS7."))
         if not self.config.is_configured or not self.config.username:

@@ -7,6 +7,7 @@ try as a DeliveryAttempt. Credentials never live here: they come from the enviro
 (providers/registry.py's config_from_env).
 """
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
@@ -112,6 +113,23 @@ class Delivery(models.Model):
         blank=True,
         help_text=_("Ids the provider gave back, e.g. its own id for the cancellation."),
     )
+    # A staff task: the provider can't carry the change (a skipped delivery, e.g. a partial
+    # cancellation at Callisto), so someone makes it there by hand and marks it done.
+    needs_manual_action = models.BooleanField(
+        _("needs manual action"),
+        default=False,
+        help_text=_("The provider can't be told: staff must make the change there by hand."),
+    )
+    resolved_at = models.DateTimeField(_("done at"), null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("done by"),
+    )
+    resolution_comment = models.TextField(_("what was done"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -125,11 +143,26 @@ class Delivery(models.Model):
                 name="providers_one_delivery_per_action",
             )
         ]
-        indexes = [models.Index(fields=["status", "next_attempt_at"])]
-        permissions = [("retry_delivery", _("Can retry deliveries"))]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"]),
+            # The open staff tasks: few among millions of rows (dashboard, attention list).
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(needs_manual_action=True, resolved_at__isnull=True),
+                name="providers_open_staff_tasks",
+            ),
+        ]
+        permissions = [
+            ("retry_delivery", _("Can retry deliveries")),
+            ("resolve_delivery", _("Can mark staff tasks of deliveries done")),
+        ]
 
     def __str__(self):
         return f"{self.cancellation_id} → {self.provider} ({self.action})"
+
+    @property
+    def is_open_task(self) -> bool:
+        return self.needs_manual_action and self.resolved_at is None
 
 
 class DeliveryNeedingAttention(Delivery):

@@ -5,10 +5,13 @@ together. After the commit a Celery message asks a worker to deliver at once; th
 
 What gets written, per provider:
 
-ADD (a new cancellation): one row per enabled provider, pending, or skipped when the adapter
-says the order has nothing at that provider. Before anything is written, each adapter with
-something to do is asked for plan_problems(): any problem is raised as the service's
-CancellationError, so the cancellation is refused when it is made (e.g. Callisto's UserId).
+ADD (a new cancellation): one row per enabled provider, pending when its adapter's add_verdict()
+says it will be told, else skipped with the verdict's message; a verdict that needs manual action
+(e.g. a partial cancellation Callisto can't carry) makes the skipped row a staff task. Before
+anything is written, each adapter with something to do is asked for plan_problems(): any
+problem is raised as the service's CancellationError, so the cancellation is refused when it is
+made (e.g. Callisto's UserId). The same verdicts are shown before confirming (add_verdicts,
+revoke_verdicts: the previews and the API's dryRun).
 
 ADD again (update_cancellation): the adapter builds its request from the cancellation as it is
 when the request is sent, so a pending add needs nothing. For providers that take updates
@@ -40,10 +43,11 @@ from backoffice.broker import publish
 from backoffice.bulk_insert import insert_select, insert_values
 from cancellations.errors import CancellationError
 
-from .base import Action, ProviderAdapter
+from .base import Action, ProviderAdapter, Verdict, VerdictReason, not_applicable_message
 from .models import Delivery, ProviderSetting
 from .registry import ADAPTERS, config_from_env, settings_max_age
 from .states import DeliveryStatus, move
+from .verdicts import revoke_verdict
 
 logger = logging.getLogger(__name__)
 
@@ -181,6 +185,41 @@ def kick(delivery_ids) -> None:
             return
 
 
+def add_verdicts(cancellation, planned_items=None) -> list[Verdict]:
+    """Every registered provider's verdict on the cancellation's add, by provider: what the
+    previews and the API's dryRun show before anything is written. `cancellation` may be
+    planned (unsaved), with its (order item, quantity) pairs in `planned_items`."""
+    verdicts = []
+    for setting in sorted(provider_settings().values(), key=lambda setting: setting.kind):
+        adapter = build_adapter(setting)
+        if adapter is None:
+            continue
+        if setting.enabled:
+            verdicts.append(adapter.add_verdict(cancellation, planned_items))
+        else:
+            verdicts.append(
+                adapter.verdict(
+                    False,
+                    VerdictReason.NOT_ENABLED,
+                    _("This provider is switched off in the provider settings."),
+                )
+            )
+    return verdicts
+
+
+def revoke_verdicts(cancellation) -> list[Verdict]:
+    """What each provider that heard of the cancellation's add will hear of its revoke, by
+    provider: shown on the undo confirmation. The same rules _enqueue_revokes writes."""
+    adds = Delivery.objects.filter(cancellation=cancellation, action=Action.ADD).order_by(
+        "provider"
+    )
+    return [revoke_verdict(add) for add in adds]
+
+
+def _has_plan_rules(adapter: ProviderAdapter) -> bool:
+    return type(adapter).plan_problems is not ProviderAdapter.plan_problems
+
+
 def _enqueue_adds(cancellation) -> list[Delivery]:
     adapters = enabled_adapters()
     if not adapters:
@@ -192,13 +231,15 @@ def _enqueue_adds(cancellation) -> list[Delivery]:
             cancellation=cancellation, action=Action.ADD
         )
     }
-    applies = {adapter.kind: adapter.applies_to(cancellation) for adapter in adapters}
-    _refuse_undeliverable(cancellation, [a for a in adapters if applies[a.kind]])
+    _refuse_undeliverable(
+        cancellation, [a for a in adapters if _has_plan_rules(a) and a.applies_to(cancellation)]
+    )
     new_rows, changed = [], []
     for adapter in adapters:
         row = existing.get(adapter.kind)
         if row is None:
-            new_rows.append(_new_add(cancellation, adapter.kind, now, applies[adapter.kind]))
+            verdict = adapter.add_verdict(cancellation)
+            new_rows.append(_new_add(cancellation, adapter.kind, now, verdict))
         elif getattr(adapter, "supports_update", False) and _send_again(row, now):
             changed.append(row)
     Delivery.objects.bulk_create(new_rows)
@@ -221,7 +262,7 @@ def undeliverable(cancellations, adapters: list[ProviderAdapter]) -> dict[str, s
     Only adapters that have such rules are asked which cancellations concern them."""
     found: dict[str, str] = {}
     for adapter in adapters:
-        if type(adapter).plan_problems is ProviderAdapter.plan_problems:
+        if not _has_plan_rules(adapter):
             continue
         applicable = adapter.applicable(cancellations)
         for cancellation in cancellations:
@@ -240,7 +281,7 @@ def enqueue_new_adds(cancellations, adapters: list[ProviderAdapter]) -> int:
     ids = [cancellation.pk for cancellation in cancellations]
     applicable = {adapter.kind: adapter.applicable(cancellations) for adapter in adapters}
     skipped = {kind: [pk for pk in ids if pk not in found] for kind, found in applicable.items()}
-    why = str(_("The order has no reference at this provider."))
+    why = str(not_applicable_message())
     if adapters and ids:
         if connection.vendor == "postgresql":
             _insert_adds_server_side(ids, skipped, why, now)
@@ -299,10 +340,11 @@ def kick_sweep() -> None:
         logger.exception("Could not queue a delivery sweep; the beat will run one.")
 
 
-def _new_add(cancellation, kind: str, now, applies: bool) -> Delivery:
+def _new_add(cancellation, kind: str, now, verdict: Verdict) -> Delivery:
     row = Delivery(cancellation=cancellation, provider=kind, action=Action.ADD, next_attempt_at=now)
-    if not applies:
-        _skip(row, _("The order has no reference at this provider."))
+    if not verdict.will_be_told:
+        _skip(row, verdict.message)
+        row.needs_manual_action = verdict.needs_manual_action
     return row
 
 
@@ -331,7 +373,6 @@ def _enqueue_revokes(cancellation) -> list[Delivery]:
         .filter(cancellation=cancellation, action=Action.ADD)
         .order_by("provider")
     )
-    classes = adapter_classes()
     revokes = []
     for add in adds:
         revoke = Delivery(
@@ -340,17 +381,13 @@ def _enqueue_revokes(cancellation) -> list[Delivery]:
             action=Action.REVOKE,
             next_attempt_at=now,
         )
-        adapter_class = classes.get(add.provider)
-        never_sent = add.status == DeliveryStatus.PENDING and add.attempts == 0
-        if never_sent:
+        verdict = revoke_verdict(add)
+        if add.status == DeliveryStatus.PENDING and add.attempts == 0:  # never sent
             move(add, DeliveryStatus.SKIPPED)
             add.last_error = _("Revoked before it was sent.")
             add.save(update_fields=["status", "last_error", "updated_at"])
-            _skip(revoke, _("The add was never sent, so there is nothing to revoke."))
-        elif add.status in (DeliveryStatus.FAILED, DeliveryStatus.SKIPPED):
-            _skip(revoke, _("The add never reached the provider, so there is nothing to revoke."))
-        elif adapter_class is None or not adapter_class.supports_revoke:
-            _skip(revoke, _("This provider can't be told about revokes."))
+        if not verdict.will_be_told:
+            _skip(revoke, verdict.message)
         revokes.append(revoke)
     Delivery.objects.bulk_create(revokes)
     return revokes

@@ -43,6 +43,7 @@ DELIVERY_FIELDS = [
     "last_error",
     "last_status_code",
     "credentials_problem",
+    "needs_manual_action",
     "claim_token",
     "references",
     "updated_at",
@@ -173,6 +174,10 @@ def _record(delivery: Delivery, claimed: Claim, result: Result, now: datetime) -
     elif result.outcome in (Outcome.SKIPPED, Outcome.FAILED):
         move(delivery, S(result.outcome.value))
         delivery.last_error = result.message
+        # What the provider can't carry becomes a staff task (done by hand, marked done).
+        delivery.needs_manual_action = result.outcome == Outcome.SKIPPED and (
+            result.needs_manual_action
+        )
     elif delivery.attempts >= max_attempts():
         move(delivery, S.FAILED)
         delivery.last_error = _("Gave up after %(count)s attempts. Last error: %(error)s") % {

@@ -56,3 +56,13 @@ def deliveries_needing_attention(now=None) -> QuerySet[Delivery]:
         )
         | Q(status=DeliveryStatus.PENDING, credentials_problem=True)
     )
+
+
+def open_staff_tasks() -> QuerySet[Delivery]:
+    """Skipped deliveries whose change staff must make at the provider by hand and haven't
+    marked done yet, oldest first (partial index providers_open_staff_tasks)."""
+    return (
+        delivery_list()
+        .filter(needs_manual_action=True, resolved_at__isnull=True)
+        .order_by("created_at", "id")
+    )

@@ -18,6 +18,7 @@ from .outbox import kick
 from .states import DeliveryStatus, move
 
 RETRYABLE = (DeliveryStatus.FAILED, DeliveryStatus.PENDING)
+COMMENT_MAX = 255  # the audit entry's comment
 
 
 def retry_delivery(delivery: Delivery, *, actor, via: str = AuditEntry.Via.ADMIN) -> Delivery:
@@ -71,4 +72,55 @@ def retry_delivery(delivery: Delivery, *, actor, via: str = AuditEntry.Via.ADMIN
             },
         )
         transaction.on_commit(lambda: kick([delivery.pk]))
+    return delivery
+
+
+def resolve_task(
+    delivery: Delivery, *, actor, comment: str, via: str = AuditEntry.Via.WEB
+) -> Delivery:
+    """Mark a staff task (a skipped delivery that needs a change made by hand at the provider)
+    done, with what was done. Audited."""
+    comment = (comment or "").strip()
+    if not comment:
+        raise DeliveryError({"comment": _("Say what was done.")}, code="required")
+    if len(comment) > COMMENT_MAX:
+        raise DeliveryError(
+            {"comment": _("Use at most %(limit)s characters.") % {"limit": COMMENT_MAX}},
+            code="max_length",
+        )
+    with transaction.atomic():
+        delivery = (
+            Delivery.objects.select_for_update(of=("self",))
+            .select_related("cancellation__order")
+            .get(pk=delivery.pk)
+        )
+        if not delivery.needs_manual_action:
+            raise DeliveryError(
+                {"delivery": _("This delivery needs nothing done by hand.")}, code="not_a_task"
+            )
+        if delivery.resolved_at is not None:
+            raise DeliveryError(
+                {"delivery": _("This task was marked done already.")}, code="resolved"
+            )
+        delivery.resolved_at = timezone.now()
+        delivery.resolved_by = actor if actor is not None and actor.pk else None
+        delivery.resolution_comment = comment
+        delivery.save(
+            update_fields=["resolved_at", "resolved_by", "resolution_comment", "updated_at"]
+        )
+        cancellation = delivery.cancellation
+        audit_log.record(
+            "delivery.task_resolved",
+            order=cancellation.order,
+            cancellation=cancellation,
+            actor=actor,
+            via=via,
+            data={
+                "delivery": delivery.pk,
+                "provider": delivery.provider,
+                "action": delivery.action,
+                "task": delivery.last_error,
+            },
+            comment=comment,
+        )
     return delivery

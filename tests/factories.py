@@ -122,3 +122,22 @@ class SettlementItemFactory(factory.django.DjangoModelFactory):
     period_start = factory.LazyFunction(lambda: timezone.now() - timedelta(days=10))
     period_end = factory.LazyFunction(lambda: timezone.now() + timedelta(days=20))
     state = "open"
+
+
+class DeliveryFactory(factory.django.DjangoModelFactory):
+    """One outbox row; DeliveryFactory(task=True): a skipped add staff must make by hand."""
+
+    class Meta:
+        model = "providers.Delivery"
+
+    cancellation = factory.SubFactory(CancellationFactory)
+    provider = "callisto"
+    action = "add"
+    status = "pending"
+
+    class Params:
+        task = factory.Trait(
+            status="skipped",
+            needs_manual_action=True,
+            last_error="Callisto can only cancel whole orders. Change it in Callisto by hand.",
+        )

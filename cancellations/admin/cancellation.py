@@ -16,7 +16,7 @@ from ..models import (
     CancellationItem,
     CancellationLine,
 )
-from ..services import revoking
+from ..services import revoking, verdicts
 from .common import Via, action_context, report_failures
 
 
@@ -195,6 +195,10 @@ class CancellationAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
             objects=cancellations,
             action="revoke_cancellations",
         )
+        for cancellation in context["objects"]:  # who will hear of the revoke, shown first
+            cancellation.provider_verdicts = (
+                verdicts.revoke_verdicts(cancellation) if cancellation.is_revocable else []
+            )
         return TemplateResponse(
             request, "admin/cancellations/cancellation/revoke_cancellations.html", context
         )

@@ -22,7 +22,7 @@ from ..errors import CancellationError
 from ..external_ids import clean_external_ids
 from ..models import Cancellation, Order, OrderItem
 from ..order_filter import OrderFilter
-from ..services import order_changes, quoting, writing
+from ..services import order_changes, quoting, verdicts, writing
 from ..states import CancellationStatus, OrderStatus
 from .common import MAX_LISTED, Via, action_context, report_failures, salesforce_user_id
 
@@ -309,10 +309,11 @@ class OrderAdmin(admin.ModelAdmin):
             request,
             title=_("Cancel orders"),
             form=form,
-            objects=orders[:MAX_LISTED],
+            objects=list(orders.prefetch_related("items")[:MAX_LISTED]),
             action="cancel_orders",
         )
         context.update(object_count=count, unlisted_count=max(count - MAX_LISTED, 0), as_job=as_job)
+        self._attach_verdicts(request, context["objects"])
         return TemplateResponse(request, "admin/cancellations/order/cancel_orders.html", context)
 
     def _job_refused_message(self) -> str:
@@ -320,6 +321,19 @@ class OrderAdmin(admin.ModelAdmin):
             "More than %(count)d orders are cancelled by a bulk cancellation job, which needs "
             "the permission to run bulk cancellations. Select at most %(count)d orders."
         ) % {"count": self.list_per_page}
+
+    @staticmethod
+    def _attach_verdicts(request, orders) -> None:
+        """Each listed order's provider verdicts, shown before confirming: who will be told."""
+        external_user_id = salesforce_user_id(request.user)
+        for order in orders:
+            order.provider_verdicts = (
+                verdicts.whole_order_verdicts(
+                    order, actor=request.user, external_user_id=external_user_id
+                )
+                if order.is_cancellable
+                else []
+            )
 
     def _input_accepted(self, form, orders) -> bool:
         """Ask the service whether reason, description and time are acceptable before cancelling

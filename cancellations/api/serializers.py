@@ -269,6 +269,7 @@ class CancellationPlanInput(RefuseUnknownFields):
     )
     externalUserId = serializers.CharField(max_length=64, allow_blank=True, default="")
     auditLog = AuditLogInputSerializer(required=False, allow_null=True, default=None)
+    dryRun = serializers.BooleanField(default=False)  # api/dry_run.py: plan only, write nothing
 
 
 class CancellationInputSerializer(CancellationPlanInput):

@@ -6,13 +6,14 @@ where Storno's other endpoints answer 400; a body that is no JSON at all stays a
 """
 
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer, extend_schema
 from rest_framework import exceptions, status
 
 from backoffice.openapi import problem
 
 from ..services import updating
 from ..states import CancellationStatus
+from . import dry_run
 from .rebilly import RebillyCancellationInputSerializer, RebillyCancellationSerializer
 from .serializers import CancellationSerializer
 from .views import (
@@ -115,12 +116,19 @@ class CancellationDetailView(CancellationViewMixin, JsonApiView):
             "externalUserId and auditLog may change. Creating needs add_cancellation as well "
             "as change_cancellation. Invalid input is a 422 naming each field.\n\n"
             "An existing cancellation is changed or revoked only by the user (API client) who "
-            "made it, staff, or a client allowed to act for others; anyone else gets a 403."
+            "made it, staff, or a client allowed to act for others; anyone else gets a 403.\n\n"
+            "dryRun true: 200 with the quote and each provider's verdict (DryRun), writing "
+            "nothing; for status revoked, the verdicts of the revoke (quote null); for a draft, "
+            "what confirming it would tell."
         ),
         parameters=[CANCELLATION_ID, location(201)],
         request=RebillyCancellationInputSerializer,
         responses={
-            200: RebillyCancellationSerializer,
+            200: PolymorphicProxySerializer(
+                component_name="UpsertAnswer",
+                serializers=[RebillyCancellationSerializer, dry_run.DryRunSerializer],
+                resource_type_field_name=None,
+            ),
             201: RebillyCancellationSerializer,
             **READ_ERRORS,
             **NOT_YOURS,
@@ -135,8 +143,15 @@ class CancellationDetailView(CancellationViewMixin, JsonApiView):
         data = parse(RebillyCancellationInputSerializer, request)
         if request.data.get("reasonId") is not None:
             self.error_field_names = CANCELLATION_ERROR_FIELDS  # the reason came as reasonId
+        dry = data.pop("dryRun")
         existing = self.find_cancellation(id)
         self.check_upsert_permissions(creating=existing is None, status=data["status"])
+        if dry:
+            arguments = service_arguments(what_is_asked(data))
+            plan = dry_run.upsert_plan(
+                existing, data["orderId"], data["status"], arguments, actor=request.user
+            )
+            return dry_run.answer(plan)
         cancellation, created = updating.upsert_cancellation(
             existing,
             cancellation_id=id,

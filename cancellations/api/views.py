@@ -26,6 +26,7 @@ from .. import selectors
 from ..audit import AuditInfo
 from ..models import CANCELLATION_ID_RE, AuditEntry
 from ..services import order_changes, quoting, revoking, updating, writing
+from . import dry_run
 from .filters import CancellationFilter, OrderFilter
 from .serializers import (
     CancellationInputSerializer,
@@ -380,13 +381,25 @@ class CancellationListCreateView(CancellationViewMixin, JsonApiView):
     @extend_schema(
         operation_id="order_cancellations_create",
         summary=_("Cancel an order or some of its items; Storno chooses the id"),
+        description=_(
+            "With dryRun true: 200 with the quote and each provider's verdict (will it be "
+            "told, and if not why), writing nothing; the same input errors as without."
+        ),
         request=CancellationInputSerializer,
         parameters=[location(201)],
-        responses={201: CancellationSerializer, **WRITE_ERRORS},
+        responses={
+            201: CancellationSerializer,
+            200: dry_run.DryRunSerializer,
+            **WRITE_ERRORS,
+        },
         examples=[SEED_REQUEST, SEED_RESPONSE],
     )
     def post(self, request):
         data = parse(CancellationInputSerializer, request)
+        if data.pop("dryRun"):
+            arguments = service_arguments(data)
+            order = data["orderId"]
+            return dry_run.answer(dry_run.plan(order, arguments, actor=request.user))
         cancellation = writing.cancel_order(
             data["orderId"], actor=request.user, via=VIA_API, **service_arguments(data)
         )

@@ -3,6 +3,7 @@ actions, staff forms, the API, the Callisto endpoint and Celery tasks call these
 writes these models.
 
     quoting    quote_cancellation: what would be cancelled and the money; writes nothing
+    verdicts   each provider's verdict on a planned cancellation or an undo; writes nothing
     writing    cancel_order, and the row constructors the bulk job shares with it
     updating   update_cancellation, upsert_cancellation, request_fingerprint
     revoking   revoke_cancellation
