@@ -1,8 +1,13 @@
 import pytest
 from django.core.cache import caches
+from django.utils import translation
 from rest_framework.throttling import SimpleRateThrottle
 
+from backoffice import throttling
+from backoffice.auth_backends import forget_permissions
 from backoffice.broker import resume_publishing
+from providers.http import close_pools
+from providers.js7 import forget_tokens
 from providers.outbox import forget_provider_settings
 from tests.factories import CancellationReasonFactory, OrderFactory, OrderItemFactory, UserFactory
 
@@ -20,13 +25,27 @@ def _empty_caches():
     forget_provider_settings()
 
 
+def _forget_process_state() -> None:
+    # A test whose broker failed leaves this process publishing nothing for a while
+    # (backoffice.broker): the next test starts with a broker that works.
+    resume_publishing()
+    # Permissions kept by user id (backoffice.auth_backends), JS7 sessions kept by base URL
+    # and account (a later fake may get the same port), the providers' pooled connections.
+    forget_permissions()
+    forget_tokens()
+    close_pools()
+    # The test client's LocaleMiddleware activates a request's language in this thread and
+    # leaves it active: after a German request the next test's messages would be German.
+    translation.deactivate()
+
+
 @pytest.fixture(autouse=True)
-def _broker_not_paused():
-    """A test whose broker failed leaves this process publishing nothing for a while
-    (backoffice.broker): the next test starts with a broker that works."""
-    resume_publishing()
+def _fresh_process_state():
+    """What this process keeps between requests starts as the first test found it. The
+    suite runs in random order (pytest-randomly): no test may depend on what ran before."""
+    _forget_process_state()
     yield
-    resume_publishing()
+    _forget_process_state()
 
 
 @pytest.fixture
@@ -63,12 +82,29 @@ def order_with_items(db):
     return order
 
 
+# 30 s into a minute: a test's requests all fall into one throttle window, never across two.
+THROTTLE_NOW = 1_800_000_030.0
+
+
 @pytest.fixture
 def rates(monkeypatch):
-    """rates(user="2/min", failed_auth="3/min"): lower throttle rates for this test only."""
+    """rates(user="2/min", failed_auth="3/min"): lower throttle rates for this test only, and
+    the throttles' clock stopped in the middle of a minute (a limit reached just before a
+    window ends would be lifted by the next one)."""
+    monkeypatch.setattr(throttling.AtomicRateThrottle, "timer", staticmethod(lambda: THROTTLE_NOW))
 
     def set_rates(**changes):
         for scope, rate in changes.items():
             monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, scope.replace("_", "-"), rate)
 
     return set_rates
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """The random order's seed also under the results (the header, which has it too, is left
+    out with -q): a failure that only one order shows can be run again in that order."""
+    seed = getattr(config.option, "randomly_seed", None)
+    if isinstance(seed, int):
+        terminalreporter.write_line(
+            f"Tests ran in random order: repeat it with --randomly-seed={seed}"
+        )

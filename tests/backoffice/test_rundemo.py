@@ -75,6 +75,16 @@ def page_answers(port: int) -> bool:
         return False
 
 
+@contextlib.contextmanager
+def sigint_ignored():
+    """Children started inside inherit SIGINT ignored (a Python handler would not be inherited)."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @pytest.fixture
 def demo(tmp_path):
     env = demo_environment(tmp_path / "var")
@@ -89,7 +99,9 @@ def demo(tmp_path):
     )
     port = free_port()
     log = tmp_path / "rundemo.log"
-    with log.open("w") as out:
+    # Started with SIGINT ignored, as a shell script's background job starts it (and pytest,
+    # when it runs as one): rundemo must stop on SIGINT all the same.
+    with log.open("w") as out, sigint_ignored():
         process = subprocess.Popen(
             [*manage, "rundemo", "--addrport", f"127.0.0.1:{port}", "--free-fake-ports"],
             cwd=ROOT,

@@ -145,6 +145,9 @@ class Command(BaseCommand):
             self.stdout.write(f"Fake {entry.name} on {fake.url}")
 
         children: list[subprocess.Popen] = []
+        # Both set here, not inherited: a shell script's background job (`make run &`, CI)
+        # starts with SIGINT ignored, and Python then never turns it into KeyboardInterrupt.
+        signal.signal(signal.SIGINT, _interrupt)
         signal.signal(signal.SIGTERM, _interrupt)  # the same way out as Ctrl-C
         try:
             self._prepare(fakes)
