@@ -249,6 +249,28 @@ def enqueue_new_adds(cancellations, adapters: list[ProviderAdapter]) -> int:
     return sum(len(ids) - len(pks) for pks in skipped.values())
 
 
+def add_new_deliveries(cancellations) -> list[Delivery]:
+    """The ADD rows for new cancellations that a caller shows (cancel_order), written with one
+    INSERT and returned: enqueue_deliveries without looking for earlier rows, as there are
+    none. A provider that will be told but can't take one refuses it (plan_problems)."""
+    adapters = enabled_adapters()
+    now = timezone.now()
+    applicable = {adapter.kind: adapter.applicable(cancellations) for adapter in adapters}
+    for cancellation in cancellations:
+        told = [adapter for adapter in adapters if cancellation.pk in applicable[adapter.kind]]
+        _refuse_undeliverable(cancellation, told)
+    rows = [
+        _new_add(cancellation, adapter.kind, now, cancellation.pk in applicable[adapter.kind])
+        for adapter in adapters
+        for cancellation in cancellations
+    ]
+    Delivery.objects.bulk_create(rows)
+    due = [row.pk for row in rows if row.status == DeliveryStatus.PENDING]
+    if due:
+        transaction.on_commit(lambda: kick(due))
+    return rows
+
+
 def _add_rows(ids, skipped, why, now):
     """The rows _new_add makes, as plain values, provider by provider."""
     pending = {"status": DeliveryStatus.PENDING.value, "last_error": ""}
