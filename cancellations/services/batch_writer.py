@@ -16,7 +16,7 @@ built from that quote (writing.new_cancellation), confirmed or a draft. What is 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import QuerySet
 
 from backoffice.bulk_insert import insert_rows, insert_values
-from providers.outbox import add_new_deliveries, enqueue_new_adds
+from providers.outbox import enqueue_new_adds
 from providers.states import DeliveryStatus
 
 from ..models import AuditEntry, Cancellation, CancellationItem, CancellationLine, Order
@@ -61,17 +61,18 @@ def write_cancellations(
     acting: Acting,
     now: datetime,
     adapters: list[ProviderAdapter] | None = None,
+    tell: Callable[[Cancellation], list[Delivery]] | None = None,
 ) -> int:
     """Write the planned cancellations (see the module docstring) in the caller's transaction.
     Returns how many outbox rows are due.
 
-    adapters=None (cancel_order): the outbox rows are written as objects and every
-    cancellation keeps its items, lines and deliveries as written (prefetched), for the caller
-    to show without reading them back; the deliveries are asked for after the commit.
-    Otherwise (a bulk job, which has loaded the adapters once and has already failed the
-    cancellations a provider can't take: outbox.undeliverable): the rows are streamed
-    (bulk_insert) and the caller asks for a sweep."""
-    keep = adapters is None
+    With `tell` (cancel_order: it writes a cancellation's outbox rows and asks for them to
+    be delivered after the commit), every cancellation keeps its items, lines and deliveries
+    as written (prefetched), for the caller to show without reading them back. Otherwise (a
+    bulk job, which has loaded the `adapters` once and has already failed the cancellations a
+    provider can't take: outbox.undeliverable) the rows are streamed (bulk_insert), the outbox
+    rows written by the database (outbox.enqueue_new_adds), and the caller asks for a sweep."""
+    keep = tell is not None
     effective = [plan for plan in planned if plan.is_effective]
     for plan in effective:
         mark_completed(plan.cancellation, now)
@@ -83,11 +84,11 @@ def write_cancellations(
     takings = [Taking.of_quote(plan.cancellation, plan.order, plan.quote) for plan in effective]
     entries += take_effect_of_all(takings, acting=acting, now=now)
     told = [plan.cancellation for plan in planned if not plan.is_draft]
-    if not keep:
+    if tell is None:
         insert_values(AuditEntry, entries)
         return enqueue_new_adds(told, adapters or []) if told else 0
     AuditEntry.objects.bulk_create(AuditEntry(**row) for row in entries)
-    deliveries = add_new_deliveries(told) if told else []
+    deliveries = [row for cancellation in told for row in tell(cancellation)]
     for plan in planned:
         _keep_written(plan.cancellation, items, lines, deliveries)
     return sum(1 for row in deliveries if row.status == DeliveryStatus.PENDING)

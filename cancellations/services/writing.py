@@ -12,6 +12,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from providers import outbox
+from providers.base import Action as DeliveryAction
 from reasons.models import CancellationReason
 
 from ..audit import AuditInfo
@@ -34,6 +36,8 @@ from .quoting import CancellationQuote, ExtraLine, ItemPick, canceled_by_errors,
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
+
+    from providers.models import Delivery
 
     from ..models import BulkCancellation
 
@@ -122,6 +126,15 @@ def write_plan(
         for line in quote.lines
     )
     return items, lines
+
+
+def enqueue_deliveries(cancellation: Cancellation, action: DeliveryAction) -> list[Delivery]:
+    """The outbox rows for `action` on a cancellation cancel_order has just written. Its ADD
+    rows are its first: there are none to look at before (outbox.add_new_deliveries), so they
+    cost one INSERT."""
+    if action != DeliveryAction.ADD:
+        return outbox.enqueue_deliveries(cancellation, action)
+    return outbox.add_new_deliveries([cancellation])
 
 
 def _check_cancellation_id(cancellation_id: str | None) -> None:
@@ -253,6 +266,7 @@ def cancel_order(
                 [Planned(order, quote, cancellation)],
                 acting=Acting(actor, via, audit),
                 now=now,
+                tell=lambda written: enqueue_deliveries(written, DeliveryAction.ADD),
             )
     except IntegrityError as exc:
         # Two requests racing for one client-chosen id: the loser gets the same answer as if
