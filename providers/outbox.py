@@ -38,6 +38,7 @@ from django.utils.translation import gettext as _
 
 from backoffice.broker import publish
 from backoffice.bulk_insert import insert_select, insert_values
+from backoffice.bulk_update import update_rows
 from cancellations.errors import CancellationError
 
 from .base import Action, ProviderAdapter
@@ -159,7 +160,7 @@ def enqueue_deliveries(cancellation, action: Action) -> list[Delivery]:
     """Write the outbox rows for `action` on `cancellation`. Call inside the service's
     transaction, after the cancellation is saved. Returns the rows written or changed."""
     if action == Action.REVOKE:
-        rows = _enqueue_revokes(cancellation)
+        rows = _enqueue_revokes([cancellation])
     else:
         rows = _enqueue_adds(cancellation)
     due = [row.pk for row in rows if row.status == DeliveryStatus.PENDING]
@@ -346,34 +347,46 @@ def _send_again(row: Delivery, now) -> bool:
     return True
 
 
-def _enqueue_revokes(cancellation) -> list[Delivery]:
+def enqueue_revokes(cancellations) -> list[Delivery]:
+    """enqueue_deliveries(…, REVOKE) for many cancellations at once: one read of their adds,
+    one UPDATE of those never sent, one INSERT of the revokes."""
+    rows = _enqueue_revokes(cancellations)
+    due = [row.pk for row in rows if row.status == DeliveryStatus.PENDING]
+    if due:
+        transaction.on_commit(lambda: kick(due))
+    return rows
+
+
+def _enqueue_revokes(cancellations) -> list[Delivery]:
     now = timezone.now()
+    by_pk = {cancellation.pk: cancellation for cancellation in cancellations}
     adds = list(
         Delivery.objects.select_for_update()
-        .filter(cancellation=cancellation, action=Action.ADD)
-        .order_by("provider")
+        .filter(cancellation__in=list(by_pk), action=Action.ADD)
+        .order_by("cancellation_id", "provider")
     )
     classes = adapter_classes()
-    revokes = []
+    revokes, never_sent = [], []
     for add in adds:
         revoke = Delivery(
-            cancellation=cancellation,
+            cancellation=by_pk[add.cancellation_id],
             provider=add.provider,
             action=Action.REVOKE,
             next_attempt_at=now,
         )
         adapter_class = classes.get(add.provider)
-        never_sent = add.status == DeliveryStatus.PENDING and add.attempts == 0
-        if never_sent:
+        if add.status == DeliveryStatus.PENDING and add.attempts == 0:
             move(add, DeliveryStatus.SKIPPED)
             add.last_error = _("Revoked before it was sent.")
-            add.save(update_fields=["status", "last_error", "updated_at"])
+            add.updated_at = now
+            never_sent.append(add)
             _skip(revoke, _("The add was never sent, so there is nothing to revoke."))
         elif add.status in (DeliveryStatus.FAILED, DeliveryStatus.SKIPPED):
             _skip(revoke, _("The add never reached the provider, so there is nothing to revoke."))
         elif adapter_class is None or not adapter_class.supports_revoke:
             _skip(revoke, _("This provider can't be told about revokes."))
         revokes.append(revoke)
+    update_rows(Delivery, never_sent, ["status", "last_error", "updated_at"])
     Delivery.objects.bulk_create(revokes)
     return revokes
 

@@ -93,32 +93,6 @@ def derived_order_status(items: Iterable[OrderItem], fallback: str) -> str:
     return fallback
 
 
-def set_order_status(
-    order: Order,
-    status: str,
-    *,
-    trail: audit_log.Trail,
-    actor: User | None,
-    via: str,
-    cancellation: Cancellation | None = None,
-    audit: audit_log.AuditInfo | None = None,
-) -> None:
-    if status == order.status:
-        return
-    check_order_transition(order.status, status)
-    before, order.status = order.status, status
-    order.save(update_fields=["status", "updated_at"])
-    trail.add(
-        "order.status_changed",
-        order=order,
-        cancellation=cancellation,
-        actor=actor,
-        via=via,
-        data={"from": before, "to": status},
-        audit=audit,
-    )
-
-
 def mark_completed(cancellation: Cancellation, now: datetime) -> None:
     check_cancellation_transition(cancellation.status, CancellationStatus.COMPLETED)
     cancellation.status = CancellationStatus.COMPLETED
@@ -166,11 +140,16 @@ class _Changes:
             )
         update_rows(OrderItem, list(self.partly.values()), ["cancelled_quantity"])
         _remove_settlements(self.settlements, now)
-        by_status = defaultdict(list)
-        for order in self.orders.values():
-            by_status[order.status].append(order.pk)
-        for status, pks in by_status.items():
-            Order.objects.filter(pk__in=pks).update(status=status, updated_at=now)
+        write_order_statuses(self.orders.values(), now)
+
+
+def write_order_statuses(orders: Iterable[Order], now: datetime) -> None:
+    """The orders' statuses as they are in memory: one UPDATE per status."""
+    by_status: dict[str, list[int]] = defaultdict(list)
+    for order in orders:
+        by_status[order.status].append(order.pk)
+    for status, pks in by_status.items():
+        Order.objects.filter(pk__in=pks).update(status=status, updated_at=now)
 
 
 def take_effect(

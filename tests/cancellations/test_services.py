@@ -5,6 +5,8 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -437,6 +439,23 @@ def test_revoking_a_scheduled_cancellation_frees_its_quantities(order_with_items
 
     assert again.status == CancellationStatus.COMPLETED
     assert effect.complete_due_cancellations(now=timezone.now() + timedelta(days=3)) == 0
+
+
+def test_revoking_many_cancellations_at_once_costs_the_queries_of_one(reason, callisto_and_rebilly):
+    def queries_for(n):
+        cancellations = [cancel(open_order(), reason) for _ in range(n)]
+        with CaptureQueriesContext(connection) as captured, transaction.atomic():
+            for cancellation in cancellations:
+                cancellation.order = Order.objects.select_for_update().get(pk=cancellation.order_id)
+            revoking.revoke_locked(
+                cancellations, acting=effect.Acting(None, WEB), now=timezone.now()
+            )
+        revoked = Cancellation.objects.filter(pk__in=[c.pk for c in cancellations])
+        assert set(revoked.values_list("status", flat=True)) == {CancellationStatus.REVOKED}
+        assert Order.objects.filter(status=OrderStatus.OPEN).count() >= n
+        return len(captured) - n  # less the orders locked here, one by one
+
+    assert queries_for(1) == queries_for(5)
 
 
 def test_a_revoked_cancellation_cannot_be_revoked_again(order_with_items, reason):
