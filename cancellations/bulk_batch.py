@@ -1,12 +1,13 @@
 """One batch of a bulk cancellation job's orders, cancelled in one transaction.
 
-Each order is cancelled by the rules of writing.cancel_order: the same quote
-(quoting.quote_cancellation) decides what is cancelled or why not, and the same row
-constructors, audit entries and outbox rows are written. What differs is only how they are
-written: a batch of orders shares one transaction and one INSERT per table, because one
-transaction per order is two orders of magnitude slower. If a batch fails in the database,
-its orders are cancelled one by one through cancel_order itself, so one bad order never takes
-the others down with it.
+Each order is cancelled as writing.cancel_order cancels one: the same quote
+(quoting.quote_cancellation) decides what is cancelled or why not, the same constructor
+(writing.new_cancellation) makes the cancellation, and the same writer
+(batch_writer.write_cancellations, of which cancel_order writes a batch of one) writes it,
+its effect, audit entries and outbox rows. A batch of orders shares one transaction and one
+statement per table, because one transaction per order is two orders of magnitude slower. If
+a batch fails in the database, its orders are cancelled one by one through cancel_order
+itself, so one bad order never takes the others down with it.
 """
 
 from __future__ import annotations
