@@ -1,31 +1,29 @@
 """One batch of a bulk cancellation job's orders, cancelled in one transaction.
 
-Each order is cancelled by the rules of writing.cancel_order: the same quote
-(quoting.quote_cancellation) decides what is cancelled or why not, and the same row
-constructors, audit entries and outbox rows are written. What differs is only how they are
-written: a batch of orders shares one transaction and one INSERT per table, because one
-transaction per order is two orders of magnitude slower. If a batch fails in the database,
-its orders are cancelled one by one through cancel_order itself, so one bad order never takes
-the others down with it.
+Each order is cancelled as writing.cancel_order cancels one: the same quote
+(quoting.quote_cancellation) decides what is cancelled or why not, the same constructor
+(writing.new_cancellation) makes the cancellation, and the same writer
+(batch_writer.write_cancellations, of which cancel_order writes a batch of one) writes it,
+its effect, audit entries and outbox rows. A batch of orders shares one transaction and one
+statement per table, because one transaction per order is two orders of magnitude slower. If
+a batch fails in the database, its orders are cancelled one by one through cancel_order
+itself, so one bad order never takes the others down with it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import CharField, F, OuterRef, Subquery, Sum, Value
+from django.db.models import CharField, F, Sum, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from backoffice.bulk_insert import insert_rows, insert_values
-from providers.outbox import enabled_adapters, enqueue_new_adds, undeliverable
+from providers.outbox import enabled_adapters, undeliverable
 
-from . import audit as audit_log
 from .audit import AuditInfo
 from .errors import CancellationError
 from .filter_parsing import parse_order_filter
@@ -33,16 +31,14 @@ from .models import (
     AuditEntry,
     BulkCancellation,
     BulkCancellationTarget,
-    Cancellation,
     CancellationItem,
     Order,
-    OrderItem,
-    SettlementItem,
     TargetOutcome,
 )
 from .order_filter import OrderFilter
-from .services import quoting, writing
-from .states import CancellationStatus, OrderStatus, check_order_transition
+from .services import batch_writer, quoting, writing
+from .services.effect import Acting
+from .states import CancellationStatus
 
 logger = logging.getLogger(__name__)
 
@@ -55,13 +51,6 @@ def batch_size() -> int:
 
 def order_filter_of(job: BulkCancellation) -> OrderFilter:
     return parse_order_filter(job.filter, now=job.created_at)
-
-
-@dataclass
-class _Planned:
-    order: Order
-    quote: quoting.CancellationQuote
-    cancellation: Cancellation
 
 
 class BatchRunner:
@@ -115,7 +104,7 @@ class BatchRunner:
         reserved = self._reserved_quantities(orders)
         blocked = quoting.blocking_settlements(orders)
 
-        planned: list[_Planned] = []
+        planned: list[batch_writer.Planned] = []
         settled: dict[str, list[BulkCancellationTarget]] = defaultdict(list)
         for order in orders:
             target = targets[order.pk]
@@ -155,7 +144,7 @@ class BatchRunner:
                 bulk_cancellation=job,
             )
             cancellation.id = self.id_prefix + str(order.pk)
-            planned.append(_Planned(order, quote, cancellation))
+            planned.append(batch_writer.Planned(order, quote, cancellation))
         # A provider that will be told but can't take it (Callisto without a Salesforce user):
         # the order fails here, as a single cancellation would be refused when it is made.
         refused = undeliverable([plan.cancellation for plan in planned], self.adapters)
@@ -191,99 +180,13 @@ class BatchRunner:
             reserved[row["cancellation__order_id"]][row["order_item_id"]] = row["total"]
         return reserved
 
-    def _write(self, planned: list[_Planned], now) -> int:
-        job, via = self.job, job_via(self.job)
-        entries: list[dict] = []
-        for plan in planned:
-            entries.append(
-                self._entry(
-                    "cancellation.created",
-                    plan,
-                    data=writing.plan_summary(plan.cancellation, plan.quote),
-                )
-            )
-        effective = [plan for plan in planned if not plan.quote.is_scheduled]
-        for plan in effective:
-            plan.cancellation.status = CancellationStatus.COMPLETED
-            plan.cancellation.completed_time = now
-        insert_rows(Cancellation, [plan.cancellation for plan in planned])
-        insert_values(
-            CancellationItem,
-            (
-                # The rows writing.cancellation_item_rows makes, as plain values.
-                {
-                    "cancellation_id": plan.cancellation.pk,
-                    "order_item_id": quoted.order_item.pk,
-                    "quantity": quoted.quantity,
-                    "prorated_credit_amount": quoted.prorated_credit,
-                }
-                for plan in planned
-                for quoted in plan.quote.items
-            ),
+    def _write(self, planned: list[batch_writer.Planned], now) -> int:
+        acting = Acting(self.actor, job_via(self.job), self.audit)
+        logger.debug(
+            "Bulk cancellation %s: %s orders via %s", self.job.pk, len(planned), acting.via
         )
-        if effective:
-            entries += self._make_effective(effective, now)
-        insert_values(AuditEntry, entries)
-        logger.debug("Bulk cancellation %s: %s orders via %s", job.pk, len(planned), via)
-        return enqueue_new_adds([plan.cancellation for plan in planned], self.adapters)
-
-    def _make_effective(self, effective: list[_Planned], now) -> list[dict]:
-        """What effect.take_effect does for one cancellation, for many: quantities off,
-        settlement items of fully cancelled items removed, orders moved on."""
-        whole, partial = [], []
-        for plan in effective:
-            for quoted in plan.quote.items:
-                item = quoted.order_item
-                if quoted.quantity == item.open_quantity:
-                    whole.append(item.pk)
-                else:
-                    partial.append(item)
-                item.cancelled_quantity += quoted.quantity
-        OrderItem.objects.filter(pk__in=whole).update(cancelled_quantity=F("quantity"))
-        OrderItem.objects.bulk_update(partial, ["cancelled_quantity"])
-        # Each settlement item goes with its order's cancellation, whose id follows from the
-        # order: one UPDATE instead of one per row.
-        order_of_item = OrderItem.objects.filter(pk=OuterRef("order_item_id")).values("order_id")
-        SettlementItem.objects.present().filter(order_item__in=whole).update(
-            removed_at=now,
-            removed_by_cancellation_id=Concat(
-                Value(self.id_prefix), Cast(Subquery(order_of_item), CharField())
-            ),
-        )
-
-        entries, moves = [], defaultdict(list)
-        for plan in effective:
-            entries.append(self._entry("cancellation.completed", plan))
-            order = plan.order
-            items = list(order.items.all())  # prefetched, quantities updated above
-            quantity = sum(item.quantity for item in items)
-            cancelled = sum(item.cancelled_quantity for item in items)
-            status = order.status
-            if quantity and cancelled == quantity:
-                status = OrderStatus.CANCELLED
-            elif cancelled:
-                status = OrderStatus.PARTIALLY_CANCELLED
-            if status == order.status:
-                continue
-            check_order_transition(order.status, status)
-            entries.append(
-                self._entry("order.status_changed", plan, data={"from": order.status, "to": status})
-            )
-            moves[status].append(order.pk)
-            order.status = status
-        for status, pks in moves.items():
-            Order.objects.filter(pk__in=pks).update(status=status, updated_at=now)
-        return entries
-
-    def _entry(self, action: str, plan: _Planned, data=None) -> dict:
-        return audit_log.entry_values(
-            action,
-            order_id=plan.order.pk,
-            cancellation_id=plan.cancellation.pk,
-            actor=self.actor,
-            via=job_via(self.job),
-            data=data,
-            audit=self.audit,
+        return batch_writer.write_cancellations(
+            planned, acting=acting, now=now, adapters=self.adapters
         )
 
     def _settle_targets(self, settled: dict[str, list[BulkCancellationTarget]], now) -> None:

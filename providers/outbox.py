@@ -41,6 +41,7 @@ from django.utils.translation import gettext as _
 
 from backoffice.broker import publish
 from backoffice.bulk_insert import insert_select, insert_values
+from backoffice.bulk_update import update_rows
 from cancellations.errors import CancellationError
 
 from .base import Action, ProviderAdapter, Verdict, VerdictReason, not_applicable_message
@@ -163,7 +164,7 @@ def enqueue_deliveries(cancellation, action: Action) -> list[Delivery]:
     """Write the outbox rows for `action` on `cancellation`. Call inside the service's
     transaction, after the cancellation is saved. Returns the rows written or changed."""
     if action == Action.REVOKE:
-        rows = _enqueue_revokes(cancellation)
+        rows = _enqueue_revokes([cancellation])
     else:
         rows = _enqueue_adds(cancellation)
     due = [row.pk for row in rows if row.status == DeliveryStatus.PENDING]
@@ -290,6 +291,35 @@ def enqueue_new_adds(cancellations, adapters: list[ProviderAdapter]) -> int:
     return sum(len(ids) - len(pks) for pks in skipped.values())
 
 
+def add_new_deliveries(cancellations) -> list[Delivery]:
+    """The ADD rows for new cancellations that a caller shows (cancel_order), written with one
+    INSERT and returned: enqueue_deliveries without looking for earlier rows, as there are
+    none. A provider that will be told but can't take one refuses it (plan_problems)."""
+    adapters = enabled_adapters()
+    now = timezone.now()
+    applicable = {adapter.kind: adapter.applicable(cancellations) for adapter in adapters}
+    for cancellation in cancellations:
+        told = [adapter for adapter in adapters if cancellation.pk in applicable[adapter.kind]]
+        _refuse_undeliverable(cancellation, told)
+    rows = [
+        _new_add(cancellation, adapter.kind, now, _verdict(adapter, cancellation, applicable))
+        for adapter in adapters
+        for cancellation in cancellations
+    ]
+    Delivery.objects.bulk_create(rows)
+    due = [row.pk for row in rows if row.status == DeliveryStatus.PENDING]
+    if due:
+        transaction.on_commit(lambda: kick(due))
+    return rows
+
+
+def _verdict(adapter: ProviderAdapter, cancellation, applicable) -> Verdict:
+    """The adapter's verdict on a new cancellation whose applicability is known already."""
+    if cancellation.pk not in applicable[adapter.kind]:
+        return adapter.verdict(False, VerdictReason.NOT_APPLICABLE, not_applicable_message())
+    return adapter.add_verdict(cancellation)
+
+
 def _add_rows(ids, skipped, why, now):
     """The rows _new_add makes, as plain values, provider by provider."""
     pending = {"status": DeliveryStatus.PENDING.value, "last_error": ""}
@@ -366,17 +396,28 @@ def _send_again(row: Delivery, now) -> bool:
     return True
 
 
-def _enqueue_revokes(cancellation) -> list[Delivery]:
+def enqueue_revokes(cancellations) -> list[Delivery]:
+    """enqueue_deliveries(…, REVOKE) for many cancellations at once: one read of their adds,
+    one UPDATE of those never sent, one INSERT of the revokes."""
+    rows = _enqueue_revokes(cancellations)
+    due = [row.pk for row in rows if row.status == DeliveryStatus.PENDING]
+    if due:
+        transaction.on_commit(lambda: kick(due))
+    return rows
+
+
+def _enqueue_revokes(cancellations) -> list[Delivery]:
     now = timezone.now()
+    by_pk = {cancellation.pk: cancellation for cancellation in cancellations}
     adds = list(
         Delivery.objects.select_for_update()
-        .filter(cancellation=cancellation, action=Action.ADD)
-        .order_by("provider")
+        .filter(cancellation__in=list(by_pk), action=Action.ADD)
+        .order_by("cancellation_id", "provider")
     )
-    revokes = []
+    revokes, never_sent = [], []
     for add in adds:
         revoke = Delivery(
-            cancellation=cancellation,
+            cancellation=by_pk[add.cancellation_id],
             provider=add.provider,
             action=Action.REVOKE,
             next_attempt_at=now,
@@ -385,10 +426,12 @@ def _enqueue_revokes(cancellation) -> list[Delivery]:
         if add.status == DeliveryStatus.PENDING and add.attempts == 0:  # never sent
             move(add, DeliveryStatus.SKIPPED)
             add.last_error = _("Revoked before it was sent.")
-            add.save(update_fields=["status", "last_error", "updated_at"])
+            add.updated_at = now
+            never_sent.append(add)
         if not verdict.will_be_told:
             _skip(revoke, verdict.message)
         revokes.append(revoke)
+    update_rows(Delivery, never_sent, ["status", "last_error", "updated_at"])
     Delivery.objects.bulk_create(revokes)
     return revokes
 

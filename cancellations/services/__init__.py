@@ -4,10 +4,11 @@ writes these models.
 
     quoting    quote_cancellation: what would be cancelled and the money; writes nothing
     verdicts   each provider's verdict on a planned cancellation or an undo; writes nothing
-    writing    cancel_order, and the row constructors the bulk job shares with it
+    writing    cancel_order (a batch of one) and new_cancellation
+    batch_writer  write_cancellations: the one write path of new cancellations, N at a time
     updating   update_cancellation, upsert_cancellation, request_fingerprint
     revoking   revoke_cancellation
-    effect     taking effect: now, or complete_due_cancellations for scheduled ones
+    effect     taking effect, N at a time: now, or complete_due_cancellations for scheduled ones
     order_changes  create_order, update_order_details
     locks      locking an order and its items before any of the above
 

@@ -62,12 +62,20 @@ def lock_items(order: Order) -> list[LockedItem]:
     whether it has settlement items that are present (`has_present_settlements`) or blocking
     (`has_blocking_settlements`). Settlement items are only added or changed under the order's
     lock (cancellations.billing), so these hold until the commit."""
-    if not hasattr(order, "_locked_items"):
-        locked = _locked_items_queryset().all()  # a copy: the shared one is never evaluated
-        prefetch_related_objects([order], Prefetch("items", queryset=locked))
-        order._locked_items = list(order.items.all())
+    lock_items_of([order])
     # The items were prefetched from _locked_items_queryset(): they carry its annotations.
     return cast("list[LockedItem]", order._locked_items)
+
+
+def lock_items_of(orders: list[Order]) -> None:
+    """lock_items() for many locked orders, in one query."""
+    unlocked = [order for order in orders if not hasattr(order, "_locked_items")]
+    if not unlocked:
+        return
+    locked = _locked_items_queryset().all()  # a copy: the shared one is never evaluated
+    prefetch_related_objects(unlocked, Prefetch("items", queryset=locked))
+    for order in unlocked:
+        order._locked_items = list(order.items.all())
 
 
 @functools.cache

@@ -22,6 +22,7 @@ from .. import ownership
 from ..audit import AuditInfo
 from ..errors import CancellationError
 from ..models import (
+    AuditEntry,
     CanceledBy,
     Cancellation,
     Order,
@@ -31,7 +32,7 @@ from ..states import (
     check_cancellation_transition,
     check_requested_status,
 )
-from .effect import mark_completed, take_effect
+from .effect import Acting, Taking, mark_completed, take_effect_of_all
 from .locks import blocked_items, lock_items, lock_order
 from .quoting import ExtraLine, ItemPick, quote_cancellation, reason_errors
 from .revoking import revoke_cancellation
@@ -257,16 +258,9 @@ def update_cancellation(
             audit=audit,
         )
         if effective_now:
-            take_effect(
-                cancellation,
-                locked_order,
-                trail=trail,
-                actor=actor,
-                via=via,
-                now=now,
-                audit=audit,
-                cancelled=[(q.order_item.pk, q.quantity) for q in quote.items],
-            )
+            taking = Taking.of_quote(cancellation, locked_order, quote)
+            entries = take_effect_of_all([taking], acting=Acting(actor, via, audit), now=now)
+            trail.entries += [AuditEntry(**row) for row in entries]
         trail.write()
         # Any accepted change may alter what providers were told (plan, description, who):
         # providers that take updates hear it again. A draft is told to no one.

@@ -1,22 +1,21 @@
-"""Writing a new cancellation: cancel_order (the single path: staff form, admin, API, Callisto,
-billing engine) and the row constructors the bulk job shares with it."""
+"""Writing a new cancellation: cancel_order (the staff form, admin, API, Callisto, billing
+engine) checks, locks and quotes, then writes a batch of one through batch_writer, the write
+path the bulk job shares; and new_cancellation, the constructor both use."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from providers import outbox
 from providers.base import Action as DeliveryAction
-from providers.outbox import enqueue_deliveries
 from reasons.models import CancellationReason
 
-from .. import audit as audit_log
 from ..audit import AuditInfo
 from ..errors import CancellationError
 from ..models import (
@@ -30,7 +29,8 @@ from ..models import (
 from ..states import (
     CancellationStatus,
 )
-from .effect import mark_completed, take_effect
+from .batch_writer import Planned, write_cancellations
+from .effect import Acting
 from .locks import blocked_items, lock_items, lock_order
 from .quoting import CancellationQuote, ExtraLine, ItemPick, canceled_by_errors, quote_cancellation
 
@@ -128,40 +128,13 @@ def write_plan(
     return items, lines
 
 
-def _keep_written(
-    cancellation: Cancellation,
-    items: Iterable[CancellationItem],
-    lines: Iterable[CancellationLine],
-    deliveries: Iterable[Delivery],
-) -> None:
-    """Keep the rows just written as the cancellation's prefetched items, lines and deliveries
-    (what selectors.cancellation_list() reads), in the order that reads them."""
-    # Django's prefetch cache (django-stubs doesn't declare it), emptied first so that .all()
-    # below builds fresh querysets.
-    prefetched: dict[str, QuerySet] = {}
-    cancellation._prefetched_objects_cache = prefetched  # type: ignore[attr-defined]
-    for name, rows in (
-        ("items", items),
-        ("lines", lines),
-        ("deliveries", sorted(deliveries, key=lambda row: (row.provider, row.action))),
-    ):
-        queryset = getattr(cancellation, name).all()
-        queryset._result_cache = list(rows)
-        queryset._prefetch_done = True
-        prefetched[name] = queryset
-
-
-def plan_summary(cancellation: Cancellation, quote: CancellationQuote) -> dict:
-    return {
-        "reason": cancellation.reason_id,
-        "wholeOrder": quote.is_whole_order,
-        "items": [{"itemId": q.order_item.pk, "quantity": q.quantity} for q in quote.items],
-        "lines": len(quote.lines),
-        "effectiveAt": quote.effective_at.isoformat(),
-        "proratedCredit": str(quote.prorated_credit),
-        "lineItemSubtotal": str(quote.line_item_subtotal),
-        "currency": quote.currency,
-    }
+def enqueue_deliveries(cancellation: Cancellation, action: DeliveryAction) -> list[Delivery]:
+    """The outbox rows for `action` on a cancellation cancel_order has just written. Its ADD
+    rows are its first: there are none to look at before (outbox.add_new_deliveries), so they
+    cost one INSERT."""
+    if action != DeliveryAction.ADD:
+        return outbox.enqueue_deliveries(cancellation, action)
+    return outbox.add_new_deliveries([cancellation])
 
 
 def _check_cancellation_id(cancellation_id: str | None) -> None:
@@ -287,37 +260,14 @@ def cancel_order(
             )
             if cancellation_id:
                 cancellation.id = cancellation_id
-            effective_now = not quote.is_scheduled and not draft
             if draft:
                 cancellation.status = CancellationStatus.DRAFT
-            elif effective_now:
-                # Effective at once: written as completed in the first place.
-                mark_completed(cancellation, now)
-            written = write_plan(cancellation, quote)
-            trail = audit_log.Trail()
-            trail.add(
-                "cancellation.created",
-                order=order,
-                cancellation=cancellation,
-                actor=actor,
-                via=via,
-                data={**plan_summary(cancellation, quote), **({"draft": True} if draft else {})},
-                audit=audit,
+            write_cancellations(
+                [Planned(order, quote, cancellation)],
+                acting=Acting(actor, via, audit),
+                now=now,
+                tell=lambda written: enqueue_deliveries(written, DeliveryAction.ADD),
             )
-            if effective_now:
-                take_effect(
-                    cancellation,
-                    order,
-                    trail=trail,
-                    actor=actor,
-                    via=via,
-                    now=now,
-                    audit=audit,
-                    cancelled=[(q.order_item.pk, q.quantity) for q in quote.items],
-                )
-            trail.write()
-            deliveries = [] if draft else enqueue_deliveries(cancellation, DeliveryAction.ADD)
-            _keep_written(cancellation, *written, deliveries)
     except IntegrityError as exc:
         # Two requests racing for one client-chosen id: the loser gets the same answer as if
         # it had come second.

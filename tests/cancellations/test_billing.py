@@ -141,6 +141,35 @@ def test_a_scheduled_cancellation_fails_to_complete_when_an_item_got_settled_mea
     assert AuditEntry.objects.filter(action="cancellation.completion_failed").exists()
 
 
+def test_one_scheduled_cancellation_that_cant_complete_doesnt_hold_up_the_others(reason, agent):
+    later = timezone.now() + timedelta(days=1)
+    items = [OrderItemFactory(subscription=True, billed=True) for _ in range(3)]
+    for item in items:
+        SettlementItemFactory.create_batch(2, order_item=item)
+    scheduled = [
+        writing.cancel_order(item.order, reason=reason, churn_time=later, actor=agent, via=API)
+        for item in items
+    ]
+    SettlementItem.objects.filter(order_item=items[1]).update(state=SettlementState.SETTLED)
+
+    completed = effect.complete_due_cancellations(now=later + timedelta(hours=1))
+
+    assert completed == 2
+    statuses = [Cancellation.objects.get(pk=c.pk).status for c in scheduled]
+    assert statuses == [
+        CancellationStatus.COMPLETED,
+        CancellationStatus.CONFIRMED,
+        CancellationStatus.COMPLETED,
+    ]
+    failed = AuditEntry.objects.get(action="cancellation.completion_failed")
+    assert failed.cancellation_id == scheduled[1].pk
+    # Each completed one removed its own order's settlement items.
+    for item, cancellation in zip(items, scheduled, strict=True):
+        rows = SettlementItem.objects.filter(order_item=item)
+        expected = None if cancellation is scheduled[1] else cancellation.pk
+        assert {row.removed_by_cancellation_id for row in rows} == {expected}
+
+
 # --- cancel_service_items ----------------------------------------------------------------------
 
 

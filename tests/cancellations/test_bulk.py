@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import IntegrityError, connection
+from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -384,6 +385,47 @@ class TestRun:
 
         queries_for(1)  # the first run also writes the provider settings rows
         assert queries_for(3) == queries_for(30)
+
+    def test_a_batch_of_500_orders_makes_as_many_queries_as_a_batch_of_5(
+        self, settings, monkeypatch
+    ):
+        settings.BULK_CANCELLATION_BATCH_SIZE = 500
+        if connection.vendor == "sqlite":
+            # Django splits an INSERT for SQLite's old limit of 999 parameters; the SQLite
+            # these tests run on (3.32 or later) takes 32,766.
+            monkeypatch.setattr(type(connection.features), "max_query_params", 32766)
+        settings.CALLISTO_DEFAULT_USER_ID = "005000000000000DEF"
+        for kind in ("callisto", "rebilly"):
+            ProviderSetting.objects.create(kind=kind, base_url="http://127.0.0.1:9/organizations/o")
+        reason = CancellationReasonFactory()
+
+        def queries_for(n):
+            channel = f"/n{n}"
+            for number in range(n):
+                order = shop_order(
+                    channel=channel, external_ids={"callisto": str(number + 1), "rebilly": "o"}
+                )
+                SettlementItemFactory(order_item=order.items.get())
+            runner = bulk_batch.BatchRunner(
+                start({"folders": [{"folder": channel}]}, reason=reason)
+            )
+            bulk_runner._write_targets(runner.job)
+            with CaptureQueriesContext(connection) as captured:
+                runner.run_next()
+            cancelled = Cancellation.objects.filter(order__channel=channel)
+            assert cancelled.filter(status=CancellationStatus.COMPLETED).count() == n
+            assert Delivery.objects.filter(cancellation__in=cancelled).count() == 2 * n
+            # Each settlement item goes with its own order's cancellation.
+            settlements = SettlementItem.objects.filter(order_item__order__channel=channel)
+            assert (
+                settlements.filter(
+                    removed_at__isnull=False, removed_by_cancellation__order=F("order_item__order")
+                ).count()
+                == n
+            )
+            return len(captured)
+
+        assert queries_for(5) == queries_for(500)
 
 
 class TestResume:
