@@ -3,6 +3,7 @@ actions, staff forms, the API, the Callisto endpoint and Celery tasks call these
 writes these models.
 
     quoting    quote_cancellation: what would be cancelled and the money; writes nothing
+    refusals   why something can't be cancelled: the quote's coded refusals (Refusal)
     writing    cancel_order, and the row constructors the bulk job shares with it
     updating   update_cancellation, upsert_cancellation, request_fingerprint
     revoking   revoke_cancellation

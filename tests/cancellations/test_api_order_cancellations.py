@@ -498,7 +498,7 @@ def test_a_cancelled_order_is_refused_under_order_id(api, reason):
     response = api.post(LIST, body_for(order, reason), format="json")
 
     assert response.status_code == 400
-    assert invalid_fields(response) == {"orderId": "not_cancellable"}
+    assert invalid_fields(response) == {"orderId": "nothing_left"}
 
 
 def test_a_body_that_is_not_an_object_is_a_400(api):
