@@ -76,6 +76,9 @@ class CancellationDetailView(CancellationViewMixin, JsonApiView):
     serializer_class = RebillyCancellationInputSerializer
     error_field_names = UPSERT_ERROR_FIELDS
     invalid_input_status = status.HTTP_422_UNPROCESSABLE_ENTITY  # backoffice.api
+    # Rebilly's PUT answers 422, never 409, for what the state refuses (nothing left…); only
+    # an id created by another request at the same moment is a 409 (backoffice.api).
+    state_conflicts_are_invalid_input = True
     problem_instance = True
 
     @extend_schema(

@@ -102,7 +102,7 @@ def _check_changeable(cancellation: Cancellation, *, order: Order, draft: bool) 
         )
     if cancellation.status == CancellationStatus.REVOKED:
         raise CancellationError(
-            {"status": _("A revoked cancellation can't be changed.")}, code="invalid"
+            {"status": _("A revoked cancellation can't be changed.")}, code="not_changeable"
         )
     if draft and cancellation.status != CancellationStatus.DRAFT:
         check_cancellation_transition(cancellation.status, CancellationStatus.DRAFT)
@@ -128,7 +128,7 @@ def _plan_changed(cancellation: Cancellation, **plan: Any) -> bool:
                 name: _("Can't change once effective; revoke it and cancel again.")
                 for name in changed
             },
-            code="invalid",
+            code="not_changeable",
         )
     return True
 
