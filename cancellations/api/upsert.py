@@ -138,11 +138,12 @@ class CancellationDetailView(CancellationViewMixin, JsonApiView):
         data = parse(RebillyCancellationInputSerializer, request)
         if request.data.get("reasonId") is not None:
             self.error_field_names = CANCELLATION_ERROR_FIELDS  # the reason came as reasonId
+        # Which permissions it takes; whether it creates is the service's to decide, under
+        # the order's lock.
         existing = self.find_cancellation(id)
         self.check_upsert_permissions(creating=existing is None, status=data["status"])
         cancellation, created = updating.upsert_cancellation(
-            existing,
-            cancellation_id=id,
+            id,
             order=data["orderId"],
             status=data["status"],
             actor=request.user,

@@ -91,6 +91,33 @@ def test_concurrent_api_cancels_of_one_order_are_one_201_and_the_rest_409_nothin
     assert Cancellation.objects.filter(order=order).count() == 1
 
 
+def test_concurrent_upserts_of_one_id_create_it_once_and_update_it_otherwise():
+    from rest_framework.test import APIClient
+
+    order = OrderFactory()
+    OrderItemFactory(order=order, quantity=3)
+    reason = CancellationReasonFactory()
+    agent = UserFactory(
+        permissions=[
+            "cancellations.add_cancellation",
+            "cancellations.change_cancellation",
+            "cancellations.view_cancellation",
+        ]
+    )
+    body = {"orderId": order.pk, "reasonId": reason.pk}
+
+    def put():
+        client = APIClient()
+        client.force_authenticate(agent)
+        return client.put("/api/v1/order-cancellations/cnl-race", body, format="json")
+
+    responses = run_concurrently(8, put)
+
+    # The service decides under the order's lock: the first creates, the others find it.
+    assert sorted(response.status_code for response in responses) == [200] * 7 + [201]
+    assert Cancellation.objects.filter(order=order).count() == 1
+
+
 def test_concurrent_partial_cancels_never_take_more_than_the_quantity():
     order = OrderFactory()
     item = OrderItemFactory(order=order, quantity=3)
