@@ -227,9 +227,9 @@ def settlement_items(order: Order) -> QuerySet[SettlementItem]:
     )
 
 
-def blocked_items(order: Order) -> dict[int, list[str]]:
-    """{order item id: [why it can't be cancelled, …]} in the active language, for the items
-    that can't be cancelled as a whole right now. Three queries."""
+def refusals_of(order: Order) -> tuple[list[OrderItem], dict[int, list[Refused]]]:
+    """The order's items and, for those that can't be cancelled as a whole right now, the
+    quote's refusals (services.refusals) with their codes. Three queries."""
     items = list(order.items.prefetch_related(present_settlements()).order_by("id"))
     for item in items:
         item.order = order
@@ -239,6 +239,17 @@ def blocked_items(order: Order) -> dict[int, list[str]]:
         blocking={item.pk: blocking_of(item) for item in items},
         items=items,
     )
+    return items, found
+
+
+def blocked_items(order: Order) -> dict[int, list[str]]:
+    """{order item id: [why it can't be cancelled, …]} in the active language, for the items
+    that can't be cancelled as a whole right now (refusals_of, in AEB's words)."""
+    return rendered(*refusals_of(order))
+
+
+def rendered(items: list[OrderItem], found: dict[int, list[Refused]]) -> dict[int, list[str]]:
+    """refusals_of's answer as blocked_items gives it."""
     return {
         item.pk: [refusal_message(item, refused).render() for refused in found[item.pk]]
         for item in items
