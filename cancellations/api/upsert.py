@@ -138,14 +138,15 @@ class CancellationDetailView(CancellationViewMixin, JsonApiView):
         data = parse(RebillyCancellationInputSerializer, request)
         if request.data.get("reasonId") is not None:
             self.error_field_names = CANCELLATION_ERROR_FIELDS  # the reason came as reasonId
-        # Which permissions it takes; whether it creates is the service's to decide, under
-        # the order's lock.
-        existing = self.find_cancellation(id)
-        self.check_upsert_permissions(creating=existing is None, status=data["status"])
+        # Whether it creates is the service's to decide, under the order's lock; it asks
+        # check_upsert_permissions with what it found.
         cancellation, created = updating.upsert_cancellation(
             id,
             order=data["orderId"],
             status=data["status"],
+            authorize=lambda existing: self.check_upsert_permissions(
+                creating=existing is None, status=data["status"]
+            ),
             actor=request.user,
             via=VIA_API,
             **service_arguments(what_is_asked(data)),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -305,6 +305,7 @@ def upsert_cancellation(
     status: str = CancellationStatus.CONFIRMED,
     replay: bool = False,
     canceled_time: datetime | None = None,
+    authorize: Callable[[Cancellation | None], None] | None = None,
     **plan: Any,  # cancel_order's and update_cancellation's plan arguments
 ) -> tuple[Cancellation, bool]:
     """Create or update: the one service behind Rebilly's PUT /order-cancellations/{id} and
@@ -319,10 +320,15 @@ def upsert_cancellation(
 
     status (Rebilly's): draft stores (or re-plans) a plan that changes nothing; confirmed
     takes effect (a draft is confirmed); revoked: revoke_cancellation, the plan is not
-    applied; completed: only a cancellation that is completed already."""
+    applied; completed: only a cancellation that is completed already.
+
+    `authorize(existing or None)`: the interface's permission check (creating may need more
+    than updating), called under the lock with what was found, before anything changes."""
     with transaction.atomic():
         lock_order(order)
         existing = _find_for_upsert(cancellation_id)
+        if authorize is not None:
+            authorize(existing)
         if existing is not None:
             ownership.check_may_act_on(actor, existing)  # before "nothing to do": not theirs
         check_requested_status(existing.status if existing else None, status)
