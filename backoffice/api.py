@@ -116,6 +116,26 @@ _TITLES = {
     503: _("Service unavailable"),
 }
 _TYPES = {400: "invalid-input", 409: "conflict", 422: "invalid-input", 503: "service-unavailable"}
+TYPE_PREFIX = "urn:storno:problem:"
+
+# A service error's code that says the input is fine but what it names is not in a state to
+# take it: 409, each code with its own stable type (docs/problem-types.md). The quote's
+# refusals are cancellations.services.refusals.Refusal; "exists already" is a conflict too.
+CONFLICT_TYPES = {
+    "duplicate": "conflict",
+    "conflict": "conflict",
+    "nothing_left": "nothing-left-to-cancel",
+    "order_not_cancellable": "order-not-cancellable",
+    "in_progress": "order-in-progress",
+    "already_cancelled": "item-already-cancelled",
+    "already_scheduled": "item-already-scheduled",
+    "not_enough_left": "not-enough-left",
+    "settlement_blocked": "settlement-item-blocks",
+    "not_revocable": "cancellation-not-revocable",
+    "not_changeable": "cancellation-not-changeable",
+}
+# Of those, the ones a dialect may answer as invalid input (Rebilly's PUT lists no 409).
+STATE_CONFLICTS = frozenset(CONFLICT_TYPES) - {"duplicate"}
 
 
 def camel_case(name: str) -> str:
@@ -196,9 +216,10 @@ def django_validation_detail(error: DjangoValidationError):
     ]
 
 
-def problem_body(status_code: int, detail: str, invalid_fields=None) -> dict:
+def problem_body(status_code: int, detail: str, invalid_fields=None, type_=None) -> dict:
+    type_ = type_ or _TYPES.get(status_code, f"http-{status_code}")
     body = {
-        "type": f"urn:storno:problem:{_TYPES.get(status_code, 'http-' + str(status_code))}",
+        "type": TYPE_PREFIX + type_,
         "title": str(_TITLES.get(status_code, _("Error"))),
         "status": status_code,
         "detail": detail,
@@ -208,8 +229,10 @@ def problem_body(status_code: int, detail: str, invalid_fields=None) -> dict:
     return body
 
 
-def problem_response(status_code: int, detail: str, invalid_fields=None, headers=None) -> Response:
-    body = problem_body(status_code, detail, invalid_fields)
+def problem_response(
+    status_code: int, detail: str, invalid_fields=None, headers=None, type_=None
+) -> Response:
+    body = problem_body(status_code, detail, invalid_fields, type_)
     return Response(body, status=status_code, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
 
 
@@ -248,12 +271,26 @@ def validation_error_response(exc: exceptions.ValidationError, view, headers) ->
     if invalid and all(e["code"] == FORBIDDEN for e in invalid):
         # A service refused the caller, not the input (cancellations/ownership.py).
         return problem_response(status.HTTP_403_FORBIDDEN, summary, None, headers)
-    # Only "exists already" is wrong: the request conflicts with what is there.
-    conflict = bool(invalid) and all(e["code"] == "duplicate" for e in invalid)
     # A dialect answering invalid input otherwise (Rebilly's upsert: 422) says so.
     invalid_status = getattr(view, "invalid_input_status", exc.status_code)
-    status_code = status.HTTP_409_CONFLICT if conflict else invalid_status
-    return problem_response(status_code, summary, invalid, headers)
+    conflict = conflict_type(invalid, view)
+    if conflict:
+        return problem_response(status.HTTP_409_CONFLICT, summary, invalid, headers, conflict)
+    return problem_response(invalid_status, summary, invalid, headers)
+
+
+def conflict_type(invalid: list[dict], view) -> str | None:
+    """The type of a 409 when nothing but the state is wrong (every code a conflict; the
+    first field's names it), else None. A view with `state_conflicts_are_invalid_input`
+    answers the state conflicts as invalid input: its dialect has no 409 for them."""
+    codes = [e["code"] for e in invalid]
+    if not codes or not all(code in CONFLICT_TYPES for code in codes):
+        return None
+    if getattr(view, "state_conflicts_are_invalid_input", False) and any(
+        code in STATE_CONFLICTS for code in codes
+    ):
+        return None
+    return CONFLICT_TYPES[codes[0]]
 
 
 def problem_exception_handler(exc, context):

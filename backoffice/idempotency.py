@@ -292,7 +292,7 @@ def key_reused():
 def key_in_use():
     return problem(
         409,
-        "conflict",
+        "idempotency-key-in-use",
         _("Conflict"),
         _("A request with this key is still in progress. Retry when it has finished."),
         headers={"Retry-After": "1"},

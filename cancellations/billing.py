@@ -27,7 +27,8 @@ from django.utils.translation import gettext as _
 from . import audit as audit_log
 from .errors import CancellationError
 from .models import Cancellation, Order, OrderItem, SettlementItem, SettlementState
-from .services import quoting
+from .services import quoting, refusals
+from .services.refusals import Refusal, Refused
 from .states import CancellationStatus, OrderStatus
 
 ERROR, WARNING, INFO = "ERROR", "WARNING", "INFO"
@@ -159,56 +160,51 @@ def _settlement_blocked(item: OrderItem, settlement: SettlementItem) -> Message:
     )
 
 
+def _order_not_cancellable(item: OrderItem) -> Message:
+    order = item.order
+    return Message(
+        ERROR,
+        "ORDER_NOT_CANCELLABLE",
+        gettext_noop(
+            "Service item %(item)s (%(sku)s) belongs to order %(order)s, which is "
+            "%(status)s and can't be cancelled."
+        ),
+        {
+            **item_params(item),
+            "order": order.number,
+            "status": dict(OrderStatus.choices)[order.status],
+        },
+    )
+
+
+def refusal_message(item: OrderItem, refused: Refused) -> Message:
+    """A refusal of the quote (services.refusals) in AEB's words."""
+    code = refused.code
+    if code == Refusal.ALREADY_CANCELLED:
+        text = gettext_noop("Service item %(item)s (%(sku)s) is already cancelled.")
+        return Message(ERROR, RETRANSMISSION, text, item_params(item))
+    if code == Refusal.SETTLEMENT_BLOCKED:
+        return _settlement_blocked(item, refused.params["instance"])
+    if code in refusals.ORDER_REFUSALS:
+        return _order_not_cancellable(item)
+    text = gettext_noop("Service item %(item)s (%(sku)s) already has a scheduled cancellation.")
+    return Message(ERROR, "ALREADY_SCHEDULED", text, item_params(item))
+
+
+def blocking_of(item: OrderItem) -> list[SettlementItem]:
+    """The item's settled or exported settlement items (present_settlements prefetched)."""
+    return [settlement for settlement in item.present_settlement_items if settlement.is_blocking]
+
+
 def diagnose(item: OrderItem, reserved: int) -> list[Message]:
     """Why this service item can't be cancelled as a whole, now. Empty when it can.
 
-    Reads the same facts writing.cancel_order checks (the order's status, open and reserved
-    quantities, the settlement items' states), to name them per item in the caller's
-    languages; cancel_order stays the authority and is still called."""
-    order = item.order
-    if item.open_quantity == 0:
-        return [
-            Message(
-                ERROR,
-                RETRANSMISSION,
-                gettext_noop("Service item %(item)s (%(sku)s) is already cancelled."),
-                item_params(item),
-            )
-        ]
-    problems = []
-    if order.status not in OrderStatus.cancellable:
-        problems.append(
-            Message(
-                ERROR,
-                "ORDER_NOT_CANCELLABLE",
-                gettext_noop(
-                    "Service item %(item)s (%(sku)s) belongs to order %(order)s, which is "
-                    "%(status)s and can't be cancelled."
-                ),
-                {
-                    **item_params(item),
-                    "order": order.number,
-                    "status": dict(OrderStatus.choices)[order.status],
-                },
-            )
-        )
-    if reserved:
-        problems.append(
-            Message(
-                ERROR,
-                "ALREADY_SCHEDULED",
-                gettext_noop(
-                    "Service item %(item)s (%(sku)s) already has a scheduled cancellation."
-                ),
-                item_params(item),
-            )
-        )
-    problems += [
-        _settlement_blocked(item, settlement)
-        for settlement in item.present_settlement_items
-        if settlement.is_blocking
-    ]
-    return problems
+    The quote's refusals (services.refusals.whole_item_refusals), in AEB's words and the
+    caller's languages; item.order and its present_settlement_items must be loaded."""
+    found = refusals.whole_item_refusals(
+        item, order=item.order, reserved=reserved, blocking=blocking_of(item)
+    )
+    return [refusal_message(item, refused) for refused in found]
 
 
 # --- selectors ---------------------------------------------------------------------------------
@@ -231,18 +227,34 @@ def settlement_items(order: Order) -> QuerySet[SettlementItem]:
     )
 
 
-def blocked_items(order: Order) -> dict[int, list[str]]:
-    """{order item id: [why it can't be cancelled, …]} in the active language, for the items
-    that can't be cancelled as a whole right now. Three queries."""
-    reserved = quoting.scheduled_quantities(order)
-    items = order.items.prefetch_related(present_settlements()).order_by("id")
-    blocked = {}
+def refusals_of(order: Order) -> tuple[list[OrderItem], dict[int, list[Refused]]]:
+    """The order's items and, for those that can't be cancelled as a whole right now, the
+    quote's refusals (services.refusals) with their codes. Three queries."""
+    items = list(order.items.prefetch_related(present_settlements()).order_by("id"))
     for item in items:
         item.order = order
-        problems = diagnose(item, reserved.get(item.pk, 0))
-        if problems:
-            blocked[item.pk] = [message.render() for message in problems]
-    return blocked
+    found = refusals.refusals(
+        order,
+        reserved=quoting.scheduled_quantities(order),
+        blocking={item.pk: blocking_of(item) for item in items},
+        items=items,
+    )
+    return items, found
+
+
+def blocked_items(order: Order) -> dict[int, list[str]]:
+    """{order item id: [why it can't be cancelled, …]} in the active language, for the items
+    that can't be cancelled as a whole right now (refusals_of, in AEB's words)."""
+    return rendered(*refusals_of(order))
+
+
+def rendered(items: list[OrderItem], found: dict[int, list[Refused]]) -> dict[int, list[str]]:
+    """refusals_of's answer as blocked_items gives it."""
+    return {
+        item.pk: [refusal_message(item, refused).render() for refused in found[item.pk]]
+        for item in items
+        if item.pk in found
+    }
 
 
 def service_item_ids(cancellation: Cancellation) -> list[int]:

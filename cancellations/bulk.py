@@ -30,7 +30,6 @@ from .models import (
 )
 from .order_filter import OrderFilter
 from .services import quoting
-from .states import OrderStatus
 
 logger = logging.getLogger(__name__)
 
@@ -58,12 +57,7 @@ def preview_bulk_cancellation(order_filter: OrderFilter, *, now=None) -> BulkPre
         row["status"]: row["n"]
         for row in orders.order_by().values("status").annotate(n=Count("pk"))
     }
-    to_cancel = sum(
-        n
-        for status, n in by_status.items()
-        if status in OrderStatus.cancellable
-        and (order_filter.kill or status != OrderStatus.IN_PROGRESS)
-    )
+    to_cancel = sum(n for status, n in by_status.items() if order_filter.takes_status(status))
     total = sum(by_status.values())
     sample = [
         (order, order_filter.skip_reason(order))

@@ -36,7 +36,7 @@ from .models import (
     TargetOutcome,
 )
 from .order_filter import OrderFilter
-from .services import batch_writer, quoting, writing
+from .services import batch_writer, quoting, refusals, writing
 from .services.effect import Acting
 from .states import CancellationStatus
 
@@ -108,9 +108,7 @@ class BatchRunner:
         settled: dict[str, list[BulkCancellationTarget]] = defaultdict(list)
         for order in orders:
             target = targets[order.pk]
-            why = self.order_filter.skip_reason(order) or _nothing_left(
-                order, reserved.get(order.pk, {})
-            )
+            why = self.order_filter.skip_reason(order)  # the quote's refusal, worded for JOC
             if why:
                 settled[TargetOutcome.SKIPPED].append(_settle(target, TargetOutcome.SKIPPED, why))
                 continue
@@ -124,6 +122,7 @@ class BatchRunner:
                     now=now,
                     reserved=reserved.get(order.pk, {}),
                     blocked=blocked,
+                    kill=self.order_filter.kill,
                 )
             except CancellationError as exc:
                 outcome = _outcome_of(exc)
@@ -280,17 +279,12 @@ def bulk_cancellation_id_prefix(job_id: int) -> str:
     return f"cnl_bulk{job_id}_"
 
 
-def _nothing_left(order: Order, reserved: dict[int, int]) -> str:
-    """quote_cancellation refuses such an order too; here it is skipped, not failed."""
-    if quoting.open_to_cancel(order.items.all(), reserved):
-        return ""
-    return quoting.nothing_left_message()
-
-
 def _outcome_of(error: CancellationError) -> str:
-    """An order the filter may pick but no cancellation can take is skipped; anything else
-    (a settled billing item, say) needs someone to look: failed."""
-    return TargetOutcome.SKIPPED if error.codes == {"not_cancellable"} else TargetOutcome.FAILED
+    """An order the quote refuses as a whole (its status, nothing left) is skipped; anything
+    else (a settled billing item, say) needs someone to look: failed."""
+    if error.codes and error.codes <= refusals.ORDER_REFUSALS:
+        return TargetOutcome.SKIPPED
+    return TargetOutcome.FAILED
 
 
 def _settle(target: BulkCancellationTarget, outcome: str, message: str) -> BulkCancellationTarget:

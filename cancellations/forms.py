@@ -16,6 +16,7 @@ from .audit import AuditInfo
 from .errors import CancellationError
 from .models import CanceledBy, ChurnTimePolicy, LineType, Order
 from .services.quoting import ExtraLine, ItemPick, scheduled_quantities
+from .services.refusals import Refusal, item_refusals
 from .states import OrderStatus
 
 # Bounds that keep numbers inside what the database columns hold.
@@ -197,15 +198,16 @@ class CancelOrderForm(forms.Form):
         self.order = order
         self.lines = LineFormSet(data, prefix="lines")
         reserved = scheduled_quantities(order)
-        # Told before the user tries: why an item can't be cancelled (the service refuses it
-        # too). An item with settled or exported settlement items can't be cancelled at all.
-        self.blocked_reasons = billing.blocked_items(order)
-        unbillable = {s.order_item_id for s in billing.settlement_items(order) if s.is_blocking}
+        # Told before the user tries, by the quote's own refusals: why an item can't be
+        # cancelled. An item with settled or exported settlement items can't be at all.
+        items, refused = billing.refusals_of(order)
+        self.blocked_reasons = billing.rendered(items, refused)
         self.item_rows = []  # (order item, field name or None, quantity already scheduled)
         for item in order.items.all():
             available = max(item.open_quantity - reserved.get(item.pk, 0), 0)
+            unbillable = any(r.code == Refusal.SETTLEMENT_BLOCKED for r in refused.get(item.pk, ()))
             name = None
-            if available:
+            if not item_refusals(item, wanted=None, reserved=reserved.get(item.pk, 0)):
                 name = f"item_{item.pk}"
                 self.fields[name] = forms.IntegerField(
                     label=_("Quantity of %(sku)s to cancel") % {"sku": item.sku},
@@ -213,7 +215,7 @@ class CancelOrderForm(forms.Form):
                     min_value=0,
                     initial=0,
                     # A disabled field ignores what is posted and keeps 0: nothing picked.
-                    disabled=item.pk in unbillable,
+                    disabled=unbillable,
                     widget=forms.NumberInput(attrs={"min": 0, "max": available}),
                 )
             self.item_rows.append((item, name, reserved.get(item.pk, 0)))

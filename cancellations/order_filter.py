@@ -42,6 +42,7 @@ from django.utils.translation import gettext as _
 from .audit import AuditInfo
 from .filter_dates import resolve_date
 from .models import Order
+from .services import refusals
 from .states import OrderStatus
 
 MAX_ORDER_REFS = 1000
@@ -216,14 +217,14 @@ class OrderFilter:
         return to_cancel, skipped
 
     def skip_reason(self, order: Order) -> str:
-        """Why this filter leaves the order alone, or "" when it is cancelled."""
-        if order.status not in OrderStatus.cancellable:
-            return _("The order is %(status)s and can't be cancelled.") % {
-                "status": order.get_status_display().lower()
-            }
-        if order.status == OrderStatus.IN_PROGRESS and not self.kill:
-            return _("The order is in progress; set kill to cancel it anyway.")
-        return ""
+        """Why this filter leaves the order alone, or "" when it is cancelled: the quote's
+        refusal of the order (services.refusals), worded for a bulk job's result."""
+        refused = refusals.order_refusal(order, kill=self.kill)
+        return skip_text(refused) if refused else ""
+
+    def takes_status(self, status: str) -> bool:
+        """Whether an order on this status is cancelled (not skipped) by this filter."""
+        return refusals.status_refusal(status, kill=self.kill) is None
 
     def missing_order_refs(self, found: Iterable[Order]) -> list[int | str]:
         """The requested orderIds (ids and numbers) that matched no order."""
@@ -261,3 +262,12 @@ class OrderFilter:
         if audit:
             data["auditLog"] = audit
         return data
+
+
+def skip_text(refused: refusals.Refused) -> str:
+    """A refusal of the whole order as a bulk job's result says it (JOC's skip reasons)."""
+    if refused.code == refusals.Refusal.IN_PROGRESS:
+        return _("The order is in progress; set kill to cancel it anyway.")
+    if "status" in refused.params:
+        return _("The order is %(status)s and can't be cancelled.") % refused.params
+    return refused.message

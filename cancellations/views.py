@@ -21,7 +21,7 @@ from .errors import CancellationError
 from .forms import CancelOrderForm, OrderFilterForm, ResolveTaskForm, RevokeForm
 from .models import AuditEntry
 from .pagination import BigTablePaginator
-from .services import quoting, revoking, verdicts, writing
+from .services import quoting, refusals, revoking, verdicts, writing
 from .states import CancellationStatus
 
 ORDERS_PER_PAGE = 50
@@ -117,7 +117,7 @@ def order_detail(request, pk):
             "audit_entries": audit_entries,
             "audit_count": audit_count,
             **sections,
-            "can_cancel": order.is_cancellable
+            "can_cancel": refusals.order_refusal(order) is None
             and request.user.has_perm("cancellations.cancel_order"),
         },
     )
@@ -128,12 +128,9 @@ def order_detail(request, pk):
 @require_http_methods(["GET", "POST"])
 def order_cancel(request, pk):
     order = get_object_or_404(selectors.order_detail_queryset(), pk=pk)
-    if not order.is_cancellable:
-        messages.error(
-            request,
-            _("Order %(number)s is %(status)s and can't be cancelled.")
-            % {"number": order.number, "status": order.get_status_display().lower()},
-        )
+    refused = refusals.order_refusal(order)  # the quote's own refusal, before the form
+    if refused:
+        messages.error(request, refused.message)
         return redirect(order)
 
     if request.method == "GET":

@@ -40,7 +40,7 @@ from backoffice.api import DATABASE_ERRORS, as_api_exception
 from backoffice.authentication import BasicAuthentication, TokenAuthentication
 from cancellations.models import AuditEntry, Cancellation, Order
 from cancellations.ownership import NotYourCancellation
-from cancellations.services import revoking, updating, writing
+from cancellations.services import revoking, updating
 from cancellations.states import CancellationStatus
 
 from .callisto_input import (
@@ -213,23 +213,12 @@ class CallistoCancelView(APIView):
             "external_user_id": parsed.user_id,
             "request_fingerprint": parsed.fingerprint,
         }
-        existing = Cancellation.objects.filter(pk=cancel_id).first() if cancel_id else None
-        if existing is not None:
-            cancellation, _changed = updating.update_cancellation(
-                existing, order=order, **arguments
-            )
-        else:
-            # The same Add again (a retry after a lost answer) returns what the first one made.
-            cancellation = order.cancellations.filter(
-                status__in=CancellationStatus.active, request_fingerprint=parsed.fingerprint
-            ).first()
-            if cancellation is None:
-                cancellation = writing.cancel_order(
-                    order,
-                    cancellation_id=cancel_id,
-                    canceled_time=parsed.canceled_time,
-                    **arguments,
-                )
+        # Create or update, decided by the service under the order's lock: the one named in
+        # the URL is updated; the same Add again (a retry after a lost answer) returns what
+        # the first one made (replay); otherwise a new cancellation.
+        cancellation, _created = updating.upsert_cancellation(
+            cancel_id, order=order, replay=True, canceled_time=parsed.canceled_time, **arguments
+        )
         return Response(render(cancellation, parsed.callisto_id))
 
     def delete(self, request, cancel_id: str | None = None):

@@ -77,6 +77,9 @@ class CancellationDetailView(CancellationViewMixin, JsonApiView):
     serializer_class = RebillyCancellationInputSerializer
     error_field_names = UPSERT_ERROR_FIELDS
     invalid_input_status = status.HTTP_422_UNPROCESSABLE_ENTITY  # backoffice.api
+    # Rebilly's PUT answers 422, never 409, for what the state refuses (nothing left…); only
+    # an id created by another request at the same moment is a 409 (backoffice.api).
+    state_conflicts_are_invalid_input = True
     problem_instance = True
 
     @extend_schema(
@@ -144,19 +147,23 @@ class CancellationDetailView(CancellationViewMixin, JsonApiView):
         if request.data.get("reasonId") is not None:
             self.error_field_names = CANCELLATION_ERROR_FIELDS  # the reason came as reasonId
         dry = data.pop("dryRun")
-        existing = self.find_cancellation(id)
-        self.check_upsert_permissions(creating=existing is None, status=data["status"])
         if dry:
+            existing = self.find_cancellation(id)
+            self.check_upsert_permissions(creating=existing is None, status=data["status"])
             arguments = service_arguments(what_is_asked(data))
             plan = dry_run.upsert_plan(
                 existing, data["orderId"], data["status"], arguments, actor=request.user
             )
             return dry_run.answer(plan)
+        # Whether it creates is the service's to decide, under the order's lock; it asks
+        # check_upsert_permissions with what it found.
         cancellation, created = updating.upsert_cancellation(
-            existing,
-            cancellation_id=id,
+            id,
             order=data["orderId"],
             status=data["status"],
+            authorize=lambda existing: self.check_upsert_permissions(
+                creating=existing is None, status=data["status"]
+            ),
             actor=request.user,
             via=VIA_API,
             **service_arguments(what_is_asked(data)),

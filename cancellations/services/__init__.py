@@ -3,6 +3,7 @@ actions, staff forms, the API, the Callisto endpoint and Celery tasks call these
 writes these models.
 
     quoting    quote_cancellation: what would be cancelled and the money; writes nothing
+    refusals   why something can't be cancelled: the quote's coded refusals (Refusal)
     verdicts   each provider's verdict on a planned cancellation or an undo; writes nothing
     writing    cancel_order (a batch of one) and new_cancellation
     batch_writer  write_cancellations: the one write path of new cancellations, N at a time

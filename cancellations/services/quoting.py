@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from django.db.models import (
     Sum,
@@ -31,8 +32,8 @@ from ..models import (
 )
 from ..states import (
     CancellationStatus,
-    OrderStatus,
 )
+from .refusals import item_refusals, nothing_left, order_refusal, settlement_blocked
 
 CENT = Decimal("0.01")
 
@@ -126,7 +127,7 @@ def _effective_time(
     churn_time: datetime | None,
     churn_time_policy: str,
     now: datetime,
-    errors: dict[str, str],
+    errors: dict[str, Any],
 ) -> datetime:
     """Rebilly's rule: churnTimePolicy beats churnTime; no policy and no time means now."""
     if churn_time_policy == ChurnTimePolicy.NOW:
@@ -164,18 +165,6 @@ def churn_time_error(churn_time: datetime, now: datetime) -> str:
     return ""
 
 
-def open_to_cancel(
-    items: Iterable[OrderItem], reserved: dict[int, int]
-) -> list[tuple[OrderItem, int]]:
-    """(item, quantity) still open and not promised to a scheduled cancellation."""
-    open_items = [(item, item.open_quantity - reserved.get(item.pk, 0)) for item in items]
-    return [(item, qty) for item, qty in open_items if qty > 0]
-
-
-def nothing_left_message() -> str:
-    return _("Nothing is left to cancel on this order.")
-
-
 def canceled_by_errors(canceled_by: str) -> dict[str, str]:
     if canceled_by in CanceledBy.values:
         return {}
@@ -183,13 +172,7 @@ def canceled_by_errors(canceled_by: str) -> dict[str, str]:
 
 
 def settlement_blocked_message(item: OrderItem, settlement: SettlementItem) -> str:
-    return _(
-        "%(sku)s can't be cancelled: its settlement item %(settlement)s is already %(state)s."
-    ) % {
-        "sku": item.sku,
-        "settlement": settlement.pk,
-        "state": settlement.get_state_display().lower(),
-    }
+    return settlement_blocked(item, settlement).message
 
 
 def blocking_settlements(orders: Iterable[Order]) -> dict[int, SettlementItem]:
@@ -205,16 +188,47 @@ def _pick_whole_order(
     order_items: Iterable[OrderItem],
     reserved: dict[int, int],
     blocked: dict[int, SettlementItem],
-    errors: dict[str, str],
+    errors: dict[str, Any],
 ) -> list[tuple[OrderItem, int]]:
-    picked = open_to_cancel(order_items, reserved)
+    """Whatever is open and unscheduled of every item; refused when that is nothing, or when
+    an item it would take has a blocking settlement item."""
+    picked = []
+    for item in order_items:
+        if not item_refusals(item, wanted=None, reserved=reserved.get(item.pk, 0)):
+            picked.append((item, item.open_quantity - reserved.get(item.pk, 0)))
     if not picked:
-        errors["order"] = nothing_left_message()
+        errors["order"] = nothing_left().error()
     for item, _qty in picked:
         if item.pk in blocked:
-            errors["order"] = settlement_blocked_message(item, blocked[item.pk])
+            errors["order"] = settlement_blocked(item, blocked[item.pk]).error()
             break
     return picked
+
+
+def _pick_one(
+    index: int,
+    pick: ItemPick,
+    item: OrderItem,
+    reserved: dict[int, int],
+    blocked: dict[int, SettlementItem],
+    errors: dict[str, Any],
+) -> bool:
+    """Whether this much of the item can be cancelled; if not, errors say why."""
+    if not isinstance(pick.quantity, int) or pick.quantity < 1:
+        errors[f"items.{index}.quantity"] = _("Cancel at least one.")
+        return False
+    if pick.quantity > item.quantity:  # more than was ordered: the input is wrong, not the state
+        errors[f"items.{index}.quantity"] = _(
+            "Only %(available)s of %(sku)s can still be cancelled."
+        ) % {"available": max(item.open_quantity - reserved.get(item.pk, 0), 0), "sku": item.sku}
+        return False
+    blocking = [blocked[item.pk]] if item.pk in blocked else []
+    refused = item_refusals(
+        item, wanted=pick.quantity, reserved=reserved.get(item.pk, 0), blocking=blocking
+    )
+    if refused:
+        errors[f"items.{index}.quantity"] = refused[0].error()
+    return not refused
 
 
 def _pick_items(
@@ -222,7 +236,7 @@ def _pick_items(
     items: list[ItemPick] | None,
     reserved: dict[int, int],
     blocked: dict[int, SettlementItem] | None,
-    errors: dict[str, str],
+    errors: dict[str, Any],
 ) -> list[tuple[OrderItem, int]]:
     order_items = {item.pk: item for item in order.items.all()}
     if blocked is None:
@@ -246,16 +260,7 @@ def _pick_items(
             }
             continue
         seen.add(item.pk)
-        available = item.open_quantity - reserved.get(item.pk, 0)
-        if not isinstance(pick.quantity, int) or pick.quantity < 1:
-            errors[f"items.{index}.quantity"] = _("Cancel at least one.")
-        elif pick.quantity > available:
-            errors[f"items.{index}.quantity"] = _(
-                "Only %(available)s of %(sku)s can still be cancelled."
-            ) % {"available": available, "sku": item.sku}
-        elif item.pk in blocked:
-            errors[f"items.{index}.quantity"] = settlement_blocked_message(item, blocked[item.pk])
-        else:
+        if _pick_one(index, pick, item, reserved, blocked, errors):
             picked.append((item, pick.quantity))
     return picked
 
@@ -301,22 +306,22 @@ def quote_cancellation(
     excluding: str | None = None,
     reserved: dict[int, int] | None = None,
     blocked: dict[int, SettlementItem] | None = None,
+    kill: bool = True,
 ) -> CancellationQuote:
     """Validate a cancellation and compute its money without writing anything. Raises
     CancellationError with every problem found, each under the argument it concerns.
 
     `reserved` (scheduled_quantities) and `blocked` (blocking_settlements) may be passed in by a
-    caller that read them for many orders at once; they are read here otherwise."""
+    caller that read them for many orders at once; they are read here otherwise. `kill`:
+    False refuses an order in progress (a bulk job's filter without kill).
+
+    What can't be cancelled is refused with a refusals.Refusal code under its field (`order`,
+    `items.N.quantity`); invalid input with the code "invalid"."""
     now = now or timezone.now()
-    errors: dict[str, str] = {}
-    if order.status not in OrderStatus.cancellable:
-        raise CancellationError(
-            {
-                "order": _("Order %(number)s is %(status)s and can't be cancelled.")
-                % {"number": order.number, "status": order.get_status_display().lower()}
-            },
-            code="not_cancellable",
-        )
+    errors: dict[str, Any] = {}
+    refused = order_refusal(order, kill=kill)
+    if refused:
+        raise CancellationError({"order": refused.error()})
     errors.update(reason_errors(reason, description))
     if len(description or "") > 255:
         errors["description"] = _("Use at most 255 characters.")

@@ -1,11 +1,12 @@
 """Changing a cancellation that exists: update_cancellation (re-plan, confirm a draft, correct
-who asked) and upsert_cancellation (Rebilly's PUT with the status the client asked for)."""
+who asked), and upsert_cancellation, the one create-or-update (Rebilly's PUT with the status
+the client asked for, Callisto's Add) that decides under the order's lock."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ from .. import ownership
 from ..audit import AuditInfo
 from ..errors import CancellationError
 from ..models import (
+    CANCELLATION_ID_RE,
     AuditEntry,
     CanceledBy,
     Cancellation,
@@ -103,7 +105,7 @@ def _check_changeable(cancellation: Cancellation, *, order: Order, draft: bool) 
         )
     if cancellation.status == CancellationStatus.REVOKED:
         raise CancellationError(
-            {"status": _("A revoked cancellation can't be changed.")}, code="invalid"
+            {"status": _("A revoked cancellation can't be changed.")}, code="not_changeable"
         )
     if draft and cancellation.status != CancellationStatus.DRAFT:
         check_cancellation_transition(cancellation.status, CancellationStatus.DRAFT)
@@ -129,7 +131,7 @@ def _plan_changed(cancellation: Cancellation, **plan: Any) -> bool:
                 name: _("Can't change once effective; revoke it and cancel again.")
                 for name in changed
             },
-            code="invalid",
+            code="not_changeable",
         )
     return True
 
@@ -269,45 +271,90 @@ def update_cancellation(
     return cancellation, True
 
 
+def _find_for_upsert(cancellation_id: str | None) -> Cancellation | None:
+    # Ids outside the pattern (NUL bytes, 5 kB…) can't exist: cancel_order refuses them.
+    if not cancellation_id or len(cancellation_id) > 50:
+        return None
+    if not CANCELLATION_ID_RE.fullmatch(cancellation_id):
+        return None
+    return Cancellation.objects.filter(pk=cancellation_id).first()
+
+
+def _replayed(order: Order, fingerprint: str) -> Cancellation | None:
+    """The order's active cancellation made by the same request before (a retry after a lost
+    answer), or None."""
+    if not fingerprint:
+        return None
+    return order.cancellations.filter(
+        status__in=CancellationStatus.active, request_fingerprint=fingerprint
+    ).first()
+
+
 def upsert_cancellation(
-    existing: Cancellation | None,
+    cancellation_id: str | None,
     *,
-    cancellation_id: str,
     order: Order,
-    status: str,
     actor: User | None,
     via: str,
+    status: str = CancellationStatus.CONFIRMED,
+    replay: bool = False,
+    canceled_time: datetime | None = None,
+    authorize: Callable[[Cancellation | None], None] | None = None,
     **plan: Any,  # cancel_order's and update_cancellation's plan arguments
 ) -> tuple[Cancellation, bool]:
-    """Rebilly's PUT /order-cancellations/{id} with the `status` the client asked for; returns
-    (cancellation, created). `plan` is cancel_order's and update_cancellation's plan arguments
-    (reason, items, lines, churn_time…, audit).
+    """Create or update: the one service behind Rebilly's PUT /order-cancellations/{id} and
+    Callisto's Add. Returns (cancellation, created). Decided under the order's lock, so two
+    requests for one id (or one Add sent twice) can't both create.
 
-    draft: store (or re-plan) a plan that changes nothing; confirmed: take effect (a draft is
-    confirmed); revoked: revoke_cancellation, the plan is not applied; completed: only a
-    cancellation that is completed already (states.check_requested_status)."""
-    if existing is not None:
-        ownership.check_may_act_on(actor, existing)  # before "nothing to do": not theirs at all
-    check_requested_status(existing.status if existing else None, status)
-    draft = status == CancellationStatus.DRAFT
-    if existing is None:  # `revoked` was refused above: there is nothing to revoke
-        created = cancel_order(
-            order, cancellation_id=cancellation_id, draft=draft, actor=actor, via=via, **plan
-        )
-        return created, True
-    if status == CancellationStatus.REVOKED:
-        if order.pk != existing.order_id:
+    The cancellation with `cancellation_id` is updated (update_cancellation; the same request
+    again changes nothing); without one, `replay` returns the order's active cancellation that
+    the same request (plan["request_fingerprint"]) made before; otherwise cancel_order creates
+    it (with `canceled_time`, when it was entered). `plan` is cancel_order's and
+    update_cancellation's plan arguments (reason, items, lines, churn_time…, audit).
+
+    status (Rebilly's): draft stores (or re-plans) a plan that changes nothing; confirmed
+    takes effect (a draft is confirmed); revoked: revoke_cancellation, the plan is not
+    applied; completed: only a cancellation that is completed already.
+
+    `authorize(existing or None)`: the interface's permission check (creating may need more
+    than updating), called under the lock with what was found, before anything changes."""
+    with transaction.atomic():
+        lock_order(order)
+        existing = _find_for_upsert(cancellation_id)
+        if authorize is not None:
+            authorize(existing)
+        if existing is not None:
+            ownership.check_may_act_on(actor, existing)  # before "nothing to do": not theirs
+        check_requested_status(existing.status if existing else None, status)
+        if existing is not None and existing.order_id != order.pk:
             raise CancellationError(
                 {"order": _("A cancellation can't move to another order.")}, code="invalid"
             )
-        if existing.status == CancellationStatus.REVOKED:
-            return existing, False  # the same request again
-        audit = plan.get("audit") or AuditInfo()
-        return revoke_cancellation(existing, actor=actor, via=via, comment=audit.comment), False
-    updated, _changed = update_cancellation(
-        existing, order=order, draft=draft, actor=actor, via=via, **plan
-    )
-    return updated, False
+        draft = status == CancellationStatus.DRAFT
+        if existing is None:  # `revoked` was refused above: there is nothing to revoke
+            replayed = _replayed(order, plan.get("request_fingerprint", "")) if replay else None
+            if replayed is not None:
+                return replayed, False
+            created = cancel_order(
+                order,
+                cancellation_id=cancellation_id,
+                draft=draft,
+                actor=actor,
+                via=via,
+                canceled_time=canceled_time,
+                **plan,
+            )
+            return created, True
+        if status == CancellationStatus.REVOKED:
+            if existing.status == CancellationStatus.REVOKED:
+                return existing, False  # the same request again
+            audit = plan.get("audit") or AuditInfo()
+            revoked = revoke_cancellation(existing, actor=actor, via=via, comment=audit.comment)
+            return revoked, False
+        updated, _changed = update_cancellation(
+            existing, order=order, draft=draft, actor=actor, via=via, **plan
+        )
+        return updated, False
 
 
 def request_fingerprint(payload: object) -> str:

@@ -7,6 +7,7 @@ from rest_framework.test import APIClient
 
 from backoffice.api import flatten_errors, problem_exception_handler
 from cancellations.errors import CancellationError
+from cancellations.services.refusals import Refusal
 
 LIST = "/api/v1/order-cancellations/"
 
@@ -100,7 +101,54 @@ def test_the_code_of_a_service_error_reaches_every_field():
     ]
 
 
-def test_only_duplicates_make_a_409():
+def test_every_refusal_of_the_quote_is_a_409_with_its_own_type():
+    types = {}
+    for refusal in Refusal:
+        error = CancellationError({"order": ValidationError("No.", code=refusal.value)})
+
+        response = problem_exception_handler(error, {"view": None})
+
+        assert response.status_code == 409
+        types[refusal] = response.data["type"]
+    assert len(set(types.values())) == len(Refusal)
+    assert types[Refusal.NOTHING_LEFT] == "urn:storno:problem:nothing-left-to-cancel"
+
+
+@pytest.mark.parametrize(
+    ("code", "type_"),
+    [
+        ("not_revocable", "urn:storno:problem:cancellation-not-revocable"),
+        ("not_changeable", "urn:storno:problem:cancellation-not-changeable"),
+        ("duplicate", "urn:storno:problem:conflict"),
+    ],
+)
+def test_a_cancellation_in_the_wrong_state_is_a_409_with_its_type(code, type_):
+    error = CancellationError({"status": "No."}, code=code)
+
+    response = problem_exception_handler(error, {"view": None})
+
+    assert (response.status_code, response.data["type"]) == (409, type_)
+
+
+def test_a_dialect_without_409s_answers_a_state_conflict_as_invalid_input():
+    class RebillyLike:
+        invalid_input_status = 422
+        state_conflicts_are_invalid_input = True
+
+    refused = CancellationError({"order": "Nothing left."}, code="nothing_left")
+    duplicate = CancellationError({"id": "Exists already."}, code="duplicate")
+
+    response = problem_exception_handler(refused, {"view": RebillyLike()})
+
+    assert (response.status_code, response.data["type"]) == (
+        422,
+        "urn:storno:problem:invalid-input",
+    )
+    assert response.data["invalidFields"][0]["code"] == "nothing_left"
+    assert problem_exception_handler(duplicate, {"view": RebillyLike()}).status_code == 409
+
+
+def test_a_conflict_beside_invalid_input_is_a_400():
     duplicate = ValidationError({"number": "Exists already."}, code="duplicate")
     mixed = ValidationError(
         {

@@ -347,5 +347,6 @@ def test_a_request_whose_key_stays_held_too_long_is_a_409(key_holder, monkeypatc
     assert time.monotonic() - started < 5
     assert response.status_code == 409
     assert response["Retry-After"] == "1"
+    assert response.json()["type"] == "urn:storno:problem:idempotency-key-in-use"
     assert "still in progress" in response.json()["detail"]
     assert not Cancellation.objects.exists()

@@ -491,14 +491,63 @@ def test_a_reason_needing_extra_information_needs_a_description(api, order_with_
     assert invalid_fields(response) == {"description": "invalid"}
 
 
-def test_a_cancelled_order_is_refused_under_order_id(api, reason):
+def test_a_cancelled_order_is_a_409_with_nothing_left_to_cancel(api, reason):
     order = OrderFactory(status=OrderStatus.CANCELLED)
     OrderItemFactory(order=order)
 
     response = api.post(LIST, body_for(order, reason), format="json")
 
+    assert response.status_code == 409
+    assert response.json()["type"] == "urn:storno:problem:nothing-left-to-cancel"
+    assert invalid_fields(response) == {"orderId": "nothing_left"}
+
+
+def test_a_completed_order_is_a_409_order_not_cancellable(api, reason):
+    order = OrderFactory(status=OrderStatus.COMPLETED)
+    OrderItemFactory(order=order)
+
+    response = api.post(LIST, body_for(order, reason), format="json")
+
+    assert response.status_code == 409
+    assert response.json()["type"] == "urn:storno:problem:order-not-cancellable"
+    assert invalid_fields(response) == {"orderId": "order_not_cancellable"}
+
+
+def test_cancelling_the_whole_order_twice_is_a_409_nothing_left(api, order_with_items, reason):
+    assert api.post(LIST, body_for(order_with_items, reason), format="json").status_code == 201
+
+    response = api.post(LIST, body_for(order_with_items, reason), format="json")
+
+    assert response.status_code == 409
+    assert response.json()["type"] == "urn:storno:problem:nothing-left-to-cancel"
+
+
+def test_more_of_an_item_than_is_left_is_a_409_naming_the_item(api, reason):
+    order = OrderFactory()
+    item = OrderItemFactory(order=order, quantity=2, cancelled_quantity=1)
+
+    response = api.post(
+        LIST, body_for(order, reason, items=[{"itemId": item.pk, "quantity": 2}]), format="json"
+    )
+
+    assert response.status_code == 409
+    assert response.json()["type"] == "urn:storno:problem:not-enough-left"
+    assert invalid_fields(response) == {"items.0.quantity": "not_enough_left"}
+
+
+def test_a_conflict_beside_invalid_input_is_a_400_naming_both(api):
+    order = OrderFactory()
+    item = OrderItemFactory(order=order, quantity=2, cancelled_quantity=1)
+    retired = CancellationReasonFactory(is_active=False)
+    body = body_for(order, retired, items=[{"itemId": item.pk, "quantity": 2}])
+
+    response = api.post(LIST, body, format="json")
+
     assert response.status_code == 400
-    assert invalid_fields(response) == {"orderId": "not_cancellable"}
+    assert invalid_fields(response) == {
+        "reasonId": "invalid",
+        "items.0.quantity": "not_enough_left",
+    }
 
 
 def test_a_body_that_is_not_an_object_is_a_400(api):
@@ -701,7 +750,9 @@ def test_a_rebilly_upsert_by_rebilly_id_stays_within_its_query_budget(
     order = OrderFactory(external_ids={"rebilly": "ord_1"})
     OrderItemFactory.create_batch(5, order=order, quantity=2, subscription=True)
 
-    with django_assert_max_num_queries(18):
+    # 21: the create-or-update decides under the order's lock (a savepoint and the lock),
+    # and cancel_order locks the order once more; the id is looked up once, under the lock.
+    with django_assert_max_num_queries(21):
         response = client.put(
             detail("cnl-budget"), {"orderId": "ord_1", "reasonId": reason.pk}, format="json"
         )

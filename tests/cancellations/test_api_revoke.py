@@ -47,12 +47,13 @@ def test_revoking_without_a_body_is_fine(api, cancellation):
     assert api.post(revoke_url(cancellation.pk)).status_code == 200
 
 
-def test_revoking_twice_is_a_400_naming_status(api, cancellation):
+def test_revoking_twice_is_a_409_cancellation_not_revocable(api, cancellation):
     api.post(revoke_url(cancellation.pk), {}, format="json")
 
     response = api.post(revoke_url(cancellation.pk), {}, format="json")
 
-    assert response.status_code == 400
+    assert response.status_code == 409
+    assert response.json()["type"] == "urn:storno:problem:cancellation-not-revocable"
     assert invalid_fields(response) == {"status": "not_revocable"}
 
 

@@ -130,8 +130,10 @@ def test_a_revoked_cancellation_cannot_be_changed(api, scheduled_body):
 
     response = api.put(url("cnl-1"), {**scheduled_body, "description": "again"}, format="json")
 
+    # Rebilly's PUT has no 409 for this: a 422, with the conflict's code.
     assert response.status_code == 422
-    assert invalid_fields(response) == {"status": "invalid"}
+    assert response.json()["type"] == "urn:storno:problem:invalid-input"
+    assert invalid_fields(response) == {"status": "not_changeable"}
 
 
 def test_an_inactive_reason_is_refused_on_update(api, scheduled_body):

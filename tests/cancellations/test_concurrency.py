@@ -8,7 +8,12 @@ from django.db import close_old_connections, connection
 from cancellations.errors import CancellationError
 from cancellations.models import AuditEntry, Cancellation
 from cancellations.services import quoting, writing
-from tests.factories import CancellationReasonFactory, OrderFactory, OrderItemFactory
+from tests.factories import (
+    CancellationReasonFactory,
+    OrderFactory,
+    OrderItemFactory,
+    UserFactory,
+)
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -59,6 +64,58 @@ def test_concurrent_whole_order_cancels_end_in_exactly_one_cancellation():
     assert sum(isinstance(o, Cancellation) for o in outcomes) == 1
     assert sum(isinstance(o, CancellationError) for o in outcomes) == 7
     assert order.items.get().cancelled_quantity == 3
+
+
+def test_concurrent_api_cancels_of_one_order_are_one_201_and_the_rest_409_nothing_left():
+    from rest_framework.test import APIClient
+
+    order = OrderFactory()
+    OrderItemFactory(order=order, quantity=3)
+    reason = CancellationReasonFactory()
+    agent = UserFactory(
+        permissions=["cancellations.add_cancellation", "cancellations.view_cancellation"]
+    )
+    body = {"orderId": order.pk, "reasonId": reason.pk}
+
+    def post():
+        client = APIClient()
+        client.force_authenticate(agent)
+        return client.post("/api/v1/order-cancellations/", body, format="json")
+
+    responses = run_concurrently(50, post)
+
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [201] + [409] * 49
+    types = {r.json()["type"] for r in responses if r.status_code == 409}
+    assert types == {"urn:storno:problem:nothing-left-to-cancel"}
+    assert Cancellation.objects.filter(order=order).count() == 1
+
+
+def test_concurrent_upserts_of_one_id_create_it_once_and_update_it_otherwise():
+    from rest_framework.test import APIClient
+
+    order = OrderFactory()
+    OrderItemFactory(order=order, quantity=3)
+    reason = CancellationReasonFactory()
+    agent = UserFactory(
+        permissions=[
+            "cancellations.add_cancellation",
+            "cancellations.change_cancellation",
+            "cancellations.view_cancellation",
+        ]
+    )
+    body = {"orderId": order.pk, "reasonId": reason.pk}
+
+    def put():
+        client = APIClient()
+        client.force_authenticate(agent)
+        return client.put("/api/v1/order-cancellations/cnl-race", body, format="json")
+
+    responses = run_concurrently(8, put)
+
+    # The service decides under the order's lock: the first creates, the others find it.
+    assert sorted(response.status_code for response in responses) == [200] * 7 + [201]
+    assert Cancellation.objects.filter(order=order).count() == 1
 
 
 def test_concurrent_partial_cancels_never_take_more_than_the_quantity():

@@ -110,8 +110,11 @@ def test_an_empty_item_list_is_refused(order_with_items, reason):
 # --- which orders may be cancelled ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("status", [OrderStatus.CANCELLED, OrderStatus.COMPLETED])
-def test_a_cancelled_or_completed_order_cannot_be_cancelled(reason, status):
+@pytest.mark.parametrize(
+    ("status", "refusal"),
+    [(OrderStatus.CANCELLED, "nothing_left"), (OrderStatus.COMPLETED, "order_not_cancellable")],
+)
+def test_a_cancelled_or_completed_order_cannot_be_cancelled(reason, status, refusal):
     order = OrderFactory(status=status)
     OrderItemFactory(order=order)
 
@@ -119,7 +122,7 @@ def test_a_cancelled_or_completed_order_cannot_be_cancelled(reason, status):
         cancel(order, reason)
 
     assert error_keys(excinfo) == {"order"}
-    assert excinfo.value.error_dict["order"][0].code == "not_cancellable"
+    assert excinfo.value.error_dict["order"][0].code == refusal
 
 
 def test_cancelling_a_cancelled_order_again_says_so(order_with_items, reason):

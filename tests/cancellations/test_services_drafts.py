@@ -11,6 +11,7 @@ from cancellations.models import AuditEntry
 from cancellations.services import effect, updating, writing
 from cancellations.states import CancellationStatus, OrderStatus, check_requested_status
 from providers.models import Delivery, ProviderSetting
+from tests.factories import OrderFactory, OrderItemFactory
 
 pytestmark = pytest.mark.django_db
 API = AuditEntry.Via.API
@@ -127,8 +128,7 @@ def test_upsert_with_revoked_revokes_without_applying_the_plan(rebilly_order, re
     cancellation = writing.cancel_order(rebilly_order, reason=reason, actor=None, via=API)
 
     revoked, created = updating.upsert_cancellation(
-        cancellation,
-        cancellation_id=cancellation.pk,
+        cancellation.pk,
         order=rebilly_order,
         status=CancellationStatus.REVOKED,
         actor=None,
@@ -142,3 +142,49 @@ def test_upsert_with_revoked_revokes_without_applying_the_plan(rebilly_order, re
     assert revoked.status == CancellationStatus.REVOKED
     assert revoked.revoke_comment == "Customer stays"
     assert revoked.description == ""
+
+
+def test_upsert_creates_once_then_updates_the_same_id(rebilly_order, reason):
+    first, created = updating.upsert_cancellation(
+        "cnl-one", order=rebilly_order, actor=None, via=API, reason=reason
+    )
+    again, created_again = updating.upsert_cancellation(
+        "cnl-one", order=rebilly_order, actor=None, via=API, reason=reason, description="later"
+    )
+
+    assert (created, created_again) == (True, False)
+    assert again.pk == first.pk == "cnl-one"
+    assert again.description == "later"
+
+
+def test_upsert_with_replay_returns_what_the_same_request_made(rebilly_order, reason):
+    made, created = updating.upsert_cancellation(
+        None, order=rebilly_order, actor=None, via=API, reason=reason, request_fingerprint="f1"
+    )
+
+    again, created_again = updating.upsert_cancellation(
+        None,
+        order=rebilly_order,
+        actor=None,
+        via=API,
+        reason=reason,
+        request_fingerprint="f1",
+        replay=True,
+    )
+
+    assert (created, created_again) == (True, False)
+    assert again.pk == made.pk
+    assert rebilly_order.cancellations.count() == 1
+
+
+def test_upsert_refuses_to_move_a_cancellation_to_another_order(rebilly_order, reason):
+    other = OrderFactory()
+    OrderItemFactory(order=other)
+    updating.upsert_cancellation(
+        "cnl-here", order=rebilly_order, actor=None, via=API, reason=reason
+    )
+
+    with pytest.raises(CancellationError) as excinfo:
+        updating.upsert_cancellation("cnl-here", order=other, actor=None, via=API, reason=reason)
+
+    assert set(excinfo.value.message_dict) == {"order"}

@@ -12,7 +12,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from cancellations.models import AuditEntry, Cancellation
-from cancellations.services import quoting, writing
+from cancellations.services import quoting, updating, writing
 from cancellations.states import CancellationStatus, OrderStatus
 from reasons.models import ProviderKind, ReasonMapping
 from tests.factories import CancellationReasonFactory, OrderFactory, OrderItemFactory, UserFactory
@@ -472,7 +472,7 @@ def test_a_lost_database_is_a_503_laminas_problem_with_retry_after(
     def lost(*args, **kwargs):
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(writing, "cancel_order", lost)
+    monkeypatch.setattr(updating, "upsert_cancellation", lost)
 
     response = send(client)
 
