@@ -15,6 +15,8 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from backoffice.log_format import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("STORNO_VAR_DIR", BASE_DIR / "var"))
 
@@ -66,6 +68,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every other middleware's log lines carry the request id (backoffice.request_id).
+    "backoffice.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -412,11 +416,14 @@ except (ZoneInfoNotFoundError, ValueError) as exc:
 CALLISTO_DEFAULT_USER_ID = os.environ.get("CALLISTO_DEFAULT_USER_ID", "").strip()
 
 # --- Logging --------------------------------------------------------------------------------
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
-}
+# LOG_FORMAT=json: one JSON object per line (timestamp, level, logger, event, request_id and any
+# extra fields) for a log shipper; plain (the default) for a terminal. Every line carries the
+# request id, and credentials are blanked before anything is written (backoffice.log_format).
+# The Celery worker and beat log through this too (backoffice.celery).
+try:
+    LOGGING = logging_config(
+        log_format=os.environ.get("LOG_FORMAT", "").strip().lower() or "plain",
+        level=os.environ.get("LOG_LEVEL", "INFO"),
+    )
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from exc

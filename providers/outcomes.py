@@ -16,6 +16,7 @@ for its add: it is asked for once the add is delivered, and skipped if the add n
 
 from __future__ import annotations
 
+import logging
 import random
 import uuid
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from .base import Action, Outcome, Result
 from .models import Delivery, DeliveryAttempt, ProviderSetting
 from .states import DeliveryStatus, check_delivery_transition, move
 
+logger = logging.getLogger(__name__)
 S = DeliveryStatus
 SETTLED = (S.DELIVERED, S.FAILED, S.SKIPPED)
 DELIVERY_FIELDS = [
@@ -133,7 +135,34 @@ def finish_batch(batch: list[Sent]) -> list[Delivery]:
         kicks += settle_revokes(changed, now)
         if kicks:
             transaction.on_commit(lambda: outbox.kick(kicks))
+    observe_attempts(batch)
     return [current[pk] for pk in ids if pk in current]
+
+
+def observe_attempts(batch: list[Sent]) -> None:
+    """One log line per attempt made (the request id comes with the task: backoffice.log_format)."""
+    for sent in batch:
+        if sent.result is not None:  # None: handed back unsent, no attempt
+            _observe(sent, sent.result)
+
+
+def _observe(sent: Sent, result: Result) -> None:
+    delivery = sent.claim.delivery
+    logger.info(
+        "Delivery %s (%s %s) attempt %s: %s",
+        delivery.pk,
+        delivery.provider,
+        delivery.action,
+        sent.claim.attempt.number,
+        result.outcome.value,
+        extra={
+            "delivery_id": delivery.pk,
+            "provider": delivery.provider,
+            "outcome": result.outcome.value,
+            "status_code": result.status_code,
+            "duration_ms": sent.duration_ms,
+        },
+    )
 
 
 def _attempt(sent: Sent, result: Result, *, late: bool) -> DeliveryAttempt:
