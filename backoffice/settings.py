@@ -70,6 +70,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: every other middleware's log lines carry the request id (backoffice.request_id).
     "backoffice.request_id.RequestIdMiddleware",
+    # Latency per view for /metrics (backoffice.metrics).
+    "backoffice.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -311,6 +313,12 @@ SPECTACULAR_SETTINGS = {
 }
 # How long an API POST's Idempotency-Key and its response are kept (backoffice.idempotency).
 IDEMPOTENCY_KEY_TTL_HOURS = int(os.environ.get("IDEMPOTENCY_KEY_TTL_HOURS", "24"))
+
+# --- Metrics --------------------------------------------------------------------------------
+# GET /metrics (backoffice.metrics): with METRICS_TOKEN set, for `Authorization: Bearer <it>`;
+# without, from this machine only. PROMETHEUS_MULTIPROC_DIR (read by prometheus-client itself,
+# from the environment) makes every process's counters add up: `make serve` sets it.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "").strip()
 
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")

@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from backoffice.bulk_insert import insert_rows, insert_values
+from backoffice.metrics import count_bulk_orders, count_cancellations
 from providers.outbox import enabled_adapters, enqueue_new_adds, undeliverable
 
 from . import audit as audit_log
@@ -225,6 +226,9 @@ class BatchRunner:
             entries += self._make_effective(effective, now)
         insert_values(AuditEntry, entries)
         logger.debug("Bulk cancellation %s: %s orders via %s", job.pk, len(planned), via)
+        transaction.on_commit(
+            lambda: count_cancellations(via=via, scope="order", count=len(planned))
+        )
         return enqueue_new_adds([plan.cancellation for plan in planned], self.adapters)
 
     def _make_effective(self, effective: list[_Planned], now) -> list[dict]:
@@ -310,6 +314,7 @@ class BatchRunner:
             skipped_count=F("skipped_count") + counts.get(TargetOutcome.SKIPPED, 0),
             failed_count=F("failed_count") + counts.get(TargetOutcome.FAILED, 0),
         )
+        transaction.on_commit(lambda: count_bulk_orders(counts))
 
     # -- the careful path: one order, one transaction, through cancel_order ---------------------
 

@@ -41,6 +41,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from backoffice import request_id
+from backoffice.metrics import observe_delivery
 from cancellations.models import Cancellation
 
 from . import outcomes
@@ -186,6 +187,8 @@ def _take_over(rows: list[Delivery]) -> list[Delivery]:
         outcome=AttemptOutcome.ABANDONED,
         error=_("The worker stopped answering before it recorded an outcome."),
     )
+    for row in stale:
+        observe_delivery(provider=row.provider, outcome=AttemptOutcome.ABANDONED, seconds=None)
     spent = [row for row in stale if row.attempts >= max_attempts()]
     for row in spent:
         outcomes.give_up_abandoned(row)

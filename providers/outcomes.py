@@ -28,6 +28,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from backoffice.bulk_update import update_rows
+from backoffice.metrics import observe_delivery
 
 from . import outbox
 from .base import Action, Outcome, Result
@@ -140,7 +141,8 @@ def finish_batch(batch: list[Sent]) -> list[Delivery]:
 
 
 def observe_attempts(batch: list[Sent]) -> None:
-    """One log line per attempt made (the request id comes with the task: backoffice.log_format)."""
+    """Count each attempt made (storno_deliveries_total, storno_delivery_seconds) and log it
+    (the request id comes with the task: backoffice.log_format)."""
     for sent in batch:
         if sent.result is not None:  # None: handed back unsent, no attempt
             _observe(sent, sent.result)
@@ -148,6 +150,11 @@ def observe_attempts(batch: list[Sent]) -> None:
 
 def _observe(sent: Sent, result: Result) -> None:
     delivery = sent.claim.delivery
+    observe_delivery(
+        provider=delivery.provider,
+        outcome=result.outcome.value,
+        seconds=sent.duration_ms / 1000,
+    )
     logger.info(
         "Delivery %s (%s %s) attempt %s: %s",
         delivery.pk,

@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from backoffice.metrics import count_cancellations
 from providers.base import Action as DeliveryAction
 from providers.outbox import enqueue_deliveries
 from reasons.models import CancellationReason
@@ -317,6 +318,8 @@ def cancel_order(
                 )
             trail.write()
             deliveries = [] if draft else enqueue_deliveries(cancellation, DeliveryAction.ADD)
+            scope = "order" if items is None else "items"
+            transaction.on_commit(lambda: count_cancellations(via=via, scope=scope))
             _keep_written(cancellation, *written, deliveries)
     except IntegrityError as exc:
         # Two requests racing for one client-chosen id: the loser gets the same answer as if

@@ -114,25 +114,25 @@ def test_an_eager_task_keeps_the_callers_id():
 def test_credentials_never_reach_the_log(json_log):
     log = logging.getLogger("storno.test")
 
-    log.info("sent headers %s", {"Authorization": "Bearer eyJhbGciOi.secret-part"})
-    log.info("calling https://api.example/x?token=abc123def&page=2")
-    log.info("broker at redis://:hunter2@redis.internal:6379/0")
+    log.info("sent headers %s", {"Authorization": "Bearer fake0eyJhbGciOi.part"})
+    log.info("calling https://api.example/x?token=fake123def&page=2")
+    log.info("broker at redis://:fake-hunter2@redis.internal:6379/0")
     log.info("Rebilly said: key Basic dXNlcjpwYXNzd29yZA== refused")
-    log.info("provider answered", extra={"api_key": "sk_live_123", "password": "pw1"})
+    log.info("provider answered", extra={"api_key": "fake_live_123", "password": "fake-pw1"})
     try:
-        raise ValueError('{"password": "p@ss-in-traceback"}')
+        raise ValueError('{"password": "fake-p@ss-traceback"}')
     except ValueError:
         log.exception("adapter raised")
 
     written = json.dumps(json_log())
     for secret in (
-        "eyJhbGciOi",
-        "abc123def",
-        "hunter2",
+        "fake0eyJhbGciOi",
+        "fake123def",
+        "fake-hunter2",
         "dXNlcjpwYXNzd29yZA",
-        "sk_live_123",
-        "pw1",
-        "p@ss-in-traceback",
+        "fake_live_123",
+        "fake-pw1",
+        "fake-p@ss-traceback",
     ):
         assert secret not in written
     assert "page=2" in written  # what isn't a credential stays
