@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
@@ -26,7 +27,8 @@ from providers.management.commands.run_fakes import start_fakes
 # deliveries' leases expire and the sweep sends them again; a bulk job resumes).
 STOP_GRACE_SECONDS = 3.0
 WORKER = [sys.executable, "-m", "celery", "-A", "backoffice", "worker", "-B"]
-WORKER_OPTIONS = ["--loglevel", "INFO", "--concurrency", "2"]
+# Every queue (settings.CELERY_TASK_ROUTES): one worker does all the work of the demo.
+WORKER_OPTIONS = ["--loglevel", "INFO", "--concurrency", "2", "-Q", settings.CELERY_WORKER_QUEUES]
 
 
 def _interrupt(*_args):
