@@ -86,6 +86,16 @@ JSON_FORMATTER = {
     },
     "datefmt": "%Y-%m-%dT%H:%M:%S%z",
 }
+
+
+def json_formatter():
+    """The JSON formatter for configurations that can't repeat JSON_FORMATTER (gunicorn's)."""
+    from pythonjsonlogger.json import JsonFormatter
+
+    options = {key: value for key, value in JSON_FORMATTER.items() if key != "()"}
+    return JsonFormatter(**options)
+
+
 PLAIN_FORMATTER = {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"}
 
 
