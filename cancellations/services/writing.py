@@ -318,8 +318,6 @@ def cancel_order(
                 )
             trail.write()
             deliveries = [] if draft else enqueue_deliveries(cancellation, DeliveryAction.ADD)
-            scope = "order" if items is None else "items"
-            transaction.on_commit(lambda: count_cancellations(via=via, scope=scope))
             _keep_written(cancellation, *written, deliveries)
     except IntegrityError as exc:
         # Two requests racing for one client-chosen id: the loser gets the same answer as if
@@ -327,4 +325,5 @@ def cancel_order(
         raise CancellationError(
             {"id": _("A cancellation with this id exists already.")}, code="duplicate"
         ) from exc
+    count_cancellations(via=via, scope="order" if items is None else "items")
     return cancellation

@@ -14,8 +14,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from backoffice.tasks import purge_expired_idempotency_keys
 from cancellations import bulk
+from cancellations.errors import CancellationError
 from cancellations.filter_parsing import parse_order_filter
 from cancellations.models import AuditEntry
+from cancellations.services.quoting import ItemPick
 from providers import dispatch
 from providers.models import Delivery, ProviderSetting
 from tests.factories import CancellationReasonFactory, OrderFactory, OrderItemFactory
@@ -24,7 +26,7 @@ from tests.providers.outbox_support import (
     make_provider_fixture,  # noqa: F401 - the fixture
 )
 
-TOKEN = "metrics-token-0123456789"
+TOKEN = "metrics-test-token-0123456789"
 
 
 def sample(name, **labels):
@@ -130,19 +132,28 @@ def test_an_attempt_moves_the_delivery_counter_and_histogram(make_provider):
 
 
 @pytest.mark.django_db
-def test_a_cancellation_is_counted_by_channel_and_scope_once_committed(
-    make_provider, django_capture_on_commit_callbacks
-):
+def test_a_cancellation_is_counted_by_channel_and_scope(make_provider, order_with_items):
+    make_provider("alpha")
+    whole = sample("storno_cancellations_total", via="api", scope="order")
+    some = sample("storno_cancellations_total", via="api", scope="items")
+    item = order_with_items.items.first()
+
+    cancel()
+    cancel(order_with_items, items=[ItemPick(order_item_id=item.pk, quantity=1)])
+
+    assert sample("storno_cancellations_total", via="api", scope="order") == whole + 1
+    assert sample("storno_cancellations_total", via="api", scope="items") == some + 1
+
+
+@pytest.mark.django_db
+def test_a_refused_cancellation_is_not_counted(make_provider):
     make_provider("alpha")
     whole = sample("storno_cancellations_total", via="api", scope="order")
 
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        cancel()
-    assert sample("storno_cancellations_total", via="api", scope="order") == whole
-    for callback in callbacks:
-        callback()
+    with pytest.raises(CancellationError):
+        cancel(reason=None)
 
-    assert sample("storno_cancellations_total", via="api", scope="order") == whole + 1
+    assert sample("storno_cancellations_total", via="api", scope="order") == whole
 
 
 @pytest.mark.django_db
