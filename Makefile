@@ -24,10 +24,12 @@ install: $(STAMP)
 static/vendor/chart.umd.min.js: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	mkdir -p static/vendor
-	# With its source map: the file names it, and collectstatic's hashing storage (DEBUG off)
-	# refuses a reference to a file that isn't there.
-	cp node_modules/chart.js/dist/chart.umd.min.js.map static/vendor/
 	cp node_modules/chart.js/dist/chart.umd.min.js $@
+
+# Its source map: the file names it, and collectstatic's hashing storage (DEBUG off, make serve)
+# refuses a reference to a file that isn't there.
+static/vendor/chart.umd.min.js.map: static/vendor/chart.umd.min.js
+	cp node_modules/chart.js/dist/chart.umd.min.js.map $@
 
 run: $(STAMP) static/vendor/chart.umd.min.js
 	DEBUG=1 $(PY) manage.py migrate --no-input
@@ -40,7 +42,7 @@ run: $(STAMP) static/vendor/chart.umd.min.js
 # the cache table and static files are brought up to date first. Each process writes its
 # metrics under PROMETHEUS_MULTIPROC_DIR, emptied here: the counters restart with the processes.
 METRICS_DIR ?= var/prometheus
-serve: $(STAMP) static/vendor/chart.umd.min.js
+serve: $(STAMP) static/vendor/chart.umd.min.js.map
 	@case "$$DATABASE_URL" in postgres://*|postgresql://*|postgis://*) ;; \
 	  *) echo "make serve: set DATABASE_URL to a PostgreSQL database," \
 	       "e.g. postgres://storno:PASSWORD@db.internal:5432/storno" >&2; exit 2;; esac
@@ -60,7 +62,7 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
 
-test: lint static/vendor/chart.umd.min.js
+test: lint static/vendor/chart.umd.min.js.map
 	DATABASE_URL= DEBUG=1 $(PY) manage.py makemigrations --check --dry-run -v1
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 

@@ -21,7 +21,7 @@ def make_serve(**env) -> subprocess.CompletedProcess:
             "-o",
             f"{VENV}/.installed",
             "-o",
-            "static/vendor/chart.umd.min.js",
+            "static/vendor/chart.umd.min.js.map",
             "serve",
             f"VENV={VENV}",
         ],
