@@ -11,6 +11,7 @@ is not known yet at that point, so staff pages get the same JSON for such a requ
 
 import inspect
 import json
+import os
 
 from gunicorn import util
 
@@ -42,3 +43,48 @@ def write_problem(sock, status_int, reason, mesg):
 # gunicorn release calls it differently, its own HTML answers stay.
 if list(inspect.signature(util.write_error).parameters) == ["sock", "status_int", "reason", "mesg"]:
     util.write_error = write_problem
+
+
+# gunicorn answers on $PORT (all interfaces) when set, as on a PaaS, else on 127.0.0.1:8000;
+# WEB_CONCURRENCY worker processes (gunicorn reads both itself). Two per CPU core is a start.
+
+
+def child_exit(server, worker):
+    """A worker process exited: its live gauges leave the metrics (its counters stay counted).
+    See backoffice/metrics.py and PROMETHEUS_MULTIPROC_DIR."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+# LOG_FORMAT=json: gunicorn's own lines (start, stop, worker timeouts) are JSON objects too,
+# with the filters that blank credentials (backoffice.log_format).
+if os.environ.get("LOG_FORMAT", "").strip().lower() == "json":
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {
+            "request_id": {"()": "backoffice.log_format.RequestIdFilter"},
+            "redact": {"()": "backoffice.log_format.RedactSecrets"},
+        },
+        "formatters": {"json": {"()": "backoffice.log_format.json_formatter"}},
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "filters": ["request_id", "redact"],
+                "stream": "ext://sys.stdout",
+            },
+            "error_console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "filters": ["request_id", "redact"],
+                "stream": "ext://sys.stderr",
+            },
+        },
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False},
+            "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False},
+        },
+    }

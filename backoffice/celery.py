@@ -7,13 +7,26 @@ embedded filesystem broker and on Redis or RabbitMQ.
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import setup_logging, task_postrun, task_prerun
+
+from . import request_id  # noqa: F401 - connects the signals that carry the request id
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backoffice.settings")
 
 app = Celery("backoffice")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@setup_logging.connect(dispatch_uid="storno-logging")
+def log_like_the_web_processes(**_kwargs) -> None:
+    """Workers and beat write Storno's log lines (LOG_FORMAT, request id, secrets blanked)
+    instead of Celery's own format: connecting this signal tells Celery to leave logging alone."""
+    import logging.config
+
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
 
 
 @task_prerun.connect(dispatch_uid="storno-close-old-connections-prerun")

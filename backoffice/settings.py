@@ -15,6 +15,8 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from backoffice.log_format import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("STORNO_VAR_DIR", BASE_DIR / "var"))
 
@@ -66,6 +68,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every other middleware's log lines carry the request id (backoffice.request_id).
+    "backoffice.request_id.RequestIdMiddleware",
+    # Latency per view for /metrics (backoffice.metrics).
+    "backoffice.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -167,6 +173,8 @@ STORAGES = {
 
 # --- Security (production defaults; each can be relaxed from the environment) ---------------
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+# Probes and Prometheus ask over plain HTTP from inside the network, and don't follow redirects.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000"))
@@ -310,6 +318,12 @@ SPECTACULAR_SETTINGS = {
 # How long an API POST's Idempotency-Key and its response are kept (backoffice.idempotency).
 IDEMPOTENCY_KEY_TTL_HOURS = int(os.environ.get("IDEMPOTENCY_KEY_TTL_HOURS", "24"))
 
+# --- Metrics --------------------------------------------------------------------------------
+# GET /metrics (backoffice.metrics): with METRICS_TOKEN set, for `Authorization: Bearer <it>`;
+# without, from this machine only. PROMETHEUS_MULTIPROC_DIR (read by prometheus-client itself,
+# from the environment) makes every process's counters add up: `make serve` sets it.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "").strip()
+
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
@@ -339,8 +353,19 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 # with RETRY_ON_STARTUP, wait for one that isn't up yet when they start instead of exiting.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 BROKER_REDIS_TIMEOUTS = {"socket_connect_timeout": 2, "socket_timeout": 3}
+# Redis hands a message that a worker took but never acknowledged (acks_late, below) to another
+# worker after visibility_timeout seconds. It must be longer than the longest task, or a task
+# still running is started a second time: a bulk runner works through its job (about a minute
+# per 100,000 orders on a small machine), a delivery sweep DELIVERY_SWEEP_SECONDS plus one batch.
+# Two hours leave room for jobs of millions of orders. It is also the longest a message of a
+# worker that was SIGKILLed waits in Redis; what it asked for is done sooner anyway: the beat's
+# sweeps find the deliveries and bulk jobs in the database once their leases run out.
+CELERY_VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "7200"))
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "sentinel://")):
-    CELERY_BROKER_TRANSPORT_OPTIONS = dict(BROKER_REDIS_TIMEOUTS)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        **BROKER_REDIS_TIMEOUTS,
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    }
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0}
 BROKER_BACKOFF_SECONDS = float(os.environ.get("BROKER_BACKOFF_SECONDS", "30"))
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -376,10 +401,38 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=47),
     },
 }
-# Delivery messages are hints (the Delivery rows are the truth): acknowledge after the work
-# (acks_late on the tasks) and let each worker process hold one message at a time, so a killed
-# worker or a warm shutdown costs a delay, never a delivery.
+# Against the known ways to lose work:
+# - acks_late: a message is acknowledged after its task ran, not when a worker takes it, so a
+#   worker that dies mid-task leaves it to be delivered again;
+# - reject_on_worker_lost: a pool process killed mid-task (OOM, SIGKILL) gives its message back
+#   at once, instead of Celery acknowledging it as failed;
+# - worker_prefetch_multiplier=1: each worker process holds one message at a time, so no backlog
+#   sits behind a slow task or is stranded by a crash or a warm shutdown.
+# Running a task twice must then be harmless, and every task of Storno is (tests/backoffice/
+# test_celery_setup.py lists them): deliver_one and deliver_due claim due rows with a lease and
+# a claim token, a second run finds nothing due; run_bulk_cancellation takes pending targets in
+# SKIP LOCKED batches, a second runner shares the job; complete_due_cancellations re-checks each
+# cancellation's status under its lock; pull_reasons_from_omnitron upserts the catalog and a
+# second pull waits its turn; the purges and resume_stalled_bulk_cancellations only look at the
+# database as it is. A new task that can't run twice sets acks_late=False itself.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# On a lost broker connection, stop the running tasks (their messages come back) rather than
+# finish them and acknowledge on a connection that is gone; Celery 6's default.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# One queue per kind of work, so a 100,000-order bulk job never waits in front of a single
+# cancellation's delivery: workers that consume `delivery` (`-Q delivery`) keep delivering
+# while others work through the bulk job. One worker may consume them all (the Procfile, `make
+# run`); on several machines, give each queue its own workers.
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "providers.tasks.*": {"queue": "delivery"},
+    "cancellations.tasks.run_bulk_cancellation": {"queue": "bulk"},
+    "reasons.tasks.*": {"queue": "sync"},
+}
+# What `celery worker -Q` is given to consume all of them (Procfile, rundemo, the tests).
+CELERY_WORKER_QUEUES = "delivery,bulk,sync,default"
 # Celery's Django fixup closes every database connection around each task unless this is set;
 # backoffice.celery closes them the way Django does around a request instead (CONN_MAX_AGE).
 CELERY_DB_REUSE_MAX = 2**62
@@ -414,11 +467,14 @@ except (ZoneInfoNotFoundError, ValueError) as exc:
 CALLISTO_DEFAULT_USER_ID = os.environ.get("CALLISTO_DEFAULT_USER_ID", "").strip()
 
 # --- Logging --------------------------------------------------------------------------------
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
-}
+# LOG_FORMAT=json: one JSON object per line (timestamp, level, logger, event, request_id and any
+# extra fields) for a log shipper; plain (the default) for a terminal. Every line carries the
+# request id, and credentials are blanked before anything is written (backoffice.log_format).
+# The Celery worker and beat log through this too (backoffice.celery).
+try:
+    LOGGING = logging_config(
+        log_format=os.environ.get("LOG_FORMAT", "").strip().lower() or "plain",
+        level=os.environ.get("LOG_LEVEL", "INFO"),
+    )
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from exc

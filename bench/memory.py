@@ -113,6 +113,8 @@ def start_celery(env: dict, pool: str) -> subprocess.Popen:
         "--without-gossip",
         "--without-mingle",
         "--without-heartbeat",
+        "-Q",
+        "delivery,bulk,sync,default",  # every queue of settings.CELERY_TASK_ROUTES
     ]
     # Its banner and shutdown lines on stdout would cut into the figures; errors go to stderr.
     return subprocess.Popen(

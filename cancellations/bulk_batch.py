@@ -22,6 +22,7 @@ from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from backoffice.metrics import count_bulk_orders, count_cancellations
 from providers.outbox import enabled_adapters, undeliverable
 
 from .audit import AuditInfo
@@ -184,6 +185,9 @@ class BatchRunner:
         logger.debug(
             "Bulk cancellation %s: %s orders via %s", self.job.pk, len(planned), acting.via
         )
+        transaction.on_commit(
+            lambda: count_cancellations(via=acting.via, scope="order", count=len(planned))
+        )
         return batch_writer.write_cancellations(
             planned, acting=acting, now=now, adapters=self.adapters
         )
@@ -212,6 +216,7 @@ class BatchRunner:
             skipped_count=F("skipped_count") + counts.get(TargetOutcome.SKIPPED, 0),
             failed_count=F("failed_count") + counts.get(TargetOutcome.FAILED, 0),
         )
+        transaction.on_commit(lambda: count_bulk_orders(counts))
 
     # -- the careful path: one order, one transaction, through cancel_order ---------------------
 

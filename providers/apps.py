@@ -9,7 +9,9 @@ class ProvidersConfig(AppConfig):
     def ready(self):
         # The one place that names the adapters and the delivery tasks: the outbox seam (which
         # the cancellation core calls) finds them through the registry, importing neither.
-        from . import outbox, registry, tasks
+        from backoffice.metrics import add_scrape_collector
+
+        from . import metrics, outbox, registry, tasks
         from .billing import BillingAdapter
         from .callisto import CallistoAdapter
         from .js7 import Js7Adapter
@@ -17,3 +19,4 @@ class ProvidersConfig(AppConfig):
 
         registry.register(CallistoAdapter, RebillyAdapter, Js7Adapter, BillingAdapter)
         outbox.connect_tasks(deliver_one=tasks.deliver_one, deliver_due=tasks.deliver_due)
+        add_scrape_collector(metrics.OutboxCollector())

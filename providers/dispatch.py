@@ -40,6 +40,8 @@ from django.db.models import Case, F, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from backoffice import request_id
+from backoffice.metrics import observe_delivery
 from cancellations.models import Cancellation
 
 from . import outcomes
@@ -159,7 +161,13 @@ def _claim(
         row.status, row.attempts, row.claim_token = S.IN_FLIGHT, row.attempts + 1, token
         row.claimed_at, row.claimed_by, row.next_attempt_at = now, worker, leases[row.provider]
     attempts = DeliveryAttempt.objects.bulk_create(
-        DeliveryAttempt(delivery=row, number=row.attempts, started_at=now, worker=worker)
+        DeliveryAttempt(
+            delivery=row,
+            number=row.attempts,
+            started_at=now,
+            worker=worker,
+            request_id=request_id.current(),
+        )
         for row in rows
     )
     send_by = started + claim_margin().total_seconds()
@@ -179,6 +187,8 @@ def _take_over(rows: list[Delivery]) -> list[Delivery]:
         outcome=AttemptOutcome.ABANDONED,
         error=_("The worker stopped answering before it recorded an outcome."),
     )
+    for row in stale:
+        observe_delivery(provider=row.provider, outcome=AttemptOutcome.ABANDONED, seconds=None)
     spent = [row for row in stale if row.attempts >= max_attempts()]
     for row in spent:
         outcomes.give_up_abandoned(row)

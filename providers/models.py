@@ -189,6 +189,9 @@ class DeliveryAttempt(models.Model):
     request_excerpt = models.TextField(_("request"), blank=True)
     response_excerpt = models.TextField(_("response"), blank=True)
     error = models.TextField(_("error"), blank=True)
+    # The request whose Celery message made this attempt (X-Request-ID; backoffice.request_id),
+    # or empty when a sweep made it.
+    request_id = models.CharField(_("request id"), max_length=128, blank=True)
 
     class Meta:
         ordering = ["delivery", "started_at", "id"]

@@ -16,6 +16,7 @@ for its add: it is asked for once the add is delivered, and skipped if the add n
 
 from __future__ import annotations
 
+import logging
 import random
 import uuid
 from dataclasses import dataclass
@@ -27,12 +28,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from backoffice.bulk_update import update_rows
+from backoffice.metrics import observe_delivery
 
 from . import outbox
 from .base import Action, Outcome, Result
 from .models import Delivery, DeliveryAttempt, ProviderSetting
 from .states import DeliveryStatus, check_delivery_transition, move
 
+logger = logging.getLogger(__name__)
 S = DeliveryStatus
 SETTLED = (S.DELIVERED, S.FAILED, S.SKIPPED)
 DELIVERY_FIELDS = [
@@ -134,7 +137,40 @@ def finish_batch(batch: list[Sent]) -> list[Delivery]:
         kicks += settle_revokes(changed, now)
         if kicks:
             transaction.on_commit(lambda: outbox.kick(kicks))
+    observe_attempts(batch)
     return [current[pk] for pk in ids if pk in current]
+
+
+def observe_attempts(batch: list[Sent]) -> None:
+    """Count each attempt made (storno_deliveries_total, storno_delivery_seconds) and log it
+    (the request id comes with the task: backoffice.log_format)."""
+    for sent in batch:
+        if sent.result is not None:  # None: handed back unsent, no attempt
+            _observe(sent, sent.result)
+
+
+def _observe(sent: Sent, result: Result) -> None:
+    delivery = sent.claim.delivery
+    observe_delivery(
+        provider=delivery.provider,
+        outcome=result.outcome.value,
+        seconds=sent.duration_ms / 1000,
+    )
+    logger.info(
+        "Delivery %s (%s %s) attempt %s: %s",
+        delivery.pk,
+        delivery.provider,
+        delivery.action,
+        sent.claim.attempt.number,
+        result.outcome.value,
+        extra={
+            "delivery_id": delivery.pk,
+            "provider": delivery.provider,
+            "outcome": result.outcome.value,
+            "status_code": result.status_code,
+            "duration_ms": sent.duration_ms,
+        },
+    )
 
 
 def _attempt(sent: Sent, result: Result, *, late: bool) -> DeliveryAttempt:

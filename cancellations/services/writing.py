@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from backoffice.metrics import count_cancellations
 from providers import outbox
 from providers.base import Action as DeliveryAction
 from reasons.models import CancellationReason
@@ -274,4 +275,5 @@ def cancel_order(
         raise CancellationError(
             {"id": _("A cancellation with this id exists already.")}, code="duplicate"
         ) from exc
+    count_cancellations(via=via, scope="order" if items is None else "items")
     return cancellation

@@ -89,6 +89,8 @@ class Worker:
                     "--without-gossip",
                     "--without-mingle",
                     "--without-heartbeat",
+                    "-Q",
+                    settings.CELERY_WORKER_QUEUES,
                     "-n",
                     self.name,
                 ],

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
@@ -32,7 +33,8 @@ from providers.management.commands.run_fakes import (
 # deliveries' leases expire and the sweep sends them again; a bulk job resumes).
 STOP_GRACE_SECONDS = 3.0
 WORKER = [sys.executable, "-m", "celery", "-A", "backoffice", "worker", "-B"]
-WORKER_OPTIONS = ["--loglevel", "INFO", "--concurrency", "2"]
+# Every queue (settings.CELERY_TASK_ROUTES): one worker does all the work of the demo.
+WORKER_OPTIONS = ["--loglevel", "INFO", "--concurrency", "2", "-Q", settings.CELERY_WORKER_QUEUES]
 
 
 WEB_PORT_VARIABLE = "DEMO_WEB_PORT"
