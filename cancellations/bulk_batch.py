@@ -23,7 +23,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from backoffice.metrics import count_bulk_orders, count_cancellations
-from providers.outbox import enabled_adapters, undeliverable
+from providers.outbox import enabled_adapters
+from providers.outbox_bulk import undeliverable
 
 from .audit import AuditInfo
 from .errors import CancellationError

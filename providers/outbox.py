@@ -34,13 +34,12 @@ import logging
 import time
 from dataclasses import replace
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from backoffice.broker import publish
-from backoffice.bulk_insert import insert_select, insert_values
 from backoffice.bulk_update import update_rows
 from cancellations.errors import CancellationError
 
@@ -217,7 +216,7 @@ def revoke_verdicts(cancellation) -> list[Verdict]:
     return [revoke_verdict(add) for add in adds]
 
 
-def _has_plan_rules(adapter: ProviderAdapter) -> bool:
+def has_plan_rules(adapter: ProviderAdapter) -> bool:
     return type(adapter).plan_problems is not ProviderAdapter.plan_problems
 
 
@@ -233,7 +232,7 @@ def _enqueue_adds(cancellation) -> list[Delivery]:
         )
     }
     _refuse_undeliverable(
-        cancellation, [a for a in adapters if _has_plan_rules(a) and a.applies_to(cancellation)]
+        cancellation, [a for a in adapters if has_plan_rules(a) and a.applies_to(cancellation)]
     )
     new_rows, changed = [], []
     for adapter in adapters:
@@ -255,40 +254,6 @@ def _refuse_undeliverable(cancellation, adapters: list[ProviderAdapter]) -> None
         problems.update(adapter.plan_problems(cancellation))
     if problems:
         raise CancellationError(problems, code="invalid")
-
-
-def undeliverable(cancellations, adapters: list[ProviderAdapter]) -> dict[str, str]:
-    """{pk: message} for those of many planned cancellations that a provider which will be told
-    can't take (plan_problems), for a bulk job to fail them one by one instead of writing them.
-    Only adapters that have such rules are asked which cancellations concern them."""
-    found: dict[str, str] = {}
-    for adapter in adapters:
-        if not _has_plan_rules(adapter):
-            continue
-        applicable = adapter.applicable(cancellations)
-        for cancellation in cancellations:
-            if cancellation.pk in applicable and cancellation.pk not in found:
-                problems = adapter.plan_problems(cancellation)
-                if problems:
-                    found[cancellation.pk] = " ".join(str(text) for text in problems.values())
-    return found
-
-
-def enqueue_new_adds(cancellations, adapters: list[ProviderAdapter]) -> int:
-    """The ADD rows for many new cancellations at once (a bulk job): no earlier rows to look
-    at, and the adapters are loaded once by the caller. Returns how many rows are due; the
-    caller asks for a sweep (kick_sweep) instead of one message per row."""
-    now = timezone.now()
-    ids = [cancellation.pk for cancellation in cancellations]
-    applicable = {adapter.kind: adapter.applicable(cancellations) for adapter in adapters}
-    skipped = {kind: [pk for pk in ids if pk not in found] for kind, found in applicable.items()}
-    why = str(not_applicable_message())
-    if adapters and ids:
-        if connection.vendor == "postgresql":
-            _insert_adds_server_side(ids, skipped, why, now)
-        else:
-            insert_values(Delivery, _add_rows(ids, skipped, why, now))
-    return sum(len(ids) - len(pks) for pks in skipped.values())
 
 
 def add_new_deliveries(cancellations) -> list[Delivery]:
@@ -318,48 +283,6 @@ def _verdict(adapter: ProviderAdapter, cancellation, applicable) -> Verdict:
     if cancellation.pk not in applicable[adapter.kind]:
         return adapter.verdict(False, VerdictReason.NOT_APPLICABLE, not_applicable_message())
     return adapter.add_verdict(cancellation)
-
-
-def _add_rows(ids, skipped, why, now):
-    """The rows _new_add makes, as plain values, provider by provider."""
-    pending = {"status": DeliveryStatus.PENDING.value, "last_error": ""}
-    skip = {"status": DeliveryStatus.SKIPPED.value, "last_error": why}
-    for kind, passed in skipped.items():
-        passed = set(passed)
-        for pk in ids:
-            yield {
-                "cancellation_id": pk,
-                "provider": kind,
-                "action": Action.ADD.value,
-                "next_attempt_at": now,
-                **(skip if pk in passed else pending),
-            }
-
-
-def _insert_adds_server_side(ids, skipped, why, now) -> None:
-    """_add_rows, made by PostgreSQL from one array of ids: one statement for every provider,
-    the rows in the same order."""
-    kinds = ", ".join("(%s, %s, %s::text[])" for _kind in skipped)
-    kind_params = [value for n, kind in enumerate(skipped) for value in (n, kind, skipped[kind])]
-    select = (
-        "SELECT c.id AS cancellation_id, k.kind AS provider, %s AS action, "  # noqa: S608
-        "CASE WHEN c.id = ANY(k.skipped) THEN %s ELSE %s END AS status, "
-        "CASE WHEN c.id = ANY(k.skipped) THEN %s ELSE '' END AS last_error, "
-        "%s AS next_attempt_at "
-        f"FROM (VALUES {kinds}) AS k(n, kind, skipped) "
-        "CROSS JOIN unnest(%s::text[]) WITH ORDINALITY AS c(id, n) ORDER BY k.n, c.n"
-    )
-    params = [
-        Action.ADD.value,
-        DeliveryStatus.SKIPPED.value,
-        DeliveryStatus.PENDING.value,
-        why,
-        now,
-        *kind_params,
-        ids,
-    ]
-    given = ["cancellation_id", "provider", "action", "status", "last_error", "next_attempt_at"]
-    insert_select(Delivery, given, select, params)
 
 
 def kick_sweep() -> None:

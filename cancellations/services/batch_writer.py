@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import QuerySet
 
 from backoffice.bulk_insert import insert_rows, insert_values
-from providers.outbox import enqueue_new_adds
+from providers.outbox_bulk import enqueue_new_adds
 from providers.states import DeliveryStatus
 
 from ..models import AuditEntry, Cancellation, CancellationItem, CancellationLine, Order
