@@ -31,7 +31,7 @@ from providers.management.commands.run_fakes import (
 
 # A warm worker shutdown finishes the tasks it runs; one that takes longer is killed (its
 # deliveries' leases expire and the sweep sends them again; a bulk job resumes).
-STOP_GRACE_SECONDS = 3.0
+STOP_GRACE_SECONDS = 2.0
 WORKER = [sys.executable, "-m", "celery", "-A", "backoffice", "worker", "-B"]
 # Every queue (settings.CELERY_TASK_ROUTES): one worker does all the work of the demo.
 WORKER_OPTIONS = ["--loglevel", "INFO", "--concurrency", "2", "-Q", settings.CELERY_WORKER_QUEUES]
