@@ -296,7 +296,7 @@ SPECTACULAR_SETTINGS = {
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "backoffice.idempotency.document_idempotency_key",
+        "backoffice.idempotency_openapi.document_idempotency_key",
     ],
 }
 # How long an API POST's Idempotency-Key and its response are kept (backoffice.idempotency).
