@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods
 from backoffice.permissions import staff_required
 from providers.models import Delivery, DeliveryAttempt
 from providers.services import RETRYABLE as RETRYABLE_DELIVERY_STATUSES
-from providers.services import resolve_task, retry_delivery
+from providers.services import resolve_delivery, retry_delivery
 
 from . import audit_labels, billing, ownership, preview_money, selectors
 from .errors import CancellationError
@@ -272,7 +272,8 @@ def _may_resolve(user) -> bool:
 @staff_required
 @require_http_methods(["POST"])
 def delivery_resolve(request, pk):
-    """Mark a staff task done (a change a provider couldn't be told, made there by hand)."""
+    """Close what needs someone: mark a staff task done (a change a provider couldn't be told,
+    made there by hand) or a failed delivery resolved, saying what was done."""
     if not _may_resolve(request.user):
         raise PermissionDenied
     delivery = get_object_or_404(Delivery.objects.select_related("cancellation"), pk=pk)
@@ -281,15 +282,17 @@ def delivery_resolve(request, pk):
         messages.error(request, " ".join(form.errors["comment"]))
         return redirect(delivery.cancellation.get_absolute_url())
     try:
-        resolve_task(delivery, actor=request.user, via=AuditEntry.Via.WEB, **form.cleaned_data)
+        resolve_delivery(delivery, actor=request.user, via=AuditEntry.Via.WEB, **form.cleaned_data)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(
-            request,
-            _("The task at %(provider)s is marked done.")
-            % {"provider": delivery.get_provider_display()},
-        )
+        provider = {"provider": delivery.get_provider_display()}
+        if delivery.needs_manual_action:
+            messages.success(request, _("The task at %(provider)s is marked done.") % provider)
+        else:
+            messages.success(
+                request, _("The failed delivery to %(provider)s is marked resolved.") % provider
+            )
     return redirect(delivery.cancellation.get_absolute_url())
 
 
