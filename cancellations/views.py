@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from backoffice.permissions import staff_required
+from providers.base import VerdictReason
 from providers.models import Delivery, DeliveryAttempt
 from providers.services import RETRYABLE as RETRYABLE_DELIVERY_STATUSES
 from providers.services import resolve_delivery, retry_delivery
@@ -325,6 +326,7 @@ def cancellation_revoke(request, pk):
         else:
             messages.success(request, _("Cancellation %(id)s is undone.") % {"id": cancellation.pk})
             return redirect(cancellation)
+    provider_verdicts = verdicts.revoke_verdicts(cancellation)
     return render(
         request,
         "cancellations/cancellation_revoke.html",
@@ -332,6 +334,8 @@ def cancellation_revoke(request, pk):
             "cancellation": cancellation,
             "order": cancellation.order,
             "form": form,
-            "provider_verdicts": verdicts.revoke_verdicts(cancellation),
+            "provider_verdicts": provider_verdicts,
+            # Providers that heard of the cancellation and can't hear of its undo keep it.
+            "kept_by": [v.label for v in provider_verdicts if v.reason == VerdictReason.NO_REVOKE],
         },
     )
