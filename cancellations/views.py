@@ -118,10 +118,24 @@ def order_detail(request, pk):
             "audit_entries": audit_entries,
             "audit_count": audit_count,
             **sections,
-            "can_cancel": refusals.order_refusal(order) is None
-            and request.user.has_perm("cancellations.cancel_order"),
+            **_what_can_be_cancelled(request.user, order, scheduled_by_item),
         },
     )
+
+
+def _what_can_be_cancelled(user, order, scheduled_by_item) -> dict:
+    """Whether the order page offers Cancel order (the quote's rules: something is open and
+    not promised to a scheduled cancellation yet), and if not, why."""
+    reserved = {
+        item_id: sum(row["quantity"] for row in rows) for item_id, rows in scheduled_by_item.items()
+    }
+    refused = refusals.whole_order_refusal(order, reserved=reserved)
+    nothing_left = refused is not None and refused.code == refusals.Refusal.NOTHING_LEFT
+    return {
+        "can_cancel": refused is None and user.has_perm("cancellations.cancel_order"),
+        "nothing_left": nothing_left and order.is_cancellable,
+        "nothing_left_message": refused.message if nothing_left else "",
+    }
 
 
 @staff_required
@@ -129,7 +143,8 @@ def order_detail(request, pk):
 @require_http_methods(["GET", "POST"])
 def order_cancel(request, pk):
     order = get_object_or_404(selectors.order_detail_queryset(), pk=pk)
-    refused = refusals.order_refusal(order)  # the quote's own refusal, before the form
+    # The quote's own refusal, before the form: the status, or nothing left unscheduled.
+    refused = refusals.whole_order_refusal(order, reserved=quoting.scheduled_quantities(order))
     if refused:
         messages.error(request, refused.message)
         return redirect(order)
