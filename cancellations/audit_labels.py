@@ -29,6 +29,7 @@ ACTION_LABELS: dict[str, Promise] = {
     "settlement_item.state_changed": _("Settlement item changed"),
     "delivery.retried": _("Delivery sent again"),
     "delivery.task_resolved": _("Staff task marked done"),
+    "delivery.failure_resolved": _("Failed delivery marked resolved"),
     "bulk_cancellation.started": _("Bulk cancellation started"),
     "reason.created": _("Cancellation reason added"),
     "reason.changed": _("Cancellation reason changed"),
@@ -69,6 +70,14 @@ DETAILED_LABELS: dict[str, tuple[Promise, dict[str, Callable[[object], str]]]] =
     ),
     "delivery.retried": (
         _("Delivery to %(provider)s sent again"),
+        {"provider": _choices(provider_kind_choices)},
+    ),
+    "delivery.task_resolved": (
+        _("Staff task at %(provider)s marked done"),
+        {"provider": _choices(provider_kind_choices)},
+    ),
+    "delivery.failure_resolved": (
+        _("Failed delivery to %(provider)s marked resolved"),
         {"provider": _choices(provider_kind_choices)},
     ),
     "bulk_cancellation.started": (

@@ -244,14 +244,15 @@ def refusals_of(order: Order) -> tuple[list[OrderItem], dict[int, list[Refused]]
 
 def blocked_items(order: Order) -> dict[int, list[str]]:
     """{order item id: [why it can't be cancelled, …]} in the active language, for the items
-    that can't be cancelled as a whole right now (refusals_of, in AEB's words)."""
+    that can't be cancelled as a whole right now (refusals_of, in staff words: by SKU and
+    description, never an id)."""
     return rendered(*refusals_of(order))
 
 
 def rendered(items: list[OrderItem], found: dict[int, list[Refused]]) -> dict[int, list[str]]:
     """refusals_of's answer as blocked_items gives it."""
     return {
-        item.pk: [refusal_message(item, refused).render() for refused in found[item.pk]]
+        item.pk: [refusals.for_staff(item, refused) for refused in found[item.pk]]
         for item in items
         if item.pk in found
     }

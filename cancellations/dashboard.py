@@ -18,7 +18,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from providers.models import Delivery, provider_kind_choices
-from providers.selectors import open_staff_tasks
+from providers.selectors import open_failures, open_staff_tasks
 from providers.states import DeliveryStatus
 from reasons.models import CancellationReason
 
@@ -225,7 +225,9 @@ def retrying_deliveries() -> Q:
 
 
 def failed_deliveries() -> Q:
-    return Q(status=DeliveryStatus.FAILED)
+    """Failed for good and still needing someone: a failure staff resolved, or one an undo
+    made moot, is not counted."""
+    return open_failures()
 
 
 def deliveries_by_provider() -> list[ProviderDeliveries]:

@@ -12,9 +12,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from backoffice.permissions import staff_required
+from providers.base import VerdictReason
 from providers.models import Delivery, DeliveryAttempt
 from providers.services import RETRYABLE as RETRYABLE_DELIVERY_STATUSES
-from providers.services import resolve_task, retry_delivery
+from providers.services import resolve_delivery, retry_delivery
 
 from . import audit_labels, billing, ownership, preview_money, selectors
 from .errors import CancellationError
@@ -117,10 +118,24 @@ def order_detail(request, pk):
             "audit_entries": audit_entries,
             "audit_count": audit_count,
             **sections,
-            "can_cancel": refusals.order_refusal(order) is None
-            and request.user.has_perm("cancellations.cancel_order"),
+            **_what_can_be_cancelled(request.user, order, scheduled_by_item),
         },
     )
+
+
+def _what_can_be_cancelled(user, order, scheduled_by_item) -> dict:
+    """Whether the order page offers Cancel order (the quote's rules: something is open and
+    not promised to a scheduled cancellation yet), and if not, why."""
+    reserved = {
+        item_id: sum(row["quantity"] for row in rows) for item_id, rows in scheduled_by_item.items()
+    }
+    refused = refusals.whole_order_refusal(order, reserved=reserved)
+    nothing_left = refused is not None and refused.code == refusals.Refusal.NOTHING_LEFT
+    return {
+        "can_cancel": refused is None and user.has_perm("cancellations.cancel_order"),
+        "nothing_left": nothing_left and order.is_cancellable,
+        "nothing_left_message": refused.message if nothing_left else "",
+    }
 
 
 @staff_required
@@ -128,7 +143,8 @@ def order_detail(request, pk):
 @require_http_methods(["GET", "POST"])
 def order_cancel(request, pk):
     order = get_object_or_404(selectors.order_detail_queryset(), pk=pk)
-    refused = refusals.order_refusal(order)  # the quote's own refusal, before the form
+    # The quote's own refusal, before the form: the status, or nothing left unscheduled.
+    refused = refusals.whole_order_refusal(order, reserved=quoting.scheduled_quantities(order))
     if refused:
         messages.error(request, refused.message)
         return redirect(order)
@@ -272,7 +288,8 @@ def _may_resolve(user) -> bool:
 @staff_required
 @require_http_methods(["POST"])
 def delivery_resolve(request, pk):
-    """Mark a staff task done (a change a provider couldn't be told, made there by hand)."""
+    """Close what needs someone: mark a staff task done (a change a provider couldn't be told,
+    made there by hand) or a failed delivery resolved, saying what was done."""
     if not _may_resolve(request.user):
         raise PermissionDenied
     delivery = get_object_or_404(Delivery.objects.select_related("cancellation"), pk=pk)
@@ -281,15 +298,17 @@ def delivery_resolve(request, pk):
         messages.error(request, " ".join(form.errors["comment"]))
         return redirect(delivery.cancellation.get_absolute_url())
     try:
-        resolve_task(delivery, actor=request.user, via=AuditEntry.Via.WEB, **form.cleaned_data)
+        resolve_delivery(delivery, actor=request.user, via=AuditEntry.Via.WEB, **form.cleaned_data)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(
-            request,
-            _("The task at %(provider)s is marked done.")
-            % {"provider": delivery.get_provider_display()},
-        )
+        provider = {"provider": delivery.get_provider_display()}
+        if delivery.needs_manual_action:
+            messages.success(request, _("The task at %(provider)s is marked done.") % provider)
+        else:
+            messages.success(
+                request, _("The failed delivery to %(provider)s is marked resolved.") % provider
+            )
     return redirect(delivery.cancellation.get_absolute_url())
 
 
@@ -322,6 +341,7 @@ def cancellation_revoke(request, pk):
         else:
             messages.success(request, _("Cancellation %(id)s is undone.") % {"id": cancellation.pk})
             return redirect(cancellation)
+    provider_verdicts = verdicts.revoke_verdicts(cancellation)
     return render(
         request,
         "cancellations/cancellation_revoke.html",
@@ -329,6 +349,8 @@ def cancellation_revoke(request, pk):
             "cancellation": cancellation,
             "order": cancellation.order,
             "form": form,
-            "provider_verdicts": verdicts.revoke_verdicts(cancellation),
+            "provider_verdicts": provider_verdicts,
+            # Providers that heard of the cancellation and can't hear of its undo keep it.
+            "kept_by": [v.label for v in provider_verdicts if v.reason == VerdictReason.NO_REVOKE],
         },
     )

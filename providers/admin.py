@@ -130,7 +130,8 @@ class DeliveryAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(DeliveryNeedingAttention)
 class DeliveryNeedingAttentionAdmin(DeliveryAdmin):
-    """Failed and stuck deliveries only (providers.selectors.deliveries_needing_attention)."""
+    """What still needs someone (providers.selectors.deliveries_needing_attention): failures
+    nobody resolved (nor an undo made moot), stuck deliveries, open staff tasks."""
 
     date_hierarchy = None
 

@@ -13,6 +13,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from cancellations.states import CancellationStatus
+
 from .base import Action, Outcome
 from .registry import ADAPTERS
 from .states import DeliveryStatus
@@ -164,9 +166,37 @@ class Delivery(models.Model):
     def is_open_task(self) -> bool:
         return self.needs_manual_action and self.resolved_at is None
 
+    @property
+    def is_moot_failure(self) -> bool:
+        """A failed add of a cancellation that was undone since: it never reached the
+        provider, so nothing is left to do (providers.selectors.moot_failure)."""
+        return (
+            self.status == DeliveryStatus.FAILED
+            and self.action == Action.ADD
+            and self.cancellation.status == CancellationStatus.REVOKED
+        )
+
+    @property
+    def is_open_failure(self) -> bool:
+        """Failed for good and still someone's to look at: not marked resolved, not moot."""
+        return (
+            self.status == DeliveryStatus.FAILED
+            and self.resolved_at is None
+            and not self.is_moot_failure
+        )
+
+    def forget_resolution(self) -> list[str]:
+        """Sent again after a failure: a new failure needs someone again. Staff tasks keep
+        theirs (they are skipped, never sent again). Returns the fields to save."""
+        if self.needs_manual_action:
+            return []
+        self.resolved_at, self.resolved_by, self.resolution_comment = None, None, ""
+        return ["resolved_at", "resolved_by", "resolution_comment"]
+
 
 class DeliveryNeedingAttention(Delivery):
-    """The admin's second list: failed deliveries and stuck ones (see selectors)."""
+    """The admin's second list: what still needs someone (see selectors): failures nobody
+    resolved, stuck deliveries, open staff tasks."""
 
     class Meta:
         proxy = True

@@ -307,7 +307,7 @@ def _send_again(row: Delivery, now) -> bool:
     fields = ["revision", "updated_at"]
     if row.status in (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED):
         move(row, DeliveryStatus.PENDING)
-        fields.append("status")
+        fields += ["status", *row.forget_resolution()]
     if row.status == DeliveryStatus.PENDING:
         row.attempts = 0
         row.next_attempt_at = now

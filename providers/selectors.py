@@ -7,6 +7,8 @@ from datetime import timedelta
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from cancellations.states import CancellationStatus
+
 from .base import Action
 from .models import Delivery
 from .states import DeliveryStatus
@@ -43,12 +45,35 @@ def delivery_list() -> QuerySet[Delivery]:
     return Delivery.objects.select_related("cancellation__order")
 
 
+def moot_failure() -> Q:
+    """A failed add of a cancellation undone since: it never reached the provider (the revoke
+    was skipped for that reason), so nothing is left to do. Resolved by the undo, whichever
+    came first, the failure or the undo."""
+    return Q(
+        status=DeliveryStatus.FAILED,
+        action=Action.ADD,
+        cancellation__status=CancellationStatus.REVOKED,
+    )
+
+
+def open_failures() -> Q:
+    """Failed for good and still needing someone: not resolved by staff, not made moot by an
+    undo. (A later success moves the row out of failed by itself.)"""
+    return Q(status=DeliveryStatus.FAILED, resolved_at__isnull=True) & ~moot_failure()
+
+
+def open_staff_task() -> Q:
+    return Q(needs_manual_action=True, resolved_at__isnull=True)
+
+
 def deliveries_needing_attention(now=None) -> QuerySet[Delivery]:
-    """Failed for good, stuck (in flight past the claim's lease: its worker died and nothing
-    took it over; pending long past its time), or refused for credentials."""
+    """Failed for good and not resolved (open_failures), stuck (in flight past the claim's
+    lease: its worker died and nothing took it over; pending long past its time), refused for
+    credentials, or an open staff task."""
     now = now or timezone.now()
     return delivery_list().filter(
-        Q(status=DeliveryStatus.FAILED)
+        open_failures()
+        | open_staff_task()
         | Q(status=DeliveryStatus.IN_FLIGHT, next_attempt_at__lt=now)
         | (
             Q(status=DeliveryStatus.PENDING, next_attempt_at__lt=now - OVERDUE_AFTER)
@@ -61,8 +86,4 @@ def deliveries_needing_attention(now=None) -> QuerySet[Delivery]:
 def open_staff_tasks() -> QuerySet[Delivery]:
     """Skipped deliveries whose change staff must make at the provider by hand and haven't
     marked done yet, oldest first (partial index providers_open_staff_tasks)."""
-    return (
-        delivery_list()
-        .filter(needs_manual_action=True, resolved_at__isnull=True)
-        .order_by("created_at", "id")
-    )
+    return delivery_list().filter(open_staff_task()).order_by("created_at", "id")

@@ -19,6 +19,8 @@ from .states import DeliveryStatus, move
 
 RETRYABLE = (DeliveryStatus.FAILED, DeliveryStatus.PENDING)
 COMMENT_MAX = 255  # the audit entry's comment
+TASK_RESOLVED = "delivery.task_resolved"
+FAILURE_RESOLVED = "delivery.failure_resolved"
 
 
 def retry_delivery(delivery: Delivery, *, actor, via: str = AuditEntry.Via.ADMIN) -> Delivery:
@@ -56,7 +58,15 @@ def retry_delivery(delivery: Delivery, *, actor, via: str = AuditEntry.Via.ADMIN
             move(delivery, DeliveryStatus.PENDING)
         delivery.attempts = 0
         delivery.next_attempt_at = timezone.now()
-        delivery.save(update_fields=["status", "attempts", "next_attempt_at", "updated_at"])
+        delivery.save(
+            update_fields=[
+                "status",
+                "attempts",
+                "next_attempt_at",
+                "updated_at",
+                *delivery.forget_resolution(),
+            ]
+        )
         audit_log.record(
             "delivery.retried",
             order=cancellation.order,
@@ -75,33 +85,20 @@ def retry_delivery(delivery: Delivery, *, actor, via: str = AuditEntry.Via.ADMIN
     return delivery
 
 
-def resolve_task(
+def resolve_delivery(
     delivery: Delivery, *, actor, comment: str, via: str = AuditEntry.Via.WEB
 ) -> Delivery:
-    """Mark a staff task (a skipped delivery that needs a change made by hand at the provider)
-    done, with what was done. Audited."""
-    comment = (comment or "").strip()
-    if not comment:
-        raise DeliveryError({"comment": _("Say what was done.")}, code="required")
-    if len(comment) > COMMENT_MAX:
-        raise DeliveryError(
-            {"comment": _("Use at most %(limit)s characters.") % {"limit": COMMENT_MAX}},
-            code="max_length",
-        )
+    """Close what needs someone, with what was done: a staff task (a skipped delivery whose
+    change was made by hand at the provider) is marked done, a failed delivery resolved (e.g.
+    told to the provider by phone, or nothing to tell). Audited."""
+    comment = _checked_comment(comment)
     with transaction.atomic():
         delivery = (
             Delivery.objects.select_for_update(of=("self",))
             .select_related("cancellation__order")
             .get(pk=delivery.pk)
         )
-        if not delivery.needs_manual_action:
-            raise DeliveryError(
-                {"delivery": _("This delivery needs nothing done by hand.")}, code="not_a_task"
-            )
-        if delivery.resolved_at is not None:
-            raise DeliveryError(
-                {"delivery": _("This task was marked done already.")}, code="resolved"
-            )
+        action = _resolution_action(delivery)
         delivery.resolved_at = timezone.now()
         delivery.resolved_by = actor if actor is not None and actor.pk else None
         delivery.resolution_comment = comment
@@ -109,8 +106,9 @@ def resolve_task(
             update_fields=["resolved_at", "resolved_by", "resolution_comment", "updated_at"]
         )
         cancellation = delivery.cancellation
+        what = "task" if action == TASK_RESOLVED else "lastError"  # what needed someone
         audit_log.record(
-            "delivery.task_resolved",
+            action,
             order=cancellation.order,
             cancellation=cancellation,
             actor=actor,
@@ -119,8 +117,60 @@ def resolve_task(
                 "delivery": delivery.pk,
                 "provider": delivery.provider,
                 "action": delivery.action,
-                "task": delivery.last_error,
+                what: delivery.last_error,
             },
             comment=comment,
         )
     return delivery
+
+
+# Staff tasks were marked done with this name first.
+resolve_task = resolve_delivery
+
+
+def _checked_comment(comment: str) -> str:
+    comment = (comment or "").strip()
+    if not comment:
+        raise DeliveryError({"comment": _("Say what was done.")}, code="required")
+    if len(comment) > COMMENT_MAX:
+        raise DeliveryError(
+            {"comment": _("Use at most %(limit)s characters.") % {"limit": COMMENT_MAX}},
+            code="max_length",
+        )
+    return comment
+
+
+def _resolution_action(delivery: Delivery) -> str:
+    """The audit action that closes this delivery, or why it can't be closed."""
+    if delivery.needs_manual_action:
+        if delivery.resolved_at is not None:
+            raise DeliveryError(
+                {"delivery": _("This task was marked done already.")}, code="resolved"
+            )
+        return TASK_RESOLVED
+    if delivery.status != DeliveryStatus.FAILED:
+        raise DeliveryError(
+            {
+                "delivery": _(
+                    "Only failed deliveries and tasks for staff can be marked resolved; this "
+                    "one is %(status)s."
+                )
+                % {"status": delivery.get_status_display().lower()}
+            },
+            code="not_a_task",
+        )
+    if delivery.is_moot_failure:
+        raise DeliveryError(
+            {
+                "delivery": _(
+                    "Nothing is left to do: the cancellation was undone, and this never "
+                    "reached the provider."
+                )
+            },
+            code="resolved",
+        )
+    if delivery.resolved_at is not None:
+        raise DeliveryError(
+            {"delivery": _("This failure was marked resolved already.")}, code="resolved"
+        )
+    return FAILURE_RESOLVED

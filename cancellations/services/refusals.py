@@ -19,10 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -152,3 +154,50 @@ def refusals(
         if why:
             found[item.pk] = why
     return found
+
+
+def whole_order_refusal(order: Order, *, reserved: Mapping[int, int]) -> Refused | None:
+    """Why the order can't be cancelled (more) right now, or None: its status, or nothing left
+    when every item is cancelled or promised to scheduled cancellations already (what a whole
+    order cancellation would answer). order.items must be loaded; `reserved` as
+    quoting.scheduled_quantities."""
+    refused = order_refusal(order)
+    if refused:
+        return refused
+    for item in order.items.all():
+        if not item_refusals(item, wanted=None, reserved=reserved.get(item.pk, 0)):
+            return None
+    return nothing_left()
+
+
+def _item_name(item: OrderItem) -> str:
+    """An item as staff see it on the order page: its SKU and description, never its id."""
+    if item.description:
+        return _("%(sku)s (%(description)s)") % {"sku": item.sku, "description": item.description}
+    return item.sku
+
+
+def _day(moment: datetime) -> str:
+    return formats.date_format(timezone.localtime(moment), "SHORT_DATE_FORMAT")
+
+
+def for_staff(item: OrderItem, refused: Refused) -> str:
+    """A refusal of the item in staff words (the staff pages and the admin); the billing
+    engine's API words it in AEB's dialect instead (cancellations.billing.refusal_message)."""
+    name = {"item": _item_name(item)}
+    if refused.code == Refusal.ALREADY_CANCELLED:
+        return _("%(item)s is already cancelled.") % name
+    if refused.code == Refusal.ALREADY_SCHEDULED:
+        return _("%(item)s already has a scheduled cancellation.") % name
+    if refused.code == Refusal.SETTLEMENT_BLOCKED:
+        settlement = refused.params["instance"]
+        return _(
+            "%(item)s can't be cancelled: its billed period %(start)s – %(end)s is already "
+            "%(state)s."
+        ) % {
+            **name,
+            "start": _day(settlement.period_start),
+            "end": _day(settlement.period_end),
+            "state": settlement.get_state_display().lower(),
+        }
+    return refused.message

@@ -9,7 +9,13 @@ from playwright.sync_api import expect
 from backoffice.models import StaffProfile
 from cancellations.models import AuditEntry, Cancellation
 from providers.models import ProviderSetting
-from tests.factories import OrderFactory, OrderItemFactory, UserFactory
+from tests.factories import (
+    CancellationFactory,
+    DeliveryFactory,
+    OrderFactory,
+    OrderItemFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -21,6 +27,7 @@ def lead(db):
             "cancellations.view_order",
             "cancellations.cancel_order",
             "cancellations.view_cancellation",
+            "providers.view_delivery",
             "providers.retry_delivery",
             "providers.resolve_delivery",
             "reasons.view_cancellationreason",
@@ -64,3 +71,27 @@ def test_the_preview_names_callisto_as_not_told_and_the_task_is_marked_done(
     assert AuditEntry.objects.filter(
         cancellation=cancellation, action="delivery.task_resolved", actor=lead
     ).exists()
+
+
+def test_a_failed_delivery_is_marked_resolved_and_a_moot_one_offers_nothing(page, sign_in, lead):
+    failed = DeliveryFactory(status="failed", provider="rebilly", last_error="HTTP 422")
+    undone = CancellationFactory(status="revoked")
+    DeliveryFactory(cancellation=undone, status="failed", provider="rebilly")
+    sign_in(lead)
+
+    page.goto(failed.cancellation.get_absolute_url())
+    row = page.locator('tr[data-provider="rebilly"]')
+    expect(row.get_by_role("button", name="Retry now")).to_be_visible()
+    row.get_by_label("What was done").fill("Rebilly support cancelled it by hand.")
+    row.get_by_role("button", name="Mark resolved").click()
+
+    expect(page.get_by_role("status")).to_contain_text("marked resolved")
+    row = page.locator('tr[data-provider="rebilly"]')
+    expect(row).to_contain_text("Resolved")
+    expect(row).to_contain_text("Rebilly support cancelled it by hand.")
+    expect(row.get_by_role("button")).to_have_count(0)
+
+    page.goto(undone.get_absolute_url())
+    row = page.locator('tr[data-provider="rebilly"]')
+    expect(row).to_contain_text("Nothing left to do: the cancellation was undone")
+    expect(row.get_by_role("button")).to_have_count(0)

@@ -170,7 +170,11 @@ def test_a_cancellation_at_a_later_time_is_shown_as_scheduled(
 
     page.goto(order.get_absolute_url())
     expect(page.locator("h1 .badge")).to_have_text("Open")
-    expect(page.locator(".notice-scheduled")).to_contain_text("Scheduled: will be cancelled on")
+    # Everything left is scheduled: the page says so instead of offering Cancel order.
+    expect(page.locator(".notice-scheduled")).to_contain_text(
+        "Everything left is scheduled to be cancelled on"
+    )
+    expect(page.get_by_role("link", name="Cancel order")).to_have_count(0)
 
 
 def test_undoing_a_cancellation_asks_first_and_reopens_the_order(

@@ -52,10 +52,9 @@ def test_order_admin_says_which_item_cant_be_cancelled_and_why(admin_client, bil
     content = html.unescape(admin_client.get(change_url(billed_order)).content.decode())
 
     assert "Can't be cancelled:" in content
-    assert (
-        f"Settlement item {exported.pk} of service item {exported.order_item_id} (PLAN-PRO) is "
-        "already exported and can't be removed."
-    ) in content
+    assert "PLAN-PRO (Monthly plan) can't be cancelled: its billed period" in content
+    assert "is already exported." in content
+    assert f"Settlement item {exported.pk}" not in content
     assert content.count('class="errornote"') == 1
 
 

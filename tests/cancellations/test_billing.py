@@ -466,8 +466,11 @@ def test_blocked_items_names_each_item_that_cannot_be_cancelled_and_why(
 
     assert set(blocked) == {service_item.pk, gone.pk}
     assert free.pk not in blocked
-    assert f"Settlement item {settled.pk}" in blocked[service_item.pk][0]
-    assert "already cancelled" in blocked[gone.pk][0]
+    # In staff words: by SKU and description and the billed period, never an internal id.
+    assert blocked[service_item.pk][0].startswith(f"{service_item.sku} (")
+    assert "billed period" in blocked[service_item.pk][0]
+    assert f"Settlement item {settled.pk}" not in blocked[service_item.pk][0]
+    assert blocked[gone.pk] == [f"{gone.sku} ({gone.description}) is already cancelled."]
 
 
 def test_settlement_items_lists_removed_ones_too(service_item, reason, agent):

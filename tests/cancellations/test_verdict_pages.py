@@ -221,3 +221,28 @@ def test_the_admin_revoke_action_shows_who_will_hear_of_the_revoke(client, order
     )
 
     assert verdict_rows(response) == {"callisto": "true", "js7": "false", "rebilly": "true"}
+
+
+def test_the_undo_page_warns_beforehand_that_js7_keeps_the_cancellation(staff_client, order):
+    cancellation = cancel(order, external_user_id=SALESFORCE_ID)
+    Delivery.objects.update(status=DeliveryStatus.DELIVERED)
+
+    page = staff_client.get(revoke_url(cancellation)).content.decode()
+
+    assert "In Storno, the cancelled items of order" in page
+    assert "The providers hear of it only as listed below." in page
+    warning = re.search(r'id="revoke-kept-by">(.*?)</p>', page, re.S).group(1)
+    assert "JS7 JobScheduler can't be told about undos" in warning.replace("&#x27;", "'")
+    assert "Rebilly" not in warning and "Callisto" not in warning
+
+
+def test_the_undo_page_has_no_warning_when_every_provider_will_be_told(staff_client):
+    order = OrderFactory(external_ids={"rebilly": "ord_9"})
+    OrderItemFactory(order=order)
+    cancellation = cancel(order)
+    Delivery.objects.filter(provider="rebilly").update(status=DeliveryStatus.DELIVERED)
+
+    response = staff_client.get(revoke_url(cancellation))
+
+    assert verdict_rows(response) == {"callisto": "false", "js7": "false", "rebilly": "true"}
+    assert 'id="revoke-kept-by"' not in response.content.decode()

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils import formats, timezone
 
 from cancellations.models import AuditEntry, Cancellation, ChurnTimePolicy, SettlementItem
 from cancellations.services import writing
@@ -41,11 +42,15 @@ def item(order, sku):
 
 
 def settled_message(order) -> str:
+    """In staff words: the item by SKU and description, the settlement by its billed period."""
     settled = SettlementItem.objects.get(order_item__order=order, state="settled")
-    subscription = settled.order_item
+    period = " – ".join(
+        formats.date_format(timezone.localtime(moment), "SHORT_DATE_FORMAT")
+        for moment in (settled.period_start, settled.period_end)
+    )
     return (
-        f"Settlement item {settled.pk} of service item {subscription.pk} (PLAN-PRO) is already "
-        "settled and can&#x27;t be removed."
+        f"PLAN-PRO (Monthly plan) can&#x27;t be cancelled: its billed period {period} is already "
+        "settled."
     )
 
 
