@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .base import Action, Outcome
+from .messages import delivery_text
 from .registry import ADAPTERS
 from .states import DeliveryStatus
 
@@ -101,6 +102,10 @@ class Delivery(models.Model):
         _("last HTTP status"), null=True, blank=True
     )
     last_error = models.TextField(_("last error"), blank=True)
+    # What Storno said, as a code and its parameters, rendered in the reader's language
+    # (providers.messages); last_error keeps the text as written (the API, old rows).
+    message_code = models.CharField(_("message code"), max_length=40, blank=True)
+    message_params = models.JSONField(_("message parameters"), default=dict, blank=True)
     credentials_problem = models.BooleanField(
         _("credentials problem"),
         default=False,
@@ -163,6 +168,11 @@ class Delivery(models.Model):
     @property
     def is_open_task(self) -> bool:
         return self.needs_manual_action and self.resolved_at is None
+
+    @property
+    def message_text(self) -> str:
+        """last_error in the reader's language (a provider's own words stay verbatim)."""
+        return delivery_text(self.message_code, self.message_params, self.last_error)
 
 
 class DeliveryNeedingAttention(Delivery):
