@@ -12,6 +12,7 @@ itself, so one bad order never takes the others down with it.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 
@@ -20,12 +21,12 @@ from django.db import DatabaseError, transaction
 from django.db.models import CharField, F, Sum, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from backoffice.metrics import count_bulk_orders, count_cancellations
 from providers.outbox import enabled_adapters
 from providers.outbox_bulk import undeliverable
 
+from . import target_messages
 from .audit import AuditInfo
 from .errors import CancellationError
 from .filter_parsing import parse_order_filter
@@ -37,7 +38,7 @@ from .models import (
     Order,
     TargetOutcome,
 )
-from .order_filter import OrderFilter
+from .order_filter import OrderFilter, skip_text
 from .services import batch_writer, quoting, refusals, writing
 from .services.effect import Acting
 from .states import CancellationStatus
@@ -110,9 +111,9 @@ class BatchRunner:
         settled: dict[str, list[BulkCancellationTarget]] = defaultdict(list)
         for order in orders:
             target = targets[order.pk]
-            why = self.order_filter.skip_reason(order)  # the quote's refusal, worded for JOC
-            if why:
-                settled[TargetOutcome.SKIPPED].append(_settle(target, TargetOutcome.SKIPPED, why))
+            refused = self.order_filter.skip_refusal(order)
+            if refused:
+                settled[TargetOutcome.SKIPPED].append(_skip(target, refused))
                 continue
             try:
                 quote = quoting.quote_cancellation(
@@ -128,7 +129,7 @@ class BatchRunner:
                 )
             except CancellationError as exc:
                 outcome = _outcome_of(exc)
-                settled[outcome].append(_settle(target, outcome, exc.text()))
+                settled[outcome].append(_settle(target, outcome, exc.text(), *_coded(exc)))
                 continue
             cancellation = writing.new_cancellation(
                 order,
@@ -152,16 +153,15 @@ class BatchRunner:
         for plan in planned:
             target = targets[plan.order.pk]
             if plan.cancellation.pk in refused:
-                outcome, message = TargetOutcome.FAILED, refused[plan.cancellation.pk]
+                problem = refused[plan.cancellation.pk]  # the adapter's words
+                row = _settle(target, TargetOutcome.FAILED, problem, target_messages.PLAN_PROBLEM)
             else:
-                outcome, message = TargetOutcome.CANCELLED, plan.cancellation.pk
-            settled[outcome].append(_settle(target, outcome, message))
+                row = _settle(target, TargetOutcome.CANCELLED, plan.cancellation.pk)
+            settled[row.outcome].append(row)
         planned = [plan for plan in planned if plan.cancellation.pk not in refused]
         # Orders gone since the snapshot (deleted): nothing to cancel.
         for order_id in set(targets) - {order.pk for order in orders}:
-            settled[TargetOutcome.SKIPPED].append(
-                _settle(targets[order_id], TargetOutcome.SKIPPED, _("The order no longer exists."))
-            )
+            settled[TargetOutcome.SKIPPED].append(_gone(targets[order_id]))
 
         due = self._write(planned, now) if planned else 0
         self._settle_targets(settled, now)
@@ -209,9 +209,16 @@ class BatchRunner:
         for outcome, rows in settled.items():
             if outcome != TargetOutcome.CANCELLED:
                 for row in rows:
-                    by_message[(outcome, row.message)].append(row.pk)
-        for (outcome, message), pks in by_message.items():
-            targets.filter(pk__in=pks).update(outcome=outcome, message=message, processed_at=now)
+                    params = json.dumps(row.message_params, sort_keys=True)
+                    by_message[(outcome, row.message, row.message_code, params)].append(row.pk)
+        for (outcome, message, code, params), pks in by_message.items():
+            targets.filter(pk__in=pks).update(
+                outcome=outcome,
+                message=message,
+                message_code=code,
+                message_params=json.loads(params),
+                processed_at=now,
+            )
         BulkCancellation.objects.filter(pk=self.job.pk).update(
             cancelled_count=F("cancelled_count") + counts.get(TargetOutcome.CANCELLED, 0),
             skipped_count=F("skipped_count") + counts.get(TargetOutcome.SKIPPED, 0),
@@ -233,13 +240,12 @@ class BatchRunner:
                 if target is None:
                     return
                 order = Order.objects.filter(pk=order_id).first()
-                why = (
-                    self.order_filter.skip_reason(order)
-                    if order
-                    else _("The order no longer exists.")
-                )
-                if why:
-                    self._settle_one(target, TargetOutcome.SKIPPED, why)
+                if order is None:
+                    self._settle_row(_gone(target))
+                    return
+                refused = self.order_filter.skip_refusal(order)
+                if refused:
+                    self._settle_row(_skip(target, refused))
                     return
                 try:
                     with transaction.atomic():
@@ -258,7 +264,7 @@ class BatchRunner:
                             cancellation_id=self.id_prefix + str(order.pk),
                         )
                 except CancellationError as exc:
-                    self._settle_one(target, _outcome_of(exc), exc.text())
+                    self._settle_one(target, _outcome_of(exc), exc.text(), *_coded(exc))
                     return
                 self._settle_one(target, TargetOutcome.CANCELLED, cancellation.pk)
         except DatabaseError as exc:
@@ -268,14 +274,16 @@ class BatchRunner:
                     bulk_cancellation=job, order_id=order_id
                 )
                 if target.outcome == TargetOutcome.PENDING:
-                    self._settle_one(
-                        target,
-                        TargetOutcome.FAILED,
-                        _("Database error: %(error)s") % {"error": exc},
-                    )
+                    params = {"error": str(exc)}
+                    text = target_messages.render(target_messages.DATABASE_ERROR, params)
+                    code = target_messages.DATABASE_ERROR
+                    self._settle_one(target, TargetOutcome.FAILED, text, code, params)
 
-    def _settle_one(self, target, outcome, message) -> None:
-        self._settle_targets({outcome: [_settle(target, outcome, message)]}, timezone.now())
+    def _settle_one(self, target, outcome, message, code="", params=None) -> None:
+        self._settle_row(_settle(target, outcome, message, code, params))
+
+    def _settle_row(self, row: BulkCancellationTarget) -> None:
+        self._settle_targets({row.outcome: [row]}, timezone.now())
 
 
 def bulk_cancellation_id_prefix(job_id: int) -> str:
@@ -293,11 +301,41 @@ def _outcome_of(error: CancellationError) -> str:
     return TargetOutcome.FAILED
 
 
-def _settle(target: BulkCancellationTarget, outcome: str, message: str) -> BulkCancellationTarget:
+def _coded(error: CancellationError) -> tuple[str, dict]:
+    """The refusal's code and params when the quote refused for one reason (the message is
+    then shown in the reader's language); else none, and its text stands."""
+    if hasattr(error, "error_dict"):
+        found = [each for errors in error.error_dict.values() for each in errors]
+    else:
+        found = error.error_list
+    if len(found) != 1 or not found[0].code:
+        return "", {}
+    return found[0].code, dict(found[0].params or {})
+
+
+def _settle(
+    target: BulkCancellationTarget,
+    outcome: str,
+    message: str,
+    code: str = "",
+    params: dict | None = None,
+) -> BulkCancellationTarget:
     target.outcome = outcome
     target.message = str(message)[:MESSAGE_MAX]
+    target.message_code, target.message_params = code, params or {}
     target.processed_at = timezone.now()
     return target
+
+
+def _skip(target: BulkCancellationTarget, refused: refusals.Refused) -> BulkCancellationTarget:
+    """Skipped for the quote's refusal of the whole order: JOC's words, and the code."""
+    text = skip_text(refused)
+    return _settle(target, TargetOutcome.SKIPPED, text, refused.code, refused.stored_params())
+
+
+def _gone(target: BulkCancellationTarget) -> BulkCancellationTarget:
+    text = target_messages.render(target_messages.ORDER_GONE)
+    return _settle(target, TargetOutcome.SKIPPED, text, target_messages.ORDER_GONE)
 
 
 def job_via(job: BulkCancellation) -> str:

@@ -99,13 +99,22 @@ def _insert_targets(job: BulkCancellation, orders) -> int:
     table = BulkCancellationTarget._meta
     columns = ", ".join(
         ops.quote_name(table.get_field(name).column)
-        for name in ("bulk_cancellation", "order", "outcome", "message", "processed_at")
+        for name in (
+            "bulk_cancellation",
+            "order",
+            "outcome",
+            "message",
+            "message_code",
+            "message_params",
+            "processed_at",
+        )
     )
+    no_params = table.get_field("message_params").get_db_prep_save({}, connection)
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {ops.quote_name(table.db_table)} ({columns}) "  # noqa: S608 - model names
-            f"SELECT %s, chosen.chosen_order, %s, '', NULL FROM ({select}) chosen",
-            [job.pk, TargetOutcome.PENDING.value, *params],
+            f"SELECT %s, chosen.chosen_order, %s, '', '', %s, NULL FROM ({select}) chosen",
+            [job.pk, TargetOutcome.PENDING.value, no_params, *params],
         )
         return cursor.rowcount
 

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from backoffice.permissions import staff_required
 
-from . import bulk, bulk_batch, selectors
+from . import bulk, bulk_batch, selectors, target_messages
 from .bulk_forms import BulkCancelForm
 from .errors import CancellationError
 from .filter_parsing import parse_state
@@ -142,7 +142,18 @@ def _render_new(request, form, *, preview=None):
     if preview is not None:
         context["preview_statuses"] = _status_rows(preview.by_status)
         context["preview_filter_rows"] = _preview_filter_rows(form.order_filter)
+        context["preview_sample"] = _staff_sample(preview, form.order_filter)
     return render(request, "cancellations/bulk_new.html", context)
+
+
+def _staff_sample(preview, order_filter) -> list[tuple]:
+    """The preview's orders with why each is skipped in staff words (the API says `kill`)."""
+    rows = []
+    for order, why in preview.sample:
+        refused = order_filter.skip_refusal(order) if why else None
+        staff_why = refused and target_messages.render(refused.code, refused.stored_params())
+        rows.append((order, staff_why or why))
+    return rows
 
 
 def _status_rows(by_status: dict[str, int]) -> list[tuple[str, str, int]]:

@@ -219,8 +219,12 @@ class OrderFilter:
     def skip_reason(self, order: Order) -> str:
         """Why this filter leaves the order alone, or "" when it is cancelled: the quote's
         refusal of the order (services.refusals), worded for a bulk job's result."""
-        refused = refusals.order_refusal(order, kill=self.kill)
+        refused = self.skip_refusal(order)
         return skip_text(refused) if refused else ""
+
+    def skip_refusal(self, order: Order) -> refusals.Refused | None:
+        """The quote's refusal of the order that makes this filter leave it alone, or None."""
+        return refusals.order_refusal(order, kill=self.kill)
 
     def takes_status(self, status: str) -> bool:
         """Whether an order on this status is cancelled (not skipped) by this filter."""
@@ -268,6 +272,8 @@ def skip_text(refused: refusals.Refused) -> str:
     """A refusal of the whole order as a bulk job's result says it (JOC's skip reasons)."""
     if refused.code == refusals.Refusal.IN_PROGRESS:
         return _("The order is in progress; set kill to cancel it anyway.")
+    if refused.code == refusals.Refusal.NOTHING_LEFT and "number" in refused.params:
+        return _("The order is already cancelled.")
     if "status" in refused.params:
         return _("The order is %(status)s and can't be cancelled.") % refused.params
     return refused.message

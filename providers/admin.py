@@ -66,7 +66,8 @@ class DeliveryAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
         "claimed_at",
         "claimed_by",
         "last_status_code",
-        "last_error",
+        "answer",
+        "message_code",
         "credentials_problem",
         # A staff task (marked done on the cancellation's staff page).
         "needs_manual_action",
@@ -80,6 +81,12 @@ class DeliveryAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     )
     readonly_fields = fields
     inlines = [DeliveryAttemptInline]
+
+    @admin.display(description=_("last answer"))
+    def answer(self, delivery):
+        # Storno's words in the reader's language; a provider's own words verbatim.
+        return delivery.message_text
+
     actions = ["retry_selected"]
 
     def get_queryset(self, request):

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from cancellations.states import CancellationStatus
 
 from .base import Action, Outcome
+from .messages import delivery_text
 from .registry import ADAPTERS
 from .states import DeliveryStatus
 
@@ -103,6 +104,10 @@ class Delivery(models.Model):
         _("last HTTP status"), null=True, blank=True
     )
     last_error = models.TextField(_("last error"), blank=True)
+    # What Storno said, as a code and its parameters, rendered in the reader's language
+    # (providers.messages); last_error keeps the text as written (the API, old rows).
+    message_code = models.CharField(_("message code"), max_length=40, blank=True)
+    message_params = models.JSONField(_("message parameters"), default=dict, blank=True)
     credentials_problem = models.BooleanField(
         _("credentials problem"),
         default=False,
@@ -192,6 +197,11 @@ class Delivery(models.Model):
             return []
         self.resolved_at, self.resolved_by, self.resolution_comment = None, None, ""
         return ["resolved_at", "resolved_by", "resolution_comment"]
+
+    @property
+    def message_text(self) -> str:
+        """last_error in the reader's language (a provider's own words stay verbatim)."""
+        return delivery_text(self.message_code, self.message_params, self.last_error)
 
 
 class DeliveryNeedingAttention(Delivery):

@@ -43,7 +43,9 @@ from backoffice.broker import publish
 from backoffice.bulk_update import update_rows
 from cancellations.errors import CancellationError
 
+from . import messages
 from .base import Action, ProviderAdapter, Verdict, VerdictReason, not_applicable_message
+from .messages import MESSAGE_FIELDS
 from .models import Delivery, ProviderSetting
 from .registry import ADAPTERS, config_from_env, settings_max_age
 from .states import DeliveryStatus, move
@@ -348,13 +350,14 @@ def _enqueue_revokes(cancellations) -> list[Delivery]:
         verdict = revoke_verdict(add)
         if add.status == DeliveryStatus.PENDING and add.attempts == 0:  # never sent
             move(add, DeliveryStatus.SKIPPED)
-            add.last_error = _("Revoked before it was sent.")
+            add.last_error = messages.render(messages.REVOKED_BEFORE_SENT)
+            add.message_code, add.message_params = messages.REVOKED_BEFORE_SENT, {}
             add.updated_at = now
             never_sent.append(add)
         if not verdict.will_be_told:
             _skip(revoke, verdict.message)
         revokes.append(revoke)
-    update_rows(Delivery, never_sent, ["status", "last_error", "updated_at"])
+    update_rows(Delivery, never_sent, [*MESSAGE_FIELDS, "status", "updated_at"])
     Delivery.objects.bulk_create(revokes)
     return revokes
 
@@ -362,3 +365,4 @@ def _enqueue_revokes(cancellations) -> list[Delivery]:
 def _skip(row: Delivery, why: str) -> None:
     row.status = DeliveryStatus.SKIPPED
     row.last_error = why
+    row.message_code, row.message_params = messages.coded(why), {}

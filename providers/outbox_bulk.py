@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from backoffice.bulk_insert import insert_select, insert_values
 
-from .base import Action, ProviderAdapter, not_applicable_message
+from . import messages
+from .base import Action, ProviderAdapter
 from .models import Delivery
 from .outbox import has_plan_rules
 from .states import DeliveryStatus
@@ -51,7 +52,7 @@ def enqueue_new_adds(cancellations: Sequence[Cancellation], adapters: list[Provi
     ids = [cancellation.pk for cancellation in cancellations]
     applicable = {adapter.kind: adapter.applicable(cancellations) for adapter in adapters}
     skipped = {kind: [pk for pk in ids if pk not in found] for kind, found in applicable.items()}
-    why = str(not_applicable_message())
+    why = messages.render(messages.NOT_APPLICABLE)
     if adapters and ids:
         if connection.vendor == "postgresql":
             _insert_adds_server_side(ids, skipped, why, now)
@@ -64,8 +65,12 @@ def _add_rows(
     ids: list[str], skipped: dict[str, list[str]], why: str, now: datetime
 ) -> Iterator[dict]:
     """The rows _new_add makes, as plain values, provider by provider."""
-    pending = {"status": DeliveryStatus.PENDING.value, "last_error": ""}
-    skip = {"status": DeliveryStatus.SKIPPED.value, "last_error": why}
+    pending = {"status": DeliveryStatus.PENDING.value, "last_error": "", "message_code": ""}
+    skip = {
+        "status": DeliveryStatus.SKIPPED.value,
+        "last_error": why,
+        "message_code": messages.NOT_APPLICABLE,
+    }
     for kind, skipped_pks in skipped.items():
         passed = set(skipped_pks)
         for pk in ids:
@@ -89,6 +94,7 @@ def _insert_adds_server_side(
         "SELECT c.id AS cancellation_id, k.kind AS provider, %s AS action, "  # noqa: S608
         "CASE WHEN c.id = ANY(k.skipped) THEN %s ELSE %s END AS status, "
         "CASE WHEN c.id = ANY(k.skipped) THEN %s ELSE '' END AS last_error, "
+        "CASE WHEN c.id = ANY(k.skipped) THEN %s ELSE '' END AS message_code, "
         "%s AS next_attempt_at "
         f"FROM (VALUES {kinds}) AS k(n, kind, skipped) "
         "CROSS JOIN unnest(%s::text[]) WITH ORDINALITY AS c(id, n) ORDER BY k.n, c.n"
@@ -98,9 +104,11 @@ def _insert_adds_server_side(
         DeliveryStatus.SKIPPED.value,
         DeliveryStatus.PENDING.value,
         why,
+        messages.NOT_APPLICABLE,
         now,
         *kind_params,
         ids,
     ]
-    given = ["cancellation_id", "provider", "action", "status", "last_error", "next_attempt_at"]
+    given = ["cancellation_id", "provider", "action", "status", "last_error", "message_code"]
+    given.append("next_attempt_at")
     insert_select(Delivery, given, select, params)

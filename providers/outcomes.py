@@ -30,7 +30,7 @@ from django.utils.translation import gettext as _
 from backoffice.bulk_update import update_rows
 from backoffice.metrics import observe_delivery
 
-from . import outbox
+from . import messages, outbox
 from .base import Action, Outcome, Result
 from .models import Delivery, DeliveryAttempt, ProviderSetting
 from .states import DeliveryStatus, check_delivery_transition, move
@@ -44,6 +44,8 @@ DELIVERY_FIELDS = [
     "next_attempt_at",
     "delivered_at",
     "last_error",
+    "message_code",
+    "message_params",
     "last_status_code",
     "credentials_problem",
     "needs_manual_action",
@@ -206,25 +208,34 @@ def _record(delivery: Delivery, claimed: Claim, result: Result, now: datetime) -
         move(delivery, S.DELIVERED)
         delivery.delivered_at = now
         # A delivered answer may carry a note staff should see ("JS7 had no such orders").
-        delivery.last_error = result.message
+        _say(delivery, result.message)
     elif result.outcome in (Outcome.SKIPPED, Outcome.FAILED):
         move(delivery, S(result.outcome.value))
-        delivery.last_error = result.message
+        _say(delivery, result.message)
         # What the provider can't carry becomes a staff task (done by hand, marked done).
         delivery.needs_manual_action = result.outcome == Outcome.SKIPPED and (
             result.needs_manual_action
         )
     elif delivery.attempts >= max_attempts():
         move(delivery, S.FAILED)
-        delivery.last_error = _("Gave up after %(count)s attempts. Last error: %(error)s") % {
-            "count": delivery.attempts,
-            "error": result.message,
-        }
+        _say_coded(delivery, messages.GAVE_UP, count=delivery.attempts, error=result.message)
     else:
         move(delivery, S.PENDING)
         delivery.next_attempt_at = next_try_at(now, delivery.attempts, result.retry_after)
-        delivery.last_error = result.message
+        _say(delivery, result.message)
     return False
+
+
+def _say(delivery: Delivery, text: str) -> None:
+    """The answer's message: Storno's own words by their code (providers.messages), a
+    provider's verbatim."""
+    delivery.last_error = text
+    delivery.message_code, delivery.message_params = messages.coded(text), {}
+
+
+def _say_coded(delivery: Delivery, code: str, **params: object) -> None:
+    delivery.last_error = messages.render(code, params)
+    delivery.message_code, delivery.message_params = code, params
 
 
 def _hand_back(delivery: Delivery, now: datetime) -> None:
@@ -240,10 +251,8 @@ def give_up_abandoned(delivery: Delivery) -> None:
     """An in-flight delivery whose worker died on its last allowed attempt: failed for good."""
     move(delivery, S.FAILED)
     delivery.claim_token = None
-    delivery.last_error = _(
-        "Gave up after %(count)s attempts; the last one never finished (its worker stopped)."
-    ) % {"count": delivery.attempts}
-    delivery.save(update_fields=["status", "claim_token", "last_error", "updated_at"])
+    _say_coded(delivery, messages.WORKER_STOPPED, count=delivery.attempts)
+    delivery.save(update_fields=["status", "claim_token", *messages.MESSAGE_FIELDS, "updated_at"])
     kicks = settle_revokes([delivery], timezone.now())
     if kicks:
         transaction.on_commit(lambda: outbox.kick(kicks))
@@ -278,7 +287,9 @@ def settle_revokes(deliveries: list[Delivery], now: datetime) -> list[int]:
     if skipped:
         Delivery.objects.filter(pk__in=skipped).update(
             status=S.SKIPPED,
-            last_error=_("The add never reached the provider, so there is nothing to revoke."),
+            last_error=messages.render(messages.ADD_NEVER_REACHED),
+            message_code=messages.ADD_NEVER_REACHED,
+            message_params={},
             updated_at=now,
         )
     return due

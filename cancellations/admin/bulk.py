@@ -156,14 +156,25 @@ class BulkCancellationAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
 class BulkCancellationTargetAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     """One order of a bulk job and its outcome; written by the job only."""
 
-    list_display = ["order", "job", "outcome", "message", "processed_at"]
+    list_display = ["order", "job", "outcome", "message_shown", "processed_at"]
     list_select_related = ["order"]
     list_filter = ["outcome"]
     search_fields = ["order__number"]
     show_full_result_count = False
     list_per_page = 100
-    fields = ["bulk_cancellation", "order", "outcome", "message", "processed_at"]
+    fields = [
+        "bulk_cancellation",
+        "order",
+        "outcome",
+        "message_shown",
+        "message_code",
+        "processed_at",
+    ]
     readonly_fields = fields
+
+    @admin.display(description=_("message"))
+    def message_shown(self, target):
+        return target.message_text  # in the reader's language
 
     @admin.display(description=_("bulk cancellation"), ordering="bulk_cancellation_id")
     def job(self, target):

@@ -225,6 +225,19 @@ class BulkFailureSerializer(serializers.Serializer):
     orderNumber = serializers.CharField(source="order.number")
     outcome = serializers.ChoiceField(choices=TargetOutcome.choices)
     message = serializers.CharField()
+    messageCode = serializers.CharField(
+        source="message_code",
+        allow_null=True,
+        help_text=_(
+            "Why, as a stable code (a refusal such as in_progress, order_not_cancellable, "
+            "nothing_left); null when the message is the only word on it."
+        ),
+    )
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["messageCode"] = data["messageCode"] or None
+        return data
 
 
 class BulkResultSerializer(BulkFailureSerializer):

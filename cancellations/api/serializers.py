@@ -320,6 +320,17 @@ class DeliverySerializer(serializers.Serializer):
     attempts = serializers.IntegerField()
     lastStatusCode = serializers.IntegerField(source="last_status_code", allow_null=True)
     lastError = serializers.CharField(source="last_error")
+    lastErrorCode = serializers.CharField(
+        source="message_code",
+        allow_null=True,
+        help_text=_("What Storno said, as a stable code; null for a provider's own words."),
+    )
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["lastErrorCode"] = data["lastErrorCode"] or None
+        return data
+
     nextAttemptTime = UtcDateTimeField(source="next_attempt_at")
     deliveredTime = UtcDateTimeField(source="delivered_at", allow_null=True)
     references = serializers.JSONField()

@@ -6,6 +6,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from ..target_messages import target_text
 from .audit_trail import AuditEntry
 from .cancellations import CanceledBy
 from .orders import Order
@@ -123,6 +124,10 @@ class BulkCancellationTarget(models.Model):
         _("outcome"), max_length=16, choices=TargetOutcome, default=TargetOutcome.PENDING
     )
     message = models.CharField(_("message"), max_length=500, blank=True)
+    # The message as a code and its parameters, shown in the reader's language
+    # (cancellations.target_messages); `message` keeps the API's words (and old rows' text).
+    message_code = models.CharField(_("message code"), max_length=40, blank=True)
+    message_params = models.JSONField(_("message parameters"), default=dict, blank=True)
     processed_at = models.DateTimeField(_("processed"), null=True, blank=True)
 
     class Meta:
@@ -138,3 +143,8 @@ class BulkCancellationTarget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id}: {self.outcome}"
+
+    @property
+    def message_text(self) -> str:
+        """The message in the reader's language, in staff words."""
+        return target_text(self.message_code, self.message_params, self.message)

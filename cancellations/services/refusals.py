@@ -56,10 +56,22 @@ class Refused:
     code: Refusal
     message: str
     params: dict[str, Any] = field(default_factory=dict)
+    template: str = ""  # the message before its params went in, when it has any
 
     def error(self) -> ValidationError:
-        """As a CancellationError's message under a field, keeping the code."""
-        return ValidationError(self.message, code=self.code.value)
+        """As a CancellationError's message under a field, keeping the code and the params
+        (a bulk job stores them, cancellations.target_messages)."""
+        if not self.template:
+            return ValidationError(self.message, code=self.code.value)
+        return ValidationError(self.template, code=self.code.value, params=self.stored_params())
+
+    def stored_params(self) -> dict[str, Any]:
+        """The params as they can be stored (JSON): the facts, not the objects."""
+        return {name: value for name, value in self.params.items() if name != "instance"}
+
+
+def _refused(code: Refusal, template: str, params: dict[str, Any]) -> Refused:
+    return Refused(code, template % params, params, template)
 
 
 def status_refusal(status: str, *, kill: bool = True) -> Refusal | None:
@@ -79,12 +91,18 @@ def order_refusal(order: Order, *, kill: bool = True) -> Refused | None:
     code = status_refusal(order.status, kill=kill)
     if code is None:
         return None
-    params = {"number": order.number, "status": order.get_status_display().lower()}
+    params = {
+        "number": order.number,
+        "status": order.get_status_display().lower(),
+        "order_status": order.status,
+    }
     if code == Refusal.IN_PROGRESS:
         text = _("Order %(number)s is in progress; set kill to cancel it anyway.")
+    elif code == Refusal.NOTHING_LEFT:
+        text = _("Order %(number)s is already cancelled.")
     else:
         text = _("Order %(number)s is %(status)s and can't be cancelled.")
-    return Refused(code, text % params, params)
+    return _refused(code, text, params)
 
 
 def nothing_left() -> Refused:
@@ -96,9 +114,10 @@ def settlement_blocked(item: OrderItem, settlement: SettlementItem) -> Refused:
         "sku": item.sku,
         "settlement": settlement.pk,
         "state": settlement.get_state_display().lower(),
+        "settlement_state": settlement.state,
     }
     text = _("%(sku)s can't be cancelled: its settlement item %(settlement)s is already %(state)s.")
-    return Refused(Refusal.SETTLEMENT_BLOCKED, text % params, {**params, "instance": settlement})
+    return _refused(Refusal.SETTLEMENT_BLOCKED, text, {**params, "instance": settlement})
 
 
 def item_refusals(
@@ -113,13 +132,13 @@ def item_refusals(
     settled or exported settlement items. An item cancelled already is refused for that alone."""
     available = item.open_quantity - reserved
     params = {"sku": item.sku, "available": max(available, 0), "scheduled": reserved}
-    too_many = _("Only %(available)s of %(sku)s can still be cancelled.") % params
+    too_many = _("Only %(available)s of %(sku)s can still be cancelled.")
     if item.open_quantity <= 0:
-        return [Refused(Refusal.ALREADY_CANCELLED, too_many, params)]
+        return [_refused(Refusal.ALREADY_CANCELLED, too_many, params)]
     found = []
     if available <= 0 or (wanted is not None and wanted > available):
         code = Refusal.ALREADY_SCHEDULED if reserved else Refusal.NOT_ENOUGH_LEFT
-        found.append(Refused(code, too_many, params))
+        found.append(_refused(code, too_many, params))
     return found + [settlement_blocked(item, settlement) for settlement in blocking]
 
 

@@ -227,6 +227,7 @@ def test_posting_queues_a_job_whose_location_shows_it_finished(
                 "orderNumber": completed.number,
                 "outcome": "skipped",
                 "message": "The order is completed and can't be cancelled.",
+                "messageCode": "order_not_cancellable",
             }
         ],
         "_links": [
@@ -592,6 +593,7 @@ def test_results_list_each_order_and_filter_by_outcome(
             "orderNumber": cancelled.number,
             "outcome": "cancelled",
             "message": cancellation.pk,
+            "messageCode": None,
             "cancellationId": cancellation.pk,
         },
         {
@@ -599,6 +601,7 @@ def test_results_list_each_order_and_filter_by_outcome(
             "orderNumber": skipped.number,
             "outcome": "skipped",
             "message": "The order is completed and can't be cancelled.",
+            "messageCode": "order_not_cancellable",
             "cancellationId": None,
         },
     ]

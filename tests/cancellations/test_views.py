@@ -505,7 +505,8 @@ def test_cancel_form_of_a_cancelled_order_sends_back_to_the_order(staff_client, 
     response = staff_client.get(cancel_url(order), follow=True)
 
     assert response.redirect_chain == [(order.get_absolute_url(), 302)]
-    assert "can&#x27;t be cancelled" in response.content.decode()
+    # Natural words, not "is cancelled and can't be cancelled".
+    assert f"Order {order.number} is already cancelled." in response.content.decode()
 
 
 # --- cancel form: preview ----------------------------------------------------------------------

@@ -199,7 +199,9 @@ def test_preview_shows_the_counts_and_a_sample_and_writes_nothing(runner_client,
     assert re.search(r'id="preview-to-skip">2<', content)
     for order in open_orders:
         assert f'href="{order.get_absolute_url()}">{order.number}</a>' in content
-    assert "set kill to cancel it anyway" in content  # why the one in progress is skipped
+    # why the one in progress is skipped, in the form's words (the API's `kill` is not shown)
+    assert "is in progress: tick “Also orders in progress” to cancel it." in content
+    assert "set kill" not in content
     assert in_progress.number in content
     assert "Cancel 4 orders" in content
     assert "cannot be undone in one step" in content

@@ -99,6 +99,7 @@ def test_the_api_shows_each_delivery(client, make_provider):
             "attempts": 8,
             "lastStatusCode": 422,
             "lastError": "Id unknown",
+            "lastErrorCode": None,  # a provider's own words
             "nextAttemptTime": body["deliveries"][0]["nextAttemptTime"],
             "deliveredTime": None,
             "references": {},
