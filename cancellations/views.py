@@ -7,16 +7,17 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from backoffice.permissions import staff_required
-from providers.models import Delivery, DeliveryAttempt
+from providers.models import Delivery
 from providers.services import RETRYABLE as RETRYABLE_DELIVERY_STATUSES
 from providers.services import resolve_task, retry_delivery
 
-from . import audit_labels, billing, ownership, preview_money, selectors
+from . import audit_labels, billing, delivery_views, ownership, preview_money, selectors
 from .errors import CancellationError
 from .forms import CancelOrderForm, OrderFilterForm, ResolveTaskForm, RevokeForm
 from .models import AuditEntry
@@ -214,7 +215,9 @@ def cancellation_detail(request, pk):
     audit_entries = _audit_rows(cancellation.audit_entries.all()) if sections["show_audit"] else []
     deliveries = list(cancellation.deliveries.all()) if sections["show_deliveries"] else []
     if deliveries and sections["show_attempts"]:
-        _attach_attempts(cancellation, deliveries)
+        delivery_views.attach_attempt_rows(cancellation.pk, deliveries)
+    elif deliveries:
+        delivery_views.attach_attempt_counts(deliveries)
     return render(
         request,
         "cancellations/cancellation_detail.html",
@@ -231,19 +234,13 @@ def cancellation_detail(request, pk):
             "can_retry": request.user.has_perm("providers.retry_delivery"),
             "can_resolve": _may_resolve(request.user),
             "retryable_statuses": RETRYABLE_DELIVERY_STATUSES,
+            "deliveries_live": delivery_views.is_live(deliveries),
+            "delivery_poll": {
+                "url": reverse("staff:cancellation-deliveries", args=[cancellation.pk]),
+                "interval": int(delivery_views.poll_seconds() * 1000),
+            },
         },
     )
-
-
-def _attach_attempts(cancellation, deliveries) -> None:
-    attempts = DeliveryAttempt.objects.filter(delivery__cancellation=cancellation).order_by(
-        "delivery_id", "-number"
-    )
-    by_delivery: dict[int, list] = {}
-    for attempt in attempts:
-        by_delivery.setdefault(attempt.delivery_id, []).append(attempt)
-    for delivery in deliveries:
-        delivery.attempt_rows = by_delivery.get(delivery.pk, [])
 
 
 @staff_required
