@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import permission_required
 from django.db.models import Count
 from django.http import Http404, JsonResponse
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -22,7 +23,7 @@ from providers.models import Delivery, DeliveryAttempt
 from providers.services import RETRYABLE
 from providers.states import DeliveryStatus
 
-from .models import Cancellation
+from .models import Cancellation, Order
 
 # What can still change without anyone asking: the page polls while one of these is shown.
 LIVE_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.IN_FLIGHT)
@@ -38,9 +39,9 @@ def is_live(deliveries) -> bool:
     return any(delivery.status in LIVE_STATUSES for delivery in deliveries)
 
 
-def attach_attempt_rows(cancellation_id, deliveries) -> None:
+def attach_attempt_rows(deliveries) -> None:
     """Each delivery's history, newest first, as `attempt_rows` (one query)."""
-    attempts = DeliveryAttempt.objects.filter(delivery__cancellation_id=cancellation_id).order_by(
+    attempts = DeliveryAttempt.objects.filter(delivery__in=[d.pk for d in deliveries]).order_by(
         "delivery_id", "-number", "-started_at"
     )
     by_delivery: dict[int, list] = {}
@@ -104,6 +105,19 @@ def delivery_data(delivery: Delivery, *, history: bool) -> dict:
     return data
 
 
+def deliveries_json(request, deliveries: list[Delivery], *, history: bool) -> JsonResponse:
+    if history:
+        attach_attempt_rows(deliveries)
+    else:
+        attach_attempt_counts(deliveries)
+    return JsonResponse(
+        {
+            "live": is_live(deliveries),
+            "deliveries": [delivery_data(d, history=history) for d in deliveries],
+        }
+    )
+
+
 @staff_required
 @permission_required("cancellations.view_cancellation", raise_exception=True)
 @permission_required("providers.view_delivery", raise_exception=True)
@@ -115,13 +129,42 @@ def delivery_status(request, pk):
     if not deliveries and not Cancellation.objects.filter(pk=pk).exists():
         raise Http404
     history = request.user.has_perm("providers.view_deliveryattempt")
-    if history:
-        attach_attempt_rows(pk, deliveries)
-    else:
-        attach_attempt_counts(deliveries)
-    return JsonResponse(
-        {
-            "live": is_live(deliveries),
-            "deliveries": [delivery_data(d, history=history) for d in deliveries],
-        }
+    return deliveries_json(request, deliveries, history=history)
+
+
+@staff_required
+@permission_required("cancellations.view_order", raise_exception=True)
+@permission_required("providers.view_delivery", raise_exception=True)
+@require_GET
+@never_cache
+def order_delivery_status(request, pk):
+    """The deliveries of all the order's cancellations, as its Cancellations table shows them."""
+    deliveries = list(order_deliveries(pk))
+    if not deliveries and not Order.objects.filter(pk=pk).exists():
+        raise Http404
+    return deliveries_json(request, deliveries, history=False)
+
+
+def order_deliveries(order_id):
+    return Delivery.objects.filter(cancellation__order_id=order_id).order_by(
+        "cancellation_id", "provider", "action"
     )
+
+
+def order_page_deliveries(order, cancellations) -> dict:
+    """For the order page: each cancellation's deliveries as `delivery_rows`, and the poll."""
+    deliveries = list(order_deliveries(order.pk))
+    by_cancellation: dict[str, list] = {}
+    for delivery in deliveries:
+        by_cancellation.setdefault(delivery.cancellation_id, []).append(delivery)
+    for cancellation in cancellations:
+        cancellation.delivery_rows = by_cancellation.get(cancellation.pk, [])
+    return {
+        "deliveries_live": is_live(deliveries),
+        "delivery_poll": poll_config(reverse("staff:order-deliveries", args=[order.pk])),
+    }
+
+
+def poll_config(url: str) -> dict:
+    """What delivery_status.js reads (json_script): where to poll and how often (ms)."""
+    return {"url": url, "interval": int(poll_seconds() * 1000)}

@@ -10,6 +10,11 @@ urlpatterns = [
     path("orders/", views.order_list, name="order-list"),
     path("orders/<int:pk>/", views.order_detail, name="order-detail"),
     path("orders/<int:pk>/cancel/", views.order_cancel, name="order-cancel"),
+    path(
+        "orders/<int:pk>/deliveries/",
+        delivery_views.order_delivery_status,
+        name="order-deliveries",
+    ),
     path("cancellations/<str:pk>/", views.cancellation_detail, name="cancellation-detail"),
     path("cancellations/<str:pk>/revoke/", views.cancellation_revoke, name="cancellation-revoke"),
     path(

@@ -96,6 +96,9 @@ def order_detail(request, pk):
     ]
 
     sections = _sections(request.user)
+    deliveries = {}
+    if sections["show_deliveries"]:
+        deliveries = delivery_views.order_page_deliveries(order, cancellations)
     audit_entries, audit_count = [], 0
     if sections["show_audit"]:
         trail = selectors.order_audit_trail(order)
@@ -118,6 +121,7 @@ def order_detail(request, pk):
             "audit_entries": audit_entries,
             "audit_count": audit_count,
             **sections,
+            **deliveries,
             "can_cancel": refusals.order_refusal(order) is None
             and request.user.has_perm("cancellations.cancel_order"),
         },
@@ -215,7 +219,7 @@ def cancellation_detail(request, pk):
     audit_entries = _audit_rows(cancellation.audit_entries.all()) if sections["show_audit"] else []
     deliveries = list(cancellation.deliveries.all()) if sections["show_deliveries"] else []
     if deliveries and sections["show_attempts"]:
-        delivery_views.attach_attempt_rows(cancellation.pk, deliveries)
+        delivery_views.attach_attempt_rows(deliveries)
     elif deliveries:
         delivery_views.attach_attempt_counts(deliveries)
     return render(
@@ -235,10 +239,9 @@ def cancellation_detail(request, pk):
             "can_resolve": _may_resolve(request.user),
             "retryable_statuses": RETRYABLE_DELIVERY_STATUSES,
             "deliveries_live": delivery_views.is_live(deliveries),
-            "delivery_poll": {
-                "url": reverse("staff:cancellation-deliveries", args=[cancellation.pk]),
-                "interval": int(delivery_views.poll_seconds() * 1000),
-            },
+            "delivery_poll": delivery_views.poll_config(
+                reverse("staff:cancellation-deliveries", args=[cancellation.pk])
+            ),
         },
     )
 

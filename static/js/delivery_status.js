@@ -1,7 +1,8 @@
-/* The deliveries section of the cancellation page: while a delivery is pending or in flight,
-   polls where each provider stands (staff:cancellation-deliveries) and updates the table in
-   place (status, attempts, when, last answer, the Retry button, the attempt history); stops
-   once nothing can change by itself. Only an enhancement: without it the page refreshes itself
+/* The deliveries on the cancellation page (and in the order page's Cancellations table): while
+   a delivery is pending or in flight, polls where each provider stands
+   (staff:cancellation-deliveries, staff:order-deliveries) and updates every element marked
+   data-delivery="<id>" in place (status, attempts, when, last answer, the Retry button, the
+   attempt history: whichever the page shows); stops once nothing can change by itself. Only an enhancement: without it the page refreshes itself
    (noscript meta refresh) and has a Refresh link. */
 (function () {
   "use strict";
@@ -10,9 +11,8 @@
   var MAX_FAILURES = 30; // then stop; the Refresh link still works
 
   function start() {
-    var table = document.getElementById("deliveries-table");
     var source = document.getElementById("delivery-poll");
-    if (!table || !source || !window.fetch) {
+    if (!source || !window.fetch) {
       return;
     }
     var config;
@@ -75,7 +75,7 @@
     }
 
     function showHistory(data) {
-      var row = table.querySelector('tr[data-attempts-of="' + data.id + '"]');
+      var row = document.querySelector('tr[data-attempts-of="' + data.id + '"]');
       if (!row || data.history === undefined || histories[data.id] === data.history) {
         return;
       }
@@ -93,14 +93,13 @@
 
     function show(deliveries) {
       deliveries.forEach(function (data) {
-        var row = table.querySelector('tr[data-delivery="' + data.id + '"]');
-        if (!row) {
-          return;
-        }
-        showStatus(row, data);
-        setText(row.querySelector(".delivery-attempts"), data.attempts);
-        setText(row.querySelector(".delivery-answer"), data.lastAnswer);
-        showWhen(row, data);
+        var marked = document.querySelectorAll('[data-delivery="' + data.id + '"]');
+        Array.prototype.forEach.call(marked, function (row) {
+          showStatus(row, data);
+          setText(row.querySelector(".delivery-attempts"), data.attempts);
+          setText(row.querySelector(".delivery-answer"), data.lastAnswer);
+          showWhen(row, data);
+        });
         showHistory(data);
       });
     }

@@ -68,3 +68,27 @@ def test_a_retrying_delivery_turns_delivered_on_the_open_page(
     expect(page.locator("#deliveries-live")).to_be_hidden()  # nothing left to poll for
     assert page.evaluate("window.notReloaded") is True
     screenshot(page, "cancellation-deliveries-live")
+
+
+def test_the_order_page_shows_its_cancellations_delivery_turn_delivered(
+    page, sign_in, retrier, make_provider, settings
+):
+    settings.DELIVERY_STATUS_POLL_SECONDS = 0.3
+    alpha = make_provider("alpha")
+    alpha.script.append(Outcome.RETRY)
+    cancellation = cancel()
+    delivery = Delivery.objects.get()
+    sign_in(retrier)
+
+    page.goto(cancellation.order.get_absolute_url())
+    status = page.locator(f'[data-delivery="{delivery.pk}"] .delivery-status')
+    expect(status).to_have_text("Retrying")
+    page.evaluate("window.notReloaded = true")
+
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=DeliveryStatus.DELIVERED, delivered_at=timezone.now()
+    )
+
+    expect(status).to_have_text("Delivered")
+    expect(page.locator("#deliveries-live")).to_be_hidden()
+    assert page.evaluate("window.notReloaded") is True

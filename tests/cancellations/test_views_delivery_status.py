@@ -192,3 +192,80 @@ def test_the_page_polls_only_while_a_delivery_can_change(client, make_provider):
     assert 'aria-live="polite"' in pending
     assert "js/delivery_status.js" not in settled
     assert "http-equiv" not in settled
+
+
+# --- the order page ------------------------------------------------------------------------
+
+
+def order_status_url(order):
+    return reverse("staff:order-deliveries", args=[order.pk])
+
+
+def test_the_order_gives_the_deliveries_of_all_its_cancellations(client, make_provider):
+    alpha = make_provider("alpha")
+    alpha.script.append(Outcome.RETRY)
+    cancellation = cancel()
+    dispatch.deliver()
+    client.force_login(UserFactory(permissions=VIEWER))
+
+    body = client.get(order_status_url(cancellation.order)).json()
+
+    assert body["live"] is True
+    (delivery,) = body["deliveries"]
+    assert (delivery["label"], delivery["attempts"]) == ("Retrying", 1)
+    assert "history" not in delivery  # the order page shows none
+
+
+def test_the_order_page_shows_each_cancellations_deliveries_and_polls_while_they_can_change(
+    client, make_provider
+):
+    make_provider("alpha")
+    cancellation = cancel()
+    order = cancellation.order
+    client.force_login(UserFactory(permissions=VIEWER))
+
+    pending = client.get(order.get_absolute_url()).content.decode()
+    dispatch.deliver()
+    settled = client.get(order.get_absolute_url()).content.decode()
+
+    delivery = Delivery.objects.get()
+    assert f'<span data-delivery="{delivery.pk}">' in pending
+    assert "js/delivery_status.js" in pending
+    assert f'"url": "{order_status_url(order)}"' in pending
+    assert "js/delivery_status.js" not in settled
+    assert f'<span data-delivery="{delivery.pk}">' in settled
+
+
+def test_the_order_page_shows_no_deliveries_without_their_permission(client, make_provider):
+    make_provider("alpha")
+    order = cancel().order
+    client.force_login(UserFactory(permissions=["cancellations.view_order"]))
+
+    page = client.get(order.get_absolute_url()).content.decode()
+
+    assert "data-delivery=" not in page
+    assert "delivery_status.js" not in page
+    assert client.get(order_status_url(order)).status_code == 403
+
+
+def test_the_order_status_takes_few_queries_whatever_the_number_of_cancellations(
+    client, make_provider, django_assert_max_num_queries
+):
+    make_provider("alpha")
+    order = cancel().order
+    client.force_login(UserFactory(permissions=VIEWER))
+    with django_assert_max_num_queries(7) as few:  # session, user, profile, 2 × permissions
+        client.get(order_status_url(order))
+    make_provider("beta")
+    bigger = cancel().order
+
+    with django_assert_max_num_queries(len(few)):
+        body = client.get(order_status_url(bigger)).json()
+
+    assert len(body["deliveries"]) == 2
+
+
+def test_an_unknown_order_is_a_404(client, db):
+    client.force_login(UserFactory(permissions=VIEWER))
+
+    assert client.get(reverse("staff:order-deliveries", args=[999999])).status_code == 404
