@@ -55,7 +55,7 @@
         return;
       }
       var time = cell.querySelector("time");
-      if (data.when && time && cell.firstChild.nodeType === Node.TEXT_NODE &&
+      if (data.when && time && cell.firstChild && cell.firstChild.nodeType === Node.TEXT_NODE &&
           cell.firstChild.textContent.trim() === data.whenLabel) {
         time.setAttribute("datetime", data.whenIso);
         setText(time, data.when);
