@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from datetime import datetime
 
 from django.conf import settings
 
@@ -29,6 +31,15 @@ def backoff_seconds() -> float:
 def publish(task, *args, **kwargs) -> None:
     """task.delay(*args, **kwargs), unless a publish failed within the backoff: then raise
     BrokerPaused at once. A failure is raised as it is, and starts the backoff."""
+    _send(task, lambda: task.delay(*args, **kwargs))
+
+
+def publish_at(task, eta: datetime, *args) -> None:
+    """Like publish, for a task to run at `eta` (a worker holds the message until then)."""
+    _send(task, lambda: task.apply_async(args, eta=eta))
+
+
+def _send(task, send: Callable[[], object]) -> None:
     global _paused_until
     now = _clock()
     if now < _paused_until:
@@ -36,7 +47,7 @@ def publish(task, *args, **kwargs) -> None:
             f"A publish to the broker failed; none is tried for {_paused_until - now:.0f} s."
         )
     try:
-        task.delay(*args, **kwargs)
+        send()
     except Exception:
         if task.app.conf.task_always_eager:
             raise  # the task itself failed, run in this process: the broker wasn't asked

@@ -7,17 +7,18 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from backoffice.permissions import staff_required
 from providers.base import VerdictReason
-from providers.models import Delivery, DeliveryAttempt
+from providers.models import Delivery
 from providers.services import RETRYABLE as RETRYABLE_DELIVERY_STATUSES
 from providers.services import resolve_delivery, retry_delivery
 
-from . import audit_labels, billing, ownership, preview_money, selectors
+from . import audit_labels, billing, delivery_views, ownership, preview_money, selectors
 from .errors import CancellationError
 from .forms import CancelOrderForm, OrderFilterForm, ResolveTaskForm, RevokeForm
 from .models import AuditEntry
@@ -96,6 +97,9 @@ def order_detail(request, pk):
     ]
 
     sections = _sections(request.user)
+    deliveries = {}
+    if sections["show_deliveries"]:
+        deliveries = delivery_views.order_page_deliveries(order, cancellations)
     audit_entries, audit_count = [], 0
     if sections["show_audit"]:
         trail = selectors.order_audit_trail(order)
@@ -118,6 +122,7 @@ def order_detail(request, pk):
             "audit_entries": audit_entries,
             "audit_count": audit_count,
             **sections,
+            **deliveries,
             **_what_can_be_cancelled(request.user, order, scheduled_by_item),
         },
     )
@@ -230,7 +235,9 @@ def cancellation_detail(request, pk):
     audit_entries = _audit_rows(cancellation.audit_entries.all()) if sections["show_audit"] else []
     deliveries = list(cancellation.deliveries.all()) if sections["show_deliveries"] else []
     if deliveries and sections["show_attempts"]:
-        _attach_attempts(cancellation, deliveries)
+        delivery_views.attach_attempt_rows(deliveries)
+    elif deliveries:
+        delivery_views.attach_attempt_counts(deliveries)
     return render(
         request,
         "cancellations/cancellation_detail.html",
@@ -247,19 +254,12 @@ def cancellation_detail(request, pk):
             "can_retry": request.user.has_perm("providers.retry_delivery"),
             "can_resolve": _may_resolve(request.user),
             "retryable_statuses": RETRYABLE_DELIVERY_STATUSES,
+            "deliveries_live": delivery_views.is_live(deliveries),
+            "delivery_poll": delivery_views.poll_config(
+                reverse("staff:cancellation-deliveries", args=[cancellation.pk])
+            ),
         },
     )
-
-
-def _attach_attempts(cancellation, deliveries) -> None:
-    attempts = DeliveryAttempt.objects.filter(delivery__cancellation=cancellation).order_by(
-        "delivery_id", "-number"
-    )
-    by_delivery: dict[int, list] = {}
-    for attempt in attempts:
-        by_delivery.setdefault(attempt.delivery_id, []).append(attempt)
-    for delivery in deliveries:
-        delivery.attempt_rows = by_delivery.get(delivery.pk, [])
 
 
 @staff_required

@@ -53,6 +53,7 @@ DELIVERY_FIELDS = [
     "references",
     "updated_at",
 ]
+SCHEDULE_AHEAD_MAX = timedelta(hours=1)  # the backoff's default cap; CELERY_VISIBILITY_TIMEOUT: 2 h
 ATTEMPT_FIELDS = [
     "outcome",
     "status_code",
@@ -114,6 +115,7 @@ def finish_batch(batch: list[Sent]) -> list[Delivery]:
         ids = [sent.claim.delivery.pk for sent in batch]
         current = Delivery.objects.select_for_update().order_by("pk").in_bulk(ids)
         changed, attempts, unsent, kicks = [], [], [], []
+        retries: dict[int, datetime] = {}
         for sent in batch:
             delivery = current.get(sent.claim.delivery.pk)
             if delivery is None:  # its cancellation was deleted meanwhile: nothing to record
@@ -129,6 +131,8 @@ def finish_batch(batch: list[Sent]) -> list[Delivery]:
             if ours:
                 if _record(delivery, sent.claim, sent.result, now):
                     kicks.append(delivery.pk)
+                elif _scheduled_retry(delivery, now):
+                    retries[delivery.pk] = delivery.next_attempt_at
                 changed.append(delivery)
         if changed:
             update_rows(Delivery, changed, DELIVERY_FIELDS)
@@ -136,11 +140,28 @@ def finish_batch(batch: list[Sent]) -> list[Delivery]:
             update_rows(DeliveryAttempt, attempts, ATTEMPT_FIELDS)
         if unsent:
             DeliveryAttempt.objects.filter(pk__in=unsent).delete()
-        kicks += settle_revokes(changed, now)
-        if kicks:
-            transaction.on_commit(lambda: outbox.kick(kicks))
+        _ask_after_commit(kicks + settle_revokes(changed, now), retries)
     observe_attempts(batch)
     return [current[pk] for pk in ids if pk in current]
+
+
+def _ask_after_commit(due: list[int], retries: dict[int, datetime]) -> None:
+    """Once the outcomes are committed: ask for the due ones now, the retries at their time."""
+    if due:
+        transaction.on_commit(lambda: outbox.kick(due))
+    if retries:
+        transaction.on_commit(lambda: outbox.kick_at(retries))
+
+
+def _scheduled_retry(delivery: Delivery, now: datetime) -> bool:
+    """A retry waiting out its backoff gets a message for its time. Not one much later: a
+    message held that long could outlive the broker's visibility timeout and come twice; the
+    sweep sends those."""
+    return (
+        delivery.status == S.PENDING
+        and delivery.attempts > 0
+        and delivery.next_attempt_at - now <= SCHEDULE_AHEAD_MAX
+    )
 
 
 def observe_attempts(batch: list[Sent]) -> None:

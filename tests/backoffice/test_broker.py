@@ -2,6 +2,7 @@
 BROKER_BACKOFF_SECONDS, then tries again. (The end-to-end bound, a silent broker costing later
 requests nothing, is in tests/integration/test_faults.py.)"""
 
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
@@ -21,6 +22,11 @@ class Task:
         if self.broker_down:
             raise ConnectionError("broker unreachable")
         self.sent.append(args)
+
+    def apply_async(self, args, eta=None):
+        if self.broker_down:
+            raise ConnectionError("broker unreachable")
+        self.sent.append((*args, eta))
 
 
 @pytest.fixture
@@ -82,3 +88,25 @@ def test_a_backoff_of_zero_pauses_nothing(clock, settings):
     broker.publish(task, 2)
 
     assert task.sent == [(2,)]
+
+
+def test_a_publish_for_later_carries_its_time(clock):
+    task = Task()
+    when = datetime(2026, 12, 6, 16, 42, tzinfo=UTC)
+
+    broker.publish_at(task, when, 7)
+
+    assert task.sent == [(7, when)]
+
+
+def test_a_publish_for_later_is_paused_like_any_other(clock, settings):
+    settings.BROKER_BACKOFF_SECONDS = 30
+    task = Task()
+    task.broker_down = True
+    with pytest.raises(ConnectionError):
+        broker.publish(task, 1)
+    task.broker_down = False
+
+    with pytest.raises(broker.BrokerPaused):
+        broker.publish_at(task, datetime(2026, 12, 6, tzinfo=UTC), 2)
+    assert task.sent == []

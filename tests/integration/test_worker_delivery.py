@@ -229,6 +229,23 @@ def test_a_cancellation_reaches_both_providers_exactly_once(start_worker, fakes)
     assert rebilly.effects(cancellation.pk) == ["created"]
 
 
+def test_a_retry_goes_at_its_next_try_without_waiting_for_a_sweep(start_worker, fakes):
+    _callisto, rebilly = fakes
+    rebilly.fail_next(1, status=503)  # the first try fails; the backoff is 0.5–1 s here
+    start_worker()
+
+    cancellation = cancel(new_order(4712))
+
+    # No sweep is played: only the message scheduled for its next_attempt_at can send it.
+    wait_for(all_delivered(2), timeout=20, what="the retried delivery")
+    retried = Delivery.objects.get(provider="rebilly")
+    assert list(retried.attempt_log.order_by("number").values_list("outcome", flat=True)) == [
+        AttemptOutcome.RETRY,
+        AttemptOutcome.DELIVERED,
+    ]
+    assert rebilly.effects(cancellation.pk) == ["created"]
+
+
 def test_a_worker_killed_mid_delivery_loses_nothing_and_doubles_no_effect(start_worker, fakes):
     callisto, rebilly = fakes
     callisto.delay_next(1, seconds=4)  # the fakes act at once but answer late
