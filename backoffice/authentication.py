@@ -45,7 +45,19 @@ class CountedFailures:
 
 
 class TokenAuthentication(CountedFailures, authentication.TokenAuthentication):
-    """DRF's `Authorization: Token <key>`."""
+    """DRF's `Authorization: Token <key>`, with the user's staff profile read in the same
+    query: the time zone middleware and Callisto's Salesforce user id read it on every
+    request or cancellation (one query less per cancel)."""
+
+    def authenticate_credentials(self, key):
+        model = self.get_model()
+        try:
+            token = model.objects.select_related("user", "user__staff_profile").get(key=key)
+        except model.DoesNotExist:
+            raise exceptions.AuthenticationFailed(_("Invalid token.")) from None
+        if not token.user.is_active:
+            raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
+        return (token.user, token)
 
 
 class BasicAuthentication(CountedFailures, authentication.BasicAuthentication):

@@ -15,7 +15,6 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 
 from backoffice.unknown_fields import RefuseUnknownFields
-from reasons.models import CancellationReason
 
 from ..models import (
     BILLING_ITEM_ID_MAX_LENGTH,
@@ -55,13 +54,24 @@ class UtcDateTimeField(serializers.DateTimeField):
 
 
 class ModelIdField(serializers.IntegerField):
-    """An integer id (or a numeric string) turned into the model instance it names."""
+    """An integer id (or a numeric string) turned into the model instance it names.
+
+    read_later: the value is an unsaved instance with only its pk, for a service that reads
+    the row anyway (under its lock): the caller turns the service's DoesNotExist into
+    missing(), and the serializer asks only when another field is invalid too."""
 
     default_error_messages = {"does_not_exist": _("No {model} with id {pk_value}.")}
 
-    def __init__(self, queryset, **kwargs):
+    def __init__(self, queryset, *, read_later: bool = False, **kwargs):
         self.queryset = queryset
+        self.read_later = read_later
         super().__init__(min_value=1, max_value=MAX_ID, **kwargs)
+
+    def missing(self, pk) -> list[serializers.ErrorDetail]:
+        """What self.fail("does_not_exist") says: this field's error for an id nothing has."""
+        model = self.queryset.model._meta.verbose_name
+        message = self.error_messages["does_not_exist"].format(model=model, pk_value=pk)
+        return [serializers.ErrorDetail(message, code="does_not_exist")]
 
     def to_internal_value(self, data):
         if isinstance(data, bool):
@@ -72,9 +82,11 @@ class ModelIdField(serializers.IntegerField):
         pk = super().run_validation(data)  # an int within the database's range, or None
         if pk is None:
             return None
+        if self.read_later:
+            return self.queryset.model(pk=pk)
         found = self.queryset.filter(pk=pk).first()
         if found is None:
-            self.fail("does_not_exist", model=self.queryset.model._meta.verbose_name, pk_value=pk)
+            raise serializers.ValidationError(self.missing(pk))
         return found
 
     def to_representation(self, value):
@@ -270,19 +282,6 @@ class CancellationPlanInput(RefuseUnknownFields):
     externalUserId = serializers.CharField(max_length=64, allow_blank=True, default="")
     auditLog = AuditLogInputSerializer(required=False, allow_null=True, default=None)
     dryRun = serializers.BooleanField(default=False)  # api/dry_run.py: plan only, write nothing
-
-
-class CancellationInputSerializer(CancellationPlanInput):
-    """The request body of POST."""
-
-    orderId = ModelIdField(Order.objects.all(), help_text=_("Storno's order id."))
-    reasonId = ModelIdField(
-        CancellationReason.objects.all(), help_text=_("A cancellation reason's id.")
-    )
-
-
-class CancellationRevokeInputSerializer(RefuseUnknownFields):
-    comment = serializers.CharField(max_length=255, allow_blank=True, default="")
 
 
 class CancellationItemSerializer(serializers.Serializer):

@@ -14,6 +14,7 @@ from backoffice.openapi import problem
 from ..services import updating
 from ..states import CancellationStatus
 from . import dry_run
+from .cancellation_views import CancellationViewMixin, CanRevokeCancellations, service_arguments
 from .rebilly import RebillyCancellationInputSerializer, RebillyCancellationSerializer
 from .serializers import CancellationSerializer
 from .views import (
@@ -26,12 +27,9 @@ from .views import (
     SEED_REQUEST,
     SEED_RESPONSE,
     VIA_API,
-    CancellationViewMixin,
-    CanRevokeCancellations,
     JsonApiView,
     location,
     parse,
-    service_arguments,
 )
 
 COMPLETED = CancellationStatus.COMPLETED

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import billing, bulk, orders_cancel, upsert, views
+from . import billing, bulk, cancellation_views, orders_cancel, upsert, views
 
 app_name = "cancellations-api"
 
@@ -9,7 +9,7 @@ urlpatterns = [
     path("orders/<int:id>/", views.OrderDetailView.as_view(), name="order-detail"),
     path(
         "order-cancellations/",
-        views.CancellationListCreateView.as_view(),
+        cancellation_views.CancellationListCreateView.as_view(),
         name="cancellation-list",
     ),
     # Rebilly's path has no trailing slash; both spellings reach the same view.
@@ -25,7 +25,7 @@ urlpatterns = [
     ),
     path(
         "order-cancellations/<str:id>/revoke/",
-        views.CancellationRevokeView.as_view(),
+        cancellation_views.CancellationRevokeView.as_view(),
         name="cancellation-revoke",
     ),
     path("orders/cancel/", orders_cancel.OrdersCancelView.as_view(), name="orders-cancel"),

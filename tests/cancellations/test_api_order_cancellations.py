@@ -12,6 +12,7 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from cancellations.api.cancellation_input import CancellationInputSerializer
 from cancellations.audit import AuditInfo
 from cancellations.models import AuditEntry, Cancellation
 from cancellations.services import quoting, writing
@@ -642,6 +643,42 @@ def test_created_cancellations_document_their_location(api, order_with_items, re
     assert "headers" not in upsert["200"]
 
 
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        pytest.param({}, {"orderId": "does_not_exist"}, id="alone"),
+        pytest.param({"dryRun": True}, {"orderId": "does_not_exist"}, id="dry-run"),
+        pytest.param(
+            {"reasonId": 987654, "canceledBy": "robot"},
+            {
+                "orderId": "does_not_exist",
+                "reasonId": "does_not_exist",
+                "canceledBy": "invalid_choice",
+            },
+            id="beside-other-errors",
+        ),
+    ],
+)
+def test_an_order_that_isnt_there_is_named_with_every_other_invalid_field(
+    api, reason, overrides, expected
+):
+    """The order is only read under its lock, yet a missing one is still orderId's error, and
+    named beside the others."""
+    response = api.post(
+        LIST, {"orderId": 987654, "reasonId": reason.pk, **overrides}, format="json"
+    )
+
+    assert response.status_code == 400, response.json()
+    assert invalid_fields(response) == expected
+    assert list(invalid_fields(response)) == [
+        name for name in CancellationInputSerializer().fields if name in expected
+    ]
+    assert (
+        "987654" in {e["field"]: e["message"] for e in response.json()["invalidFields"]}["orderId"]
+    )
+    assert not Cancellation.objects.exists()
+
+
 # --- cost ----------------------------------------------------------------------------------------
 
 
@@ -666,15 +703,46 @@ def test_a_whole_order_post_stays_within_its_query_budget(reason, django_assert_
     OrderItemFactory(order=order, quantity=2, subscription=True)
     OrderItemFactory(order=order)
 
-    # token + user; user and group permissions; orderId; reasonId; savepoint; the order, then
-    # its items with their scheduled quantities and settlement flags, locked; the cancellation;
-    # its items; the items' quantities; the order's status; the three audit entries; the
-    # provider settings (kept for a few seconds after); release. Read back: nothing.
-    with django_assert_max_num_queries(15):
+    # token + user (with the staff profile); user and group permissions; reasonId; savepoint;
+    # the order (read only here, under its lock), then its items with their scheduled
+    # quantities and settlement flags, locked; the cancellation; its items; the items'
+    # quantities; the order's status; the three audit entries; the provider settings (kept for
+    # a few seconds after); release. Read back: nothing.
+    with django_assert_max_num_queries(14):
         response = client.post(LIST, body_for(order, reason), format="json")
 
     assert response.status_code == 201, response.json()
     assert response.json()["status"] == "completed"
+
+
+def test_a_whole_order_post_told_to_callisto_and_rebilly_stays_within_its_query_budget(
+    reason, settings, django_assert_max_num_queries, monkeypatch
+):
+    """bench/api_load.py's cancel: the service's ten queries (savepoint and release included)
+    plus the request's own: the token with its user and staff profile, and the reasonId. The
+    order is read once, under its lock. Permissions and provider settings are kept per
+    process; the staff profile Callisto names the user by comes with the token."""
+    monkeypatch.delenv("PROVIDER_SETTINGS_MAX_AGE", raising=False)
+    settings.CALLISTO_DEFAULT_USER_ID = "005000000000000DEF"
+    for kind in ("callisto", "rebilly"):
+        ProviderSetting.objects.create(kind=kind, base_url="http://127.0.0.1:9/organizations/o")
+    client = token_client(
+        "cancellations.view_cancellation",
+        "cancellations.add_cancellation",
+        "cancellations.cancel_order",
+    )
+    first, order = OrderFactory(), OrderFactory()
+    for each in (first, order):
+        OrderItemFactory(order=each, quantity=2, subscription=True)
+        OrderItemFactory(order=each)
+    warm = client.post(LIST, body_for(first, reason), format="json")  # permissions, settings
+    assert warm.status_code == 201, warm.json()
+
+    with django_assert_max_num_queries(12):
+        response = client.post(LIST, body_for(order, reason), format="json")
+
+    assert response.status_code == 201, response.json()
+    assert [row["provider"] for row in response.json()["deliveries"]] == ["callisto", "rebilly"]
 
 
 @pytest.mark.parametrize(
