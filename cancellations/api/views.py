@@ -26,11 +26,8 @@ from .. import selectors
 from ..models import AuditEntry
 from ..services import order_changes
 from .filters import OrderFilter
-from .serializers import (
-    OrderInputSerializer,
-    OrderSerializer,
-    order_url,
-)
+from .order_serializers import OrderInputSerializer, OrderSerializer
+from .serializers import order_url
 
 VIA_API = AuditEntry.Via.API
 PROBLEM = PROBLEM_CONTENT_TYPE
