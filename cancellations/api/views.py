@@ -15,12 +15,14 @@ from drf_spectacular.utils import (
     extend_schema,
 )
 from rest_framework import status
+from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from backoffice.api import PROBLEM_CONTENT_TYPE, JSONParser
 from backoffice.openapi import ListSchema, problem
+from backoffice.unknown_fields import UNKNOWN_FIELD, unknown_fields
 
 from .. import selectors
 from ..models import AuditEntry
@@ -174,6 +176,23 @@ class JsonApiView(GenericAPIView):
     parser_classes = [JSONParser]
     renderer_classes = [JSONRenderer]
     lookup_url_kwarg = "id"
+    PAGING = ("limit", "offset", "page_size")  # backoffice.api.Pagination's
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        # A list's query parameter it doesn't know is a 400 naming it, not silently dropped
+        # (a misspelt filter would otherwise answer every row).
+        filterset = getattr(self, "filterset_class", None)
+        if request.method == "GET" and filterset is not None:
+            known = [*filterset.base_filters, *self.PAGING]
+            unknown = unknown_fields(request.query_params, known)
+            if unknown:
+                raise ValidationError(
+                    {
+                        name: [ErrorDetail(text, code=UNKNOWN_FIELD)]
+                        for name, text in unknown.items()
+                    }
+                )
 
 
 def parse(serializer_class, request) -> dict:

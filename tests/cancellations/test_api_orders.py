@@ -502,3 +502,29 @@ def test_a_created_order_documents_and_sends_its_location(api):
     created = schema["paths"]["/api/v1/orders/"]["post"]["responses"]["201"]
     assert created["headers"]["Location"]["required"] is True
     assert response["Location"].endswith(detail(response.json()["id"]))
+
+
+@pytest.mark.parametrize(
+    ("path", "parameter"),
+    [("/api/v1/orders/", "placed_at"), ("/api/v1/order-cancellations/", "state")],
+)
+def test_a_list_refuses_a_query_parameter_it_does_not_know_naming_it(db, path, parameter):
+    reader = APIClient()
+    reader.force_authenticate(
+        UserFactory(permissions=["cancellations.view_order", "cancellations.view_cancellation"])
+    )
+    OrderFactory()
+
+    response = reader.get(path, {parameter: "x", "limit": 5})
+
+    assert response.status_code == 400
+    assert invalid_fields(response) == {parameter: "unknown_field"}
+
+
+def test_a_list_takes_its_own_filters_and_paging(api):
+    OrderFactory(channel="/shop/de")
+
+    response = api.get(LIST, {"channel": "/shop/de", "page_size": 5, "offset": 0})
+
+    assert response.status_code == 200
+    assert response.json()["count"] == 1
