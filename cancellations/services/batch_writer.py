@@ -70,8 +70,8 @@ def write_cancellations(
     be delivered after the commit), every cancellation keeps its items, lines and deliveries
     as written (prefetched), for the caller to show without reading them back. Otherwise (a
     bulk job, which has loaded the `adapters` once and has already failed the cancellations a
-    provider can't take: outbox.undeliverable) the rows are streamed (bulk_insert), the outbox
-    rows written by the database (outbox.enqueue_new_adds), and the caller asks for a sweep."""
+    provider can't take: outbox_bulk.undeliverable) the rows are streamed (bulk_insert), the outbox
+    rows written by the database (outbox_bulk.enqueue_new_adds), and the caller asks for a sweep."""
     keep = tell is not None
     effective = [plan for plan in planned if plan.is_effective]
     for plan in effective:
