@@ -43,3 +43,20 @@ def test_every_change_list_fits_a_1366_px_screen(page, sign_in, live_server, omn
         if widths and widths[0] > widths[1]:
             cut[url] = widths
     assert cut == {}
+
+
+def test_an_admin_action_form_is_laid_out_like_the_admins_own_forms(
+    page, sign_in, admin_user, order_with_items, reason
+):
+    sign_in(admin_user)
+    page.set_viewport_size(LAPTOP)
+    page.goto(reverse("admin:cancellations_order_changelist"))
+    page.locator("input.action-select").first.check()
+    page.locator("select[name=action]").select_option("cancel_orders")
+    page.get_by_role("button", name="Go").click()
+
+    label = page.locator(".form-row.field-reason label").bounding_box()
+    field = page.locator(".form-row.field-reason select").bounding_box()
+    # Aligned: the label in its own column, the field beside it on the same line.
+    assert field["x"] >= label["x"] + 150
+    assert abs(field["y"] - label["y"]) < 20
