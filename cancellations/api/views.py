@@ -180,19 +180,23 @@ class JsonApiView(GenericAPIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        # A list's query parameter it doesn't know is a 400 naming it, not silently dropped
+        # A query parameter the view doesn't know is a 400 naming it, not silently dropped
         # (a misspelt filter would otherwise answer every row).
+        known = self.known_query_parameters(request)
+        unknown = unknown_fields(request.query_params, known) if known is not None else {}
+        if unknown:
+            detail = {
+                name: [ErrorDetail(text, code=UNKNOWN_FIELD)] for name, text in unknown.items()
+            }
+            raise ValidationError(detail)
+
+    def known_query_parameters(self, request) -> list[str] | None:
+        """The query parameters this request may carry; None: not checked. A list's GET takes
+        its filters and the paging."""
         filterset = getattr(self, "filterset_class", None)
         if request.method == "GET" and filterset is not None:
-            known = [*filterset.base_filters, *self.PAGING]
-            unknown = unknown_fields(request.query_params, known)
-            if unknown:
-                raise ValidationError(
-                    {
-                        name: [ErrorDetail(text, code=UNKNOWN_FIELD)]
-                        for name, text in unknown.items()
-                    }
-                )
+            return [*filterset.base_filters, *self.PAGING]
+        return None
 
 
 def parse(serializer_class, request) -> dict:
