@@ -8,11 +8,11 @@ from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from backoffice.permissions import staff_required
+from backoffice.templatetags.moments import moment
 from providers.base import VerdictReason
 from providers.models import Delivery
 from providers.services import RETRYABLE as RETRYABLE_DELIVERY_STATUSES
@@ -178,7 +178,7 @@ def order_cancel(request, pk):
         if cancellation.is_scheduled:
             message = _("Cancellation %(id)s is scheduled for %(when)s") % {
                 "id": cancellation.pk,
-                "when": _local(cancellation.churn_time),
+                "when": moment(cancellation.churn_time),
             }
         else:
             message = _("Order %(number)s: cancellation %(id)s is done.") % {
@@ -216,10 +216,6 @@ def _render_cancel_form(request, order, form):
 def _salesforce_user_id(user) -> str:
     profile = getattr(user, "staff_profile", None)
     return profile.salesforce_user_id if profile else ""
-
-
-def _local(moment) -> str:
-    return formats.date_format(timezone.localtime(moment), "DATETIME_FORMAT")
 
 
 @staff_required
